@@ -1,0 +1,116 @@
+//! An ordered set of indicators over one candle stream.
+
+use candlewick_market::Candle;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{parse_spec, SpecError};
+use crate::{Indicator, Streaming};
+
+/// The indicators of one spec, updated together, one candle at a time.
+///
+/// The set is plain data: serialise it to checkpoint, deserialise to
+/// resume; the restored set continues bit for bit as if never stopped.
+///
+/// ```
+/// use candlewick_indicators::IndicatorSet;
+/// use candlewick_market::Candle;
+///
+/// let mut set = IndicatorSet::parse("sma(2) obv").unwrap();
+/// assert_eq!(set.columns(), ["sma(2)", "obv"]);
+/// let mut out = vec![0.0; set.width()];
+/// for (t, close) in [1.0, 3.0].into_iter().enumerate() {
+///     let c = Candle { open_time: t as i64, open: close, high: close, low: close, close, volume: 5.0 };
+///     set.update(&c, &mut out);
+/// }
+/// assert_eq!(out, [2.0, 10.0]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorSet {
+    /// Canonical spec: the items' texts joined by single spaces.
+    spec: String,
+    columns: Vec<String>,
+    /// Per column, the index of the first bar with a value.
+    lookbacks: Vec<usize>,
+    indicators: Vec<Indicator>,
+    /// Number of output slots of each indicator, same order.
+    widths: Vec<usize>,
+    /// Candles applied so far.
+    applied: u64,
+}
+
+impl IndicatorSet {
+    /// Builds the set a spec describes.
+    ///
+    /// # Errors
+    /// [`SpecError`] as [`parse_spec`] returns it.
+    pub fn parse(spec: &str) -> Result<Self, SpecError> {
+        let items = parse_spec(spec)?;
+        let spec = items
+            .iter()
+            .map(|i| i.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut set = IndicatorSet {
+            spec,
+            columns: Vec::new(),
+            lookbacks: Vec::new(),
+            indicators: Vec::new(),
+            widths: Vec::new(),
+            applied: 0,
+        };
+        for item in items {
+            let lookback = item.indicator.lookback();
+            set.widths.push(item.columns.len());
+            set.lookbacks
+                .extend(std::iter::repeat_n(lookback, item.columns.len()));
+            set.columns.extend(item.columns);
+            set.indicators.push(item.indicator);
+        }
+        Ok(set)
+    }
+
+    /// The canonical spec, equal for equal sets whatever the spacing.
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    /// Output column names, in output order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Number of output values per candle.
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Per column, the 0-based index of the first candle with a value.
+    pub fn lookbacks(&self) -> &[usize] {
+        &self.lookbacks
+    }
+
+    /// Candles applied since the set was built.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Applies one closed candle; writes every output to `out`, NaN where
+    /// an indicator is still warming up.
+    ///
+    /// # Panics
+    /// If `out.len() != self.width()`.
+    #[inline]
+    pub fn update(&mut self, c: &Candle, out: &mut [f64]) {
+        assert_eq!(
+            out.len(),
+            self.columns.len(),
+            "output slice must be width() long"
+        );
+        let mut offset = 0;
+        for (indicator, &width) in self.indicators.iter_mut().zip(&self.widths) {
+            indicator.update(c, &mut out[offset..offset + width]);
+            offset += width;
+        }
+        self.applied += 1;
+    }
+}
