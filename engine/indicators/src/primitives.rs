@@ -197,9 +197,16 @@ impl RollingExtreme {
         }
     }
 
+    /// Ring position of the `i`-th deque entry (`i <= len`); a compare,
+    /// not a modulo, because this runs several times per update.
     #[inline]
     fn slot(&self, i: usize) -> usize {
-        (self.head + i) % self.values.len()
+        let at = self.head + i;
+        if at >= self.values.len() {
+            at - self.values.len()
+        } else {
+            at
+        }
     }
 
     /// Adds `v` and returns the extreme of the window ending with it.

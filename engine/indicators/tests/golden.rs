@@ -28,8 +28,11 @@ fn candles(path: &Path) -> Vec<Candle> {
         .unwrap()
 }
 
-/// Golden rows: open time and one Option per column (None = warm-up).
-fn golden(path: &Path) -> (Vec<String>, Vec<(i64, Vec<Option<f64>>)>) {
+/// One golden row: open time and one value per column (None = warm-up).
+type Row = (i64, Vec<Option<f64>>);
+
+/// The golden columns and rows.
+fn golden(path: &Path) -> (Vec<String>, Vec<Row>) {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let header: Vec<String> = reader
         .headers()

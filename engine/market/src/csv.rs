@@ -65,6 +65,8 @@ pub struct CsvReader<R> {
     /// A first line that was data (Binance dialect), returned before reading on.
     pending_first: bool,
     previous_time: Option<i64>,
+    /// Bytes consumed so far, for progress reporting.
+    consumed: u64,
     /// Set after an error or end of input: the iterator is fused.
     done: bool,
 }
@@ -88,6 +90,7 @@ impl<R: BufRead> CsvReader<R> {
     pub fn new(path: &Path, mut input: R) -> Result<Self, DataError> {
         let mut buf = String::new();
         let mut line_no = 0;
+        let mut consumed = 0;
         loop {
             buf.clear();
             let n = input
@@ -96,6 +99,7 @@ impl<R: BufRead> CsvReader<R> {
             if n == 0 {
                 return Err(DataError::new(path, 0, DataErrorKind::Empty));
             }
+            consumed += n as u64;
             line_no += 1;
             if !buf.trim().is_empty() {
                 break;
@@ -112,12 +116,18 @@ impl<R: BufRead> CsvReader<R> {
             buf,
             pending_first,
             previous_time: None,
+            consumed,
             done: false,
         })
     }
 
     pub fn dialect(&self) -> CsvDialect {
         self.layout.dialect
+    }
+
+    /// Bytes of input consumed so far (for progress bars).
+    pub fn bytes_read(&self) -> u64 {
+        self.consumed
     }
 
     /// Reads the next non-blank line into `buf`; false at end of input.
@@ -134,6 +144,7 @@ impl<R: BufRead> CsvReader<R> {
             if n == 0 {
                 return Ok(false);
             }
+            self.consumed += n as u64;
             self.line_no += 1;
             if !self.buf.trim().is_empty() {
                 return Ok(true);

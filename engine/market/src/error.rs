@@ -26,7 +26,7 @@ struct Inner {
 #[non_exhaustive]
 pub enum DataErrorKind {
     #[error("cannot read: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("the file is empty")]
     Empty,
     #[error("header has no {0} column")]
@@ -45,6 +45,12 @@ pub enum DataErrorKind {
         "timestamp {time} is not after the previous one ({previous}); times must strictly increase"
     )]
     NotIncreasing { time: i64, previous: i64 },
+}
+
+impl From<std::io::Error> for DataErrorKind {
+    fn from(e: std::io::Error) -> Self {
+        DataErrorKind::Io(e)
+    }
 }
 
 impl DataError {
@@ -81,8 +87,6 @@ impl fmt::Display for DataError {
     }
 }
 
-impl std::error::Error for DataError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.kind.source()
-    }
-}
+/// No `source()`: the one-line message already carries the cause, and a
+/// chain printer would otherwise repeat it.
+impl std::error::Error for DataError {}
