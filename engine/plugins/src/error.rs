@@ -1,0 +1,125 @@
+//! Errors: [`LoadError`] refuses a plugin before it runs; [`Fault`] is why a
+//! running plugin was quarantined.
+
+use std::path::PathBuf;
+
+/// Why a plugin was not loaded (or not reloaded). The old version, if any,
+/// keeps running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("module is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    #[error("not a valid WebAssembly module: {0}")]
+    Compile(String),
+    #[error("manifest: {0}")]
+    Manifest(#[from] ManifestError),
+    #[error("parameter {0}")]
+    Param(#[from] ParamError),
+    #[error("forbidden import `{module}.{name}`: a plugin may import only cw.log, cw.metric and cw.now_ms")]
+    ForbiddenImport { module: String, name: String },
+    #[error("import `cw.{name}` has type {found}, expected {expected}")]
+    ImportType {
+        name: String,
+        found: String,
+        expected: &'static str,
+    },
+    #[error("export `{name}`: {reason}")]
+    Export { name: &'static str, reason: String },
+    #[error("ABI version {found} is not supported (this host speaks version {expected})")]
+    AbiVersion { found: u32, expected: u32 },
+    #[error("indicators {spec:?}: {reason}")]
+    Indicators { spec: String, reason: String },
+    #[error("initial memory exceeds the {limit}-byte cap")]
+    MemoryLimit { limit: usize },
+    #[error("instantiation failed: {0}")]
+    Instantiate(String),
+    #[error("cw_init refused (code {code}){}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Init { code: i32, message: Option<String> },
+    #[error("during {stage}: {fault}")]
+    Faulted { stage: &'static str, fault: Fault },
+    #[error("bad io layout: {0}")]
+    Layout(String),
+    #[error("module cache {path}: {reason}")]
+    Cache { path: PathBuf, reason: String },
+    #[error("cannot reload with {0} bars pending; reload between batches")]
+    BatchInProgress(usize),
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    #[error("no `cw_manifest` custom section (was the plugin built with export_strategy!?)")]
+    Missing,
+    #[error("more than one `cw_manifest` section")]
+    Duplicate,
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    #[error("manifest ABI {0} is not 1")]
+    Abi(u32),
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+/// A parameter override that does not fit the schema. Displays as
+/// "`name`: reason" after the word "parameter".
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamError {
+    #[error("`{name}` is not declared by the plugin (declared: {declared})")]
+    Unknown { name: String, declared: String },
+    #[error("`{name}`: {value:?} is not {expected}")]
+    Type {
+        name: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("`{name}`: {value} is outside [{min}, {max}]")]
+    Range {
+        name: String,
+        value: f64,
+        min: f64,
+        max: f64,
+    },
+    #[error("`{name}` given twice")]
+    Duplicate { name: String },
+}
+
+/// Why a running plugin was quarantined. Each is logged once and counted in
+/// [`PluginStats`](crate::PluginStats).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fault {
+    #[error("trap: {0}")]
+    Trap(String),
+    #[error("missed its deadline of {0:?}")]
+    Deadline(std::time::Duration),
+    #[error("stack overflow")]
+    StackOverflow,
+    #[error("memory limit of {0} bytes reached")]
+    MemoryLimit(usize),
+    #[error("invalid output: {0}")]
+    InvalidOutput(String),
+    #[error("returned error code {0}")]
+    ErrorCode(i64),
+}
+
+impl Fault {
+    /// A short, stable name for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Trap(_) => "trap",
+            Fault::Deadline(_) => "deadline",
+            Fault::StackOverflow => "stack_overflow",
+            Fault::MemoryLimit(_) => "memory",
+            Fault::InvalidOutput(_) => "invalid_output",
+            Fault::ErrorCode(_) => "error_code",
+        }
+    }
+}
