@@ -1,0 +1,213 @@
+//! Period returns and annualised risk, as backtesting.py computes them.
+
+use serde::Serialize;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How returns were grouped into periods and how many periods make a year.
+/// Inferred from the bar interval and the calendar of the data, and
+/// written into the statistics so that a reader knows what "annual" means.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Annualisation {
+    /// Bar period inferred from the data (median spacing of the last 100
+    /// bars), e.g. `1h`; `unknown` for fewer than two bars.
+    pub bar_interval: String,
+    /// `daily`, `weekly` (weeks ending Sunday), `monthly` or `yearly`: the
+    /// calendar period whose last equity value makes one return.
+    pub period: &'static str,
+    /// 252 (trading days), 365 (data trades on weekends), 52, 12 or 1.
+    pub periods_per_year: f64,
+    /// Share of bars on a Saturday or Sunday (UTC); more than 2/7 * 0.6
+    /// means a market that trades every day.
+    pub weekend_share: f64,
+}
+
+/// Calendar grouping of bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Day,
+    /// Weeks ending Sunday (pandas `W`).
+    Week,
+    /// Calendar months (pandas `ME`).
+    Month,
+    /// Calendar years (pandas `YE`).
+    Year,
+}
+
+impl Annualisation {
+    pub(crate) fn infer(time: &[i64], period_ms: Option<i64>) -> Annualisation {
+        let freq_days = period_ms.map_or(0, |p| p.div_euclid(DAY_MS));
+        let weekend = time.iter().filter(|&&t| weekday(t) >= 5).count();
+        let weekend_share = if time.is_empty() {
+            f64::NAN
+        } else {
+            weekend as f64 / time.len() as f64
+        };
+        let (period, periods_per_year) = match freq_days {
+            7 => ("weekly", 52.0),
+            31 => ("monthly", 12.0),
+            365 => ("yearly", 1.0),
+            _ if weekend_share > 2.0 / 7.0 * 0.6 => ("daily", 365.0),
+            _ => ("daily", 252.0),
+        };
+        Annualisation {
+            bar_interval: period_ms.map_or_else(|| "unknown".to_owned(), describe_ms),
+            period,
+            periods_per_year,
+            weekend_share,
+        }
+    }
+
+    fn group(&self) -> Group {
+        match self.period {
+            "weekly" => Group::Week,
+            "monthly" => Group::Month,
+            "yearly" => Group::Year,
+            _ => Group::Day,
+        }
+    }
+
+    /// The last equity of each calendar period, as percentage changes.
+    pub(crate) fn period_returns(&self, time: &[i64], equity: &[f64]) -> Vec<f64> {
+        let group = self.group();
+        let mut lasts: Vec<f64> = Vec::new();
+        let mut current = None;
+        for (&t, &e) in time.iter().zip(equity) {
+            let key = group_key(group, t);
+            if current == Some(key) {
+                if let Some(last) = lasts.last_mut() {
+                    *last = e;
+                }
+            } else {
+                current = Some(key);
+                lasts.push(e);
+            }
+        }
+        lasts.windows(2).map(|w| w[1] / w[0] - 1.0).collect()
+    }
+}
+
+/// Annualised return, volatility and downside deviation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Risk {
+    pub annual_return: f64,
+    pub annual_volatility: f64,
+    /// `sqrt(mean(min(r, 0)^2)) * sqrt(periods per year)`.
+    pub downside: f64,
+}
+
+pub(crate) fn risk(returns: &[f64], periods_per_year: f64) -> Risk {
+    let g = geometric_mean(returns);
+    let n = periods_per_year;
+    let var = variance(returns);
+    let downside_sq: Vec<f64> = returns.iter().map(|r| r.min(0.0).powi(2)).collect();
+    Risk {
+        annual_return: (1.0 + g).powf(n) - 1.0,
+        annual_volatility: ((var + (1.0 + g).powi(2)).powf(n) - (1.0 + g).powf(2.0 * n)).sqrt(),
+        downside: mean(&downside_sq).sqrt() * n.sqrt(),
+    }
+}
+
+/// backtesting.py's `geometric_mean`: 0 when any `1 + r <= 0`, NaN when empty.
+pub(crate) fn geometric_mean(returns: &[f64]) -> f64 {
+    if returns.is_empty() {
+        return f64::NAN;
+    }
+    let ones: Vec<f64> = returns
+        .iter()
+        .map(|r| if r.is_nan() { 1.0 } else { r + 1.0 })
+        .collect();
+    if ones.iter().any(|&x| x <= 0.0) {
+        return 0.0;
+    }
+    (ones.iter().map(|x| x.ln()).sum::<f64>() / ones.len() as f64).exp() - 1.0
+}
+
+/// Beta of the equity's log returns against the close's: `cov / var`.
+pub(crate) fn beta(equity: &[f64], close: &[f64]) -> f64 {
+    let log_returns =
+        |v: &[f64]| -> Vec<f64> { v.windows(2).map(|w| (w[1] / w[0]).ln()).collect() };
+    let (e, m) = (log_returns(equity), log_returns(close));
+    if e.len() <= 1 {
+        return f64::NAN;
+    }
+    let (me, mm) = (mean(&e), mean(&m));
+    let cov: f64 = e.iter().zip(&m).map(|(a, b)| (a - me) * (b - mm)).sum();
+    let var: f64 = m.iter().map(|b| (b - mm) * (b - mm)).sum();
+    cov / var
+}
+
+pub(crate) fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// Sample variance (ddof = 1); NaN below two values.
+pub(crate) fn variance(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(v);
+    v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64
+}
+
+/// Day of the week of a UTC time, Monday = 0 (1970-01-01 was a Thursday).
+fn weekday(t: i64) -> i64 {
+    (t.div_euclid(DAY_MS) + 3).rem_euclid(7)
+}
+
+fn group_key(group: Group, t: i64) -> i64 {
+    let days = t.div_euclid(DAY_MS);
+    match group {
+        Group::Day => days,
+        // 1970-01-05 was a Monday: weeks run Monday..Sunday.
+        Group::Week => (days - 4).div_euclid(7),
+        Group::Month => {
+            let (y, m, _) = candlewick_market::time::civil_from_days(days);
+            y * 12 + m
+        }
+        Group::Year => candlewick_market::time::civil_from_days(days).0,
+    }
+}
+
+fn describe_ms(ms: i64) -> String {
+    for (unit, name) in [(DAY_MS, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")] {
+        if ms % unit == 0 {
+            return format!("{}{name}", ms / unit);
+        }
+    }
+    format!("{ms}ms")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weekday_of_known_dates() {
+        assert_eq!(weekday(0), 3); // Thursday
+        assert_eq!(weekday(1_492_592_400_000), 2); // 2017-04-19, a Wednesday
+    }
+
+    #[test]
+    fn daily_returns_use_the_last_equity_of_each_day() {
+        let h = 3_600_000;
+        let time = [0, h, DAY_MS, DAY_MS + h, 3 * DAY_MS];
+        let equity = [100.0, 110.0, 90.0, 121.0, 133.1];
+        let a = Annualisation::infer(&time, Some(h));
+        let r = a.period_returns(&time, &equity);
+        assert_eq!(r.len(), 2);
+        assert!((r[0] - 0.1).abs() < 1e-12 && (r[1] - 0.1).abs() < 1e-12);
+        assert_eq!(a.bar_interval, "1h");
+    }
+
+    #[test]
+    fn geometric_mean_rules() {
+        assert!(geometric_mean(&[]).is_nan());
+        assert_eq!(geometric_mean(&[0.5, -1.0]), 0.0);
+        assert!((geometric_mean(&[0.1, 0.1]) - 0.1).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,508 @@
+//! `candlewick backtest`: run a wasm strategy over a candle file through the
+//! simulated broker, print the statistics and the run fingerprint, and
+//! write `stats.json`, `trades.csv`, `equity.csv` and `report.html`.
+//!
+//! A `--param` holding a range (`fast=5..50:5`) or a list (`fast=5,10`)
+//! turns the run into a parameter sweep: every grid point runs in parallel
+//! and `--out` gets `sweep.csv` (ranked by `--rank-by`) and, for two or
+//! more swept parameters, `heatmap.svg`.
+//!
+//! `--data` takes CSV (either dialect), Arrow IPC or Parquet, chosen by
+//! extension ([`CandleReader`]). Several symbols (several `--data` files,
+//! or one file with a `symbol` column) run as independent backtests, each
+//! with its own account, in parallel, and are reported in symbol order:
+//! `--out DIR/SYMBOL/...` per symbol, `DIR/symbols.csv` for all, and one
+//! combined fingerprint over the per-symbol ones. A file with a symbol
+//! column is read once per symbol (one pass each, constant memory).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use candlewick_backtest::fingerprint::{fingerprint, sha256_file, sha256_hex, Inputs};
+use candlewick_backtest::report::{summary_table, write_all, Report};
+use candlewick_backtest::sweep::{grid, heatmap_svg, sweep, to_csv, ParamRange, Point};
+use candlewick_backtest::{
+    run as run_backtest, BrokerConfig, EndOfData, GapPolicy, RunError, RunOptions, RunResult,
+    Signal, SignalSource, StrategyError,
+};
+use candlewick_history::CandleReader;
+use candlewick_market::Candle;
+use candlewick_plugins::{BarBatch, LoadedModule, Plugin, PluginHost};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Backtest a strategy plugin on a candle file (fills at the next bar's
+/// open, fees and slippage in bps, statistics as backtesting.py defines them).
+#[derive(Debug, clap::Args)]
+pub struct BacktestArgs {
+    /// Candles: .csv (either dialect, see `candlewick indicators --help`),
+    /// .arrow or .parquet. Repeat for several symbols; a file with a
+    /// `symbol` column holds several itself.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Run only these symbols (repeatable); default all. A file without a
+    /// `symbol` column is named by its file stem.
+    #[arg(long = "symbol", value_name = "SYMBOL")]
+    pub symbols: Vec<String>,
+    /// Strategy plugin, a wasm32 module built with the Candlewick SDK.
+    #[arg(long, value_name = "PLUGIN.wasm")]
+    pub strategy: PathBuf,
+    /// Strategy parameter `name=value`; `name=a..b:step` or `name=v1,v2` sweeps.
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    /// Starting cash.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub cash: f64,
+    /// Fee per fill, basis points of notional.
+    #[arg(long, default_value_t = 10.0)]
+    pub fee_bps: f64,
+    /// Adverse slippage on market and stop fills, basis points.
+    #[arg(long, default_value_t = 0.0)]
+    pub slippage_bps: f64,
+    /// Round units down to multiples of this (1 = whole units, as backtesting.py).
+    #[arg(long, value_name = "N")]
+    pub lot_size: Option<f64>,
+    /// Where a position open at the end is closed: `close` (default) or
+    /// `open` of the last bar (backtesting.py's finalize_trades).
+    #[arg(long, default_value = "close", value_parser = ["close", "open"])]
+    pub end_at: String,
+    /// Accept any hole in the data (default: only weekend/holiday closures).
+    #[arg(long)]
+    pub allow_gaps: bool,
+    /// Statistic that ranks a sweep, by its backtesting.py name.
+    #[arg(long, default_value = "Sharpe Ratio")]
+    pub rank_by: String,
+    /// Rank a sweep lowest first (e.g. for drawdown duration).
+    #[arg(long)]
+    pub minimise: bool,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
+    let options = options(&args)?;
+    let host = PluginHost::new(Default::default()).context("starting the plugin host")?;
+    let module = host
+        .load_file(&args.strategy)
+        .with_context(|| format!("{}", args.strategy.display()))?;
+    if !module.manifest().models.is_empty() {
+        bail!(
+            "{}: the strategy needs model outputs {:?}, which backtests cannot provide yet",
+            args.strategy.display(),
+            module.manifest().models
+        );
+    }
+    let ranges = args
+        .params
+        .iter()
+        .map(|p| ParamRange::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let series = series(&args)?;
+    let job = Job {
+        host: &host,
+        module: &module,
+        args: &args,
+        options: &options,
+    };
+    let single = ranges.iter().all(ParamRange::is_single);
+    match (series.as_slice(), single) {
+        ([one], true) => job.single(one, &point(&ranges)),
+        ([one], false) => job.sweep(one, &ranges),
+        (many, true) => job.many(many, &point(&ranges)),
+        (many, false) => bail!(
+            "a sweep runs on one symbol, and the data holds {} ({}); choose one with --symbol",
+            many.len(),
+            many.iter()
+                .map(|s| s.symbol.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn point(ranges: &[ParamRange]) -> Point {
+    ranges
+        .iter()
+        .map(|r| (r.name.clone(), r.values[0]))
+        .collect()
+}
+
+/// One symbol's candles: a file, or one symbol of a file.
+#[derive(Debug, Clone)]
+struct Series {
+    /// The symbol, or the file stem of a file without a `symbol` column.
+    symbol: String,
+    path: PathBuf,
+    /// The symbol to pick out of a file with a `symbol` column.
+    pick: Option<String>,
+    /// What the fingerprint calls the data: the file's SHA-256, or for one
+    /// symbol of several in a file, the SHA-256 of that and the symbol.
+    data_sha256: String,
+}
+
+impl Series {
+    fn open(&self) -> Result<CandleReader, RunError> {
+        let reader = CandleReader::open(&self.path)?;
+        Ok(match &self.pick {
+            Some(symbol) => reader.only(symbol),
+            None => reader,
+        })
+    }
+
+    fn label(&self) -> String {
+        match &self.pick {
+            Some(symbol) => format!("{} [{symbol}]", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+/// Every series of `--data`, filtered by `--symbol`, in symbol order.
+fn series(args: &BacktestArgs) -> anyhow::Result<Vec<Series>> {
+    let mut all = Vec::new();
+    for path in &args.data {
+        let names = candlewick_history::symbols(path)?;
+        let sha = sha256_file(path).with_context(|| format!("{}", path.display()))?;
+        if names.is_empty() {
+            let stem = path.file_stem().map_or_else(
+                || path.display().to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            all.push(Series {
+                symbol: stem,
+                path: path.clone(),
+                pick: None,
+                data_sha256: sha,
+            });
+            continue;
+        }
+        let several = names.len() > 1;
+        for name in names {
+            let data_sha256 = if several {
+                sha256_hex(format!("{sha}\n{name}").as_bytes())
+            } else {
+                sha.clone()
+            };
+            all.push(Series {
+                symbol: name.clone(),
+                path: path.clone(),
+                pick: Some(name),
+                data_sha256,
+            });
+        }
+    }
+    if !args.symbols.is_empty() {
+        for want in &args.symbols {
+            if !all.iter().any(|s| &s.symbol == want) {
+                bail!(
+                    "--symbol {want}: not in the data (it holds {})",
+                    all.iter()
+                        .map(|s| s.symbol.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        all.retain(|s| args.symbols.contains(&s.symbol));
+    }
+    all.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    if let Some(w) = all.windows(2).find(|w| w[0].symbol == w[1].symbol) {
+        bail!(
+            "symbol {} appears in both {} and {}; give each symbol once",
+            w[0].symbol,
+            w[0].path.display(),
+            w[1].path.display()
+        );
+    }
+    Ok(all)
+}
+
+fn options(args: &BacktestArgs) -> anyhow::Result<RunOptions> {
+    let broker = BrokerConfig::new()
+        .with_cash(args.cash)
+        .with_fee_bps(args.fee_bps)
+        .with_slippage_bps(args.slippage_bps)
+        .with_lot_size(args.lot_size)
+        .with_end_of_data(if args.end_at == "open" {
+            EndOfData::CloseAtLastOpen
+        } else {
+            EndOfData::CloseAtLastClose
+        });
+    broker.validate()?;
+    Ok(RunOptions {
+        broker,
+        gaps: if args.allow_gaps {
+            GapPolicy::Allow
+        } else {
+            GapPolicy::Weekends
+        },
+        ..RunOptions::default()
+    })
+}
+
+/// What every run of one command shares.
+struct Job<'a> {
+    host: &'a PluginHost,
+    module: &'a LoadedModule,
+    args: &'a BacktestArgs,
+    options: &'a RunOptions,
+}
+
+impl Job<'_> {
+    fn single(&self, series: &Series, point: &Point) -> anyhow::Result<()> {
+        self.resolve(point)?; // a bad parameter is named before anything runs
+        let started = Instant::now();
+        let progress = spinner();
+        let result = self.run_point(series, point, &mut |bars| {
+            if started.elapsed() > Duration::from_secs(1) && progress.is_hidden() {
+                progress.set_draw_target(ProgressDrawTarget::stderr());
+            }
+            progress.set_position(bars as u64);
+        });
+        progress.finish_and_clear();
+        let result = result?;
+        let inputs = self.inputs(series, point)?;
+        let fp = fingerprint(&inputs, &result.options, &result.trades);
+        let manifest = self.module.manifest();
+        let strategy_label = format!("{} {}", manifest.name, manifest.version);
+        let data_label = series.label();
+        let report = Report {
+            result: &result,
+            inputs: &inputs,
+            data_label: &data_label,
+            strategy_label: &strategy_label,
+            fingerprint: &fp,
+        };
+        write_all(&self.args.out, &report)
+            .with_context(|| format!("{}", self.args.out.display()))?;
+        print!("{}", summary_table(&report));
+        println!(
+            "wrote {}/{{stats.json,trades.csv,equity.csv,report.html}}",
+            self.args.out.display()
+        );
+        Ok(())
+    }
+
+    /// Every series in parallel, each with its own account; reported in
+    /// symbol order, so the output does not depend on scheduling.
+    fn many(&self, series: &[Series], point: &Point) -> anyhow::Result<()> {
+        use rayon::prelude::*;
+        self.resolve(point)?;
+        let results: Vec<Result<RunResult, RunError>> = series
+            .par_iter()
+            .map(|s| self.run_point(s, point, &mut |_| {}))
+            .collect();
+        let manifest = self.module.manifest();
+        let strategy_label = format!("{} {}", manifest.name, manifest.version);
+        let mut rows = Vec::with_capacity(series.len());
+        let mut table = String::from(
+            "symbol,bars,trades,return_pct,sharpe,max_drawdown_pct,equity_final,fingerprint\n",
+        );
+        for (s, result) in series.iter().zip(results) {
+            let result = result.with_context(|| format!("symbol {}", s.symbol))?;
+            let inputs = self.inputs(s, point)?;
+            let fp = fingerprint(&inputs, &result.options, &result.trades);
+            let data_label = s.label();
+            let report = Report {
+                result: &result,
+                inputs: &inputs,
+                data_label: &data_label,
+                strategy_label: &strategy_label,
+                fingerprint: &fp,
+            };
+            let dir = self.args.out.join(&s.symbol);
+            write_all(&dir, &report).with_context(|| format!("{}", dir.display()))?;
+            let st = &result.stats;
+            table.push_str(&format!(
+                "{},{},{},{},{},{},{},{fp}\n",
+                s.symbol,
+                result.curve.len(),
+                st.trades,
+                st.return_pct,
+                st.sharpe,
+                st.max_drawdown_pct,
+                st.equity_final
+            ));
+            rows.push((
+                s.symbol.clone(),
+                result.curve.len(),
+                st.trades,
+                st.return_pct,
+                st.sharpe,
+                st.equity_final,
+                fp,
+            ));
+        }
+        std::fs::write(self.args.out.join("symbols.csv"), &table)
+            .with_context(|| format!("{}", self.args.out.display()))?;
+        println!(
+            "{:<14} {:>10} {:>7} {:>11} {:>8} {:>14}  fingerprint",
+            "symbol", "bars", "trades", "return %", "sharpe", "equity final"
+        );
+        let mut combined = String::new();
+        for (symbol, bars, trades, ret, sharpe, equity, fp) in &rows {
+            println!(
+                "{symbol:<14} {bars:>10} {trades:>7} {ret:>11.4} {sharpe:>8.3} {equity:>14.2}  {}",
+                &fp[..16]
+            );
+            combined.push_str(&format!("{symbol}\t{fp}\n"));
+        }
+        println!("fingerprint {}", sha256_hex(combined.as_bytes()));
+        println!(
+            "wrote {}/{{symbols.csv,SYMBOL/{{stats.json,trades.csv,equity.csv,report.html}}}}",
+            self.args.out.display()
+        );
+        Ok(())
+    }
+
+    fn sweep(&self, series: &Series, ranges: &[ParamRange]) -> anyhow::Result<()> {
+        let points = grid(ranges)?;
+        // Check every point's parameters before running any.
+        for p in &points {
+            self.resolve(p)?;
+        }
+        let n = points.len();
+        let rows = sweep(points, &self.args.rank_by, self.args.minimise, |p| {
+            self.run_point(series, p, &mut |_| {})
+        })?;
+        std::fs::create_dir_all(&self.args.out)?;
+        std::fs::write(
+            self.args.out.join("sweep.csv"),
+            to_csv(&rows, &self.args.rank_by),
+        )?;
+        if let Some(svg) = heatmap_svg(&rows, &self.args.rank_by, self.args.minimise) {
+            std::fs::write(self.args.out.join("heatmap.svg"), svg)?;
+        }
+        println!("sweep of {n} points ranked by {:?}:", self.args.rank_by);
+        for (rank, row) in rows.iter().take(10).enumerate() {
+            let params: Vec<String> = row.point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            match &row.outcome {
+                Ok(_) => println!(
+                    "  {:>3}. {:<30} {:>14.6}",
+                    rank + 1,
+                    params.join(" "),
+                    row.score
+                ),
+                Err(e) => println!("  {:>3}. {:<30} failed: {e}", rank + 1, params.join(" ")),
+            }
+        }
+        println!("wrote {}/sweep.csv", self.args.out.display());
+        Ok(())
+    }
+
+    /// The plugin's parameter values for a point (defaults filled in).
+    fn resolve(&self, point: &Point) -> anyhow::Result<Vec<f64>> {
+        let overrides: Vec<(String, String)> = point
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        Ok(self.module.manifest().resolve_params(&overrides)?)
+    }
+
+    fn inputs(&self, series: &Series, point: &Point) -> anyhow::Result<Inputs> {
+        let manifest = self.module.manifest();
+        let values = self.resolve(point)?;
+        Ok(Inputs {
+            data_sha256: series.data_sha256.clone(),
+            strategy: format!("{}@{}", manifest.name, self.module.hash_hex()),
+            params: manifest
+                .params
+                .iter()
+                .map(|p| p.name.clone())
+                .zip(values)
+                .collect(),
+        })
+    }
+
+    fn run_point(
+        &self,
+        series: &Series,
+        point: &Point,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<RunResult, RunError> {
+        let params = self
+            .resolve(point)
+            .map_err(|e| RunError::Strategy(format!("{e:#}")))?;
+        let mut source = WasmSource::new(self.host, self.module, &params)?;
+        run_backtest(&mut source, series.open()?, self.options, progress)
+    }
+}
+
+fn spinner() -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {pos} bars {per_sec} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb
+}
+
+/// A wasm plugin as a [`SignalSource`]: bars and the manifest's indicator
+/// values are packed into ABI records and handed over in one call.
+struct WasmSource {
+    plugin: Plugin,
+    spec: String,
+    batch: BarBatch,
+}
+
+impl WasmSource {
+    fn new(host: &PluginHost, module: &LoadedModule, params: &[f64]) -> Result<Self, RunError> {
+        let spec = module
+            .manifest()
+            .indicator_spec(params)
+            .map_err(|e| RunError::Strategy(format!("indicators: {e}")))?;
+        let width = if spec.trim().is_empty() {
+            0
+        } else {
+            candlewick_indicators::IndicatorSet::parse(&spec)
+                .map_err(|source| RunError::Indicators {
+                    spec: spec.clone(),
+                    source,
+                })?
+                .width()
+        };
+        let plugin = host
+            .instantiate(module, params, width)
+            .map_err(|e| RunError::Strategy(e.to_string()))?;
+        Ok(WasmSource {
+            plugin,
+            spec,
+            batch: BarBatch::new(width),
+        })
+    }
+}
+
+impl SignalSource for WasmSource {
+    fn indicator_spec(&self) -> String {
+        self.spec.clone()
+    }
+
+    fn on_batch(
+        &mut self,
+        bars: &[Candle],
+        values: &[f64],
+        out: &mut Vec<(usize, Signal)>,
+    ) -> Result<(), StrategyError> {
+        let width = self.batch.n_values();
+        self.batch.clear();
+        for (i, bar) in bars.iter().enumerate() {
+            self.batch.push(bar, &values[i * width..(i + 1) * width]);
+        }
+        let now = bars.last().map_or(0, |b| b.open_time);
+        let signals = self
+            .plugin
+            .run_batch(&self.batch, now)
+            .map_err(|f| StrategyError(f.to_string()))?;
+        for s in signals {
+            let signal = Signal {
+                action: s.action,
+                strength: s.strength,
+                stop_loss: s.stop_loss,
+                take_profit: s.take_profit,
+            };
+            out.push((s.bar, signal));
+        }
+        Ok(())
+    }
+}
