@@ -1,0 +1,65 @@
+//! Shared fixtures: a tiny model trained on the bundled data in seconds.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use candlewick_market::{Candle, CsvReader};
+use candlewick_models::{train, ArchKind, FeatureSpec, LabelRule, TrainConfig};
+
+pub const SPEC: &str = "logret range rsi(14)";
+
+pub fn candles(n: usize) -> Vec<Candle> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/EURUSD-1h.csv");
+    CsvReader::open(&path)
+        .unwrap()
+        .take(n)
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+pub fn tiny_config(arch: ArchKind) -> TrainConfig {
+    TrainConfig {
+        arch,
+        hidden: 8,
+        layers: 1,
+        heads: 2,
+        ff: 16,
+        window: 12,
+        labels: LabelRule {
+            horizon: 1,
+            up: 0.0005,
+            down: 0.0005,
+        },
+        epochs: 2,
+        batch_size: 64,
+        patience: 2,
+        ..TrainConfig::default()
+    }
+}
+
+/// Trains a tiny LSTM on 400 bars and writes it under `root/NAME`.
+pub fn write_tiny(root: &Path, arch: ArchKind) -> PathBuf {
+    let dir = root.join(format!("tiny-{arch}"));
+    let spec = FeatureSpec::parse(SPEC).unwrap();
+    let trained = train::train(
+        &candles(400),
+        "EURUSD-1h.csv",
+        "tiny",
+        &spec,
+        &tiny_config(arch),
+        &mut |_| {},
+    )
+    .unwrap();
+    trained.save(&dir).unwrap();
+    dir
+}
+
+/// Rewrites `manifest.json` through `edit`.
+pub fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
