@@ -26,24 +26,27 @@ impl SplitMix64 {
 
 /// `n` one-minute bars of a random walk from 100.0 (seed 0x5EED).
 pub fn synthetic_bars(n: usize) -> Vec<Candle> {
+    synthetic_iter(n).collect()
+}
+
+/// [`synthetic_bars`] as a stream, for runs too long to hold in memory.
+pub fn synthetic_iter(n: usize) -> impl Iterator<Item = Candle> {
     let mut rng = SplitMix64(0x5EED);
     let mut prev_close = 100.0;
-    (0..n)
-        .map(|i| {
-            let (u1, u2, u3, u4) = (rng.unit(), rng.unit(), rng.unit(), rng.unit());
-            let open = prev_close;
-            let close = prev_close * (1.0 + (u1 - 0.5) * 0.002);
-            prev_close = close;
-            Candle {
-                open_time: 1_600_000_000_000 + i as i64 * 60_000,
-                open,
-                high: open.max(close) * (1.0 + u2 * 0.001),
-                low: open.min(close) * (1.0 - u3 * 0.001),
-                close,
-                volume: 100.0 + u4 * 1000.0,
-            }
-        })
-        .collect()
+    (0..n).map(move |i| {
+        let (u1, u2, u3, u4) = (rng.unit(), rng.unit(), rng.unit(), rng.unit());
+        let open = prev_close;
+        let close = prev_close * (1.0 + (u1 - 0.5) * 0.002);
+        prev_close = close;
+        Candle {
+            open_time: 1_600_000_000_000 + i as i64 * 60_000,
+            open,
+            high: open.max(close) * (1.0 + u2 * 0.001),
+            low: open.min(close) * (1.0 - u3 * 0.001),
+            close,
+            volume: 100.0 + u4 * 1000.0,
+        }
+    })
 }
 
 /// The 10-indicator set the foundation issue benchmarks against TA-Lib.

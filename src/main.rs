@@ -38,6 +38,16 @@ struct Cli {
 enum Command {
     Run(commands::run::RunArgs),
     Indicators(commands::indicators::IndicatorsArgs),
+    Backtest(commands::backtest::BacktestArgs),
+    Train(commands::train::TrainArgs),
+    #[command(subcommand)]
+    Model(commands::model::ModelCommand),
+    Import(commands::import::ImportArgs),
+    /// Create and build strategy plugins (WebAssembly).
+    Plugin {
+        #[command(subcommand)]
+        cmd: commands::plugin::PluginCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +59,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Indicators(args) => commands::indicators::run(args),
+        Command::Backtest(args) => commands::backtest::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Model(cmd) => commands::model::run(cmd),
+        Command::Import(args) => commands::import::run(args),
+        Command::Plugin { cmd } => commands::plugin::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,7 @@ use candlewick_backtest::{
 };
 use candlewick_history::CandleReader;
 use candlewick_market::Candle;
-use candlewick_plugins::{BarBatch, LoadedModule, Plugin, PluginHost};
+use candlewick_plugins::{BarBatch, HostConfig, Limits, LoadedModule, Plugin, PluginHost};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Backtest a strategy plugin on a candle file (fills at the next bar's
@@ -82,7 +82,7 @@ pub struct BacktestArgs {
 
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let options = options(&args)?;
-    let host = PluginHost::new(Default::default()).context("starting the plugin host")?;
+    let host = PluginHost::new(backtest_host()).context("starting the plugin host")?;
     let module = host
         .load_file(&args.strategy)
         .with_context(|| format!("{}", args.strategy.display()))?;
@@ -118,6 +118,25 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    }
+}
+
+/// Wall time one strategy call (a batch of up to 1024 bars) may take in a
+/// backtest. The live default (a few milliseconds) is a latency budget; on
+/// a busy machine, with every core running a symbol, a batch can miss it
+/// through no fault of the plugin, and a backtest that fails or not by the
+/// machine's load is not reproducible. Here the deadline only guards
+/// against a plugin that never returns. It never changes a result: a run
+/// either completes, identical, or stops with an error.
+const BACKTEST_DEADLINE: Duration = Duration::from_secs(10);
+
+fn backtest_host() -> HostConfig {
+    HostConfig {
+        limits: Limits {
+            deadline: BACKTEST_DEADLINE,
+            ..Limits::default()
+        },
+        ..HostConfig::default()
     }
 }
 

@@ -1,5 +1,10 @@
 //! One module per subcommand; shared helpers beside them.
 
+pub mod backtest;
+pub mod import;
 pub mod indicators;
+pub mod model;
 pub mod output;
+pub mod plugin;
 pub mod run;
+pub mod train;

@@ -1,0 +1,148 @@
+//! Record batches out of a columnar file, one at a time.
+//!
+//! The three decoders (Arrow IPC file, Arrow IPC stream, Parquet) differ in
+//! how they open a file and in what they know up front (the IPC file and
+//! Parquet footers give the row count; a stream does not), and agree on
+//! what matters here: each yields record batches in file order and holds
+//! only the batch being decoded. This module hides the difference behind
+//! [`Batches`].
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use arrow_ipc::reader::{FileReader, StreamReader};
+use arrow_schema::SchemaRef;
+use candlewick_market::{DataError, DataErrorKind};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+
+use crate::schema::Layout;
+use crate::Format;
+
+/// Rows per decoded Parquet batch: large enough to amortise decoding, small
+/// enough (8192 x 7 columns x 8 bytes ≈ 450 KiB) to keep memory flat.
+pub(crate) const PARQUET_BATCH: usize = 8192;
+
+/// The IPC file format starts with these six bytes; a stream does not.
+const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
+
+/// A columnar file's batches, in order.
+pub(crate) struct Batches {
+    decoder: Decoder,
+    schema: SchemaRef,
+    /// Rows in the file, when its footer says.
+    total_rows: Option<u64>,
+}
+
+enum Decoder {
+    IpcFile(FileReader<BufReader<File>>),
+    IpcStream(StreamReader<BufReader<File>>),
+    Parquet(ParquetRecordBatchReader),
+}
+
+impl Batches {
+    /// Opens `path` as `format` (Arrow or Parquet). With `symbols_only`,
+    /// decodes just the `symbol` column (for listing a file's symbols);
+    /// such a file must have one.
+    pub(crate) fn open(
+        path: &Path,
+        format: Format,
+        symbols_only: bool,
+    ) -> Result<Batches, DataError> {
+        let err = |kind: DataErrorKind| DataError::new(path, 0, kind);
+        let io = |e: std::io::Error| err(DataErrorKind::Io(e));
+        let mut file = File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.len() == 0 {
+            return Err(err(DataErrorKind::Empty));
+        }
+        match format {
+            Format::Parquet => {
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| err(invalid(e)))?
+                    .with_batch_size(PARQUET_BATCH);
+                let schema = builder.schema().clone();
+                let layout = Layout::of(&schema).map_err(err)?;
+                let total = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
+                let builder = match (symbols_only, layout.symbol_index()) {
+                    (true, Some(i)) => {
+                        let mask = ProjectionMask::roots(builder.parquet_schema(), [i]);
+                        builder.with_projection(mask)
+                    }
+                    _ => builder,
+                };
+                let reader = builder.build().map_err(|e| err(invalid(e)))?;
+                // The projected reader's schema holds only what it decodes.
+                let schema = if symbols_only {
+                    reader_schema(&reader)
+                } else {
+                    schema
+                };
+                Ok(Batches {
+                    decoder: Decoder::Parquet(reader),
+                    schema,
+                    total_rows: total,
+                })
+            }
+            Format::Arrow | Format::Csv => {
+                let mut magic = [0u8; 6];
+                let is_file = file.read_exact(&mut magic).is_ok() && &magic == ARROW_MAGIC;
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                let input = BufReader::with_capacity(1 << 16, file);
+                if is_file {
+                    // IPC decoding is a copy at most, so listing symbols
+                    // reads whole batches rather than projecting.
+                    let reader = FileReader::try_new(input, None).map_err(|e| err(invalid(e)))?;
+                    let schema = reader.schema();
+                    Layout::of(&schema).map_err(err)?;
+                    Ok(Batches {
+                        schema,
+                        decoder: Decoder::IpcFile(reader),
+                        total_rows: None,
+                    })
+                } else {
+                    let reader = StreamReader::try_new(input, None).map_err(|e| err(invalid(e)))?;
+                    let schema = reader.schema();
+                    Layout::of(&schema).map_err(err)?;
+                    Ok(Batches {
+                        decoder: Decoder::IpcStream(reader),
+                        schema,
+                        total_rows: None,
+                    })
+                }
+            }
+        }
+    }
+
+    pub(crate) fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub(crate) fn total_rows(&self) -> Option<u64> {
+        self.total_rows
+    }
+
+    /// The next batch; `None` at the end of the file.
+    pub(crate) fn next_batch(&mut self) -> Option<Result<RecordBatch, DataErrorKind>> {
+        match &mut self.decoder {
+            Decoder::IpcFile(r) => r.next().map(|b| b.map_err(invalid)),
+            Decoder::IpcStream(r) => r.next().map(|b| b.map_err(invalid)),
+            Decoder::Parquet(r) => r.next().map(|b| b.map_err(invalid)),
+        }
+    }
+}
+
+fn reader_schema(reader: &ParquetRecordBatchReader) -> SchemaRef {
+    use arrow_array::RecordBatchReader;
+    reader.schema()
+}
+
+/// A decoder's error as a "cannot read" fault: the file is corrupt,
+/// truncated or not what its name says.
+fn invalid(e: impl std::fmt::Display) -> DataErrorKind {
+    DataErrorKind::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        e.to_string(),
+    ))
+}

@@ -1,0 +1,189 @@
+//! Memory stays flat over 100 backtests in one process: the whole
+//! `candlewick backtest` path (validated reader -> indicators -> the wasm
+//! `sma_cross` plugin in its sandbox -> broker -> statistics ->
+//! fingerprint), run again and again as a sweep or a long-lived service
+//! would.
+//!
+//! Two measures, no timings: heap bytes still live after each run (a
+//! counting allocator in this test binary; a leak shows as growth) and the
+//! process's resident set, which also sees wasm linear memories and code
+//! (mapped outside the heap). The first 10 runs are the warm-up (caches,
+//! thread-locals, allocator pools); the last 90 must not grow past it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use candlewick_backtest::fingerprint::{fingerprint, Inputs};
+use candlewick_backtest::{run, RunOptions, Signal, SignalSource, StrategyError};
+use candlewick_history::CandleReader;
+use candlewick_market::Candle;
+use candlewick_plugins::{BarBatch, HostConfig, Limits, LoadedModule, Plugin, PluginHost};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size(), Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the plugins as `tests/backtest_cli.rs` does (into `target/wasm`).
+fn sma_cross() -> PathBuf {
+    let target = std::env::var_os("WASM_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/wasm"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--release", "--workspace"])
+        .args(["--target", "wasm32-unknown-unknown"])
+        .arg("--manifest-path")
+        .arg(repo().join("plugins/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building plugins/ for wasm32 failed");
+    target.join("wasm32-unknown-unknown/release/sma_cross.wasm")
+}
+
+/// The wasm plugin as a signal source (as `src/commands/backtest.rs`).
+struct Wasm {
+    plugin: Plugin,
+    spec: String,
+    batch: BarBatch,
+}
+
+impl SignalSource for Wasm {
+    fn indicator_spec(&self) -> String {
+        self.spec.clone()
+    }
+
+    fn on_batch(
+        &mut self,
+        bars: &[Candle],
+        values: &[f64],
+        out: &mut Vec<(usize, Signal)>,
+    ) -> Result<(), StrategyError> {
+        self.batch.clear();
+        for (bar, row) in bars.iter().zip(values.chunks_exact(2)) {
+            self.batch.push(bar, row);
+        }
+        let now = bars.last().map_or(0, |b| b.open_time);
+        let signals = self
+            .plugin
+            .run_batch(&self.batch, now)
+            .map_err(|f| StrategyError(f.to_string()))?;
+        out.extend(signals.iter().map(|s| {
+            let signal = Signal {
+                action: s.action,
+                strength: s.strength,
+                stop_loss: s.stop_loss,
+                take_profit: s.take_profit,
+            };
+            (s.bar, signal)
+        }));
+        Ok(())
+    }
+}
+
+/// One backtest from file to fingerprint; everything it made is dropped.
+fn one_run(host: &PluginHost, module: &LoadedModule, data: &Path) -> String {
+    let params = module
+        .manifest()
+        .resolve_params::<&str, &str>(&[])
+        .expect("defaults");
+    let spec = module.manifest().indicator_spec(&params).expect("spec");
+    let mut source = Wasm {
+        plugin: host.instantiate(module, &params, 2).expect("instance"),
+        spec,
+        batch: BarBatch::new(2),
+    };
+    let mut options = RunOptions::default();
+    options.broker.lot_size = Some(1.0);
+    let reader = CandleReader::open(data).expect("data");
+    let result = run(&mut source, reader, &options, &mut |_| {}).expect("runs");
+    let inputs = Inputs {
+        data_sha256: String::new(),
+        strategy: "sma_cross".into(),
+        params: vec![("fast".into(), params[0]), ("slow".into(), params[1])],
+    };
+    fingerprint(&inputs, &result.options, &result.trades)
+}
+
+/// Resident set size in bytes (Linux), or 0 where unknown.
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+#[test]
+fn memory_is_flat_over_100_backtests_in_one_process() {
+    // A generous deadline, as `candlewick backtest` uses: this test measures
+    // memory, and a loaded CI machine must not turn it into a timing test.
+    let config = HostConfig {
+        limits: Limits {
+            deadline: std::time::Duration::from_secs(10),
+            ..Limits::default()
+        },
+        ..HostConfig::default()
+    };
+    let host = PluginHost::new(config).expect("host");
+    let module = host.load_file(&sma_cross()).expect("module");
+    let data = repo().join("data/EURUSD-1h.csv");
+    let first = one_run(&host, &module, &data);
+
+    let mut heap = Vec::new();
+    let mut resident = Vec::new();
+    for _ in 0..100 {
+        assert_eq!(one_run(&host, &module, &data), first, "identical reruns");
+        heap.push(LIVE.load(Relaxed));
+        resident.push(rss());
+    }
+    let warm_heap = heap[..10].iter().copied().max().unwrap_or(0);
+    let late_heap = heap[10..].iter().copied().max().unwrap_or(0);
+    eprintln!("live heap after runs 1-10: max {warm_heap} B; after runs 11-100: max {late_heap} B");
+    // No run leaves anything behind: 90 more runs add at most 64 KiB
+    // (allocator noise), where a leak of one bar's worth per bar would be
+    // tens of megabytes.
+    assert!(
+        late_heap <= warm_heap + (64 << 10),
+        "heap grew from {warm_heap} to {late_heap} bytes over 90 runs"
+    );
+    if resident[9] > 0 {
+        let ratio = resident[99] as f64 / resident[9] as f64;
+        eprintln!(
+            "rss after run 10: {} KiB, after run 100: {} KiB (ratio {ratio:.3})",
+            resident[9] >> 10,
+            resident[99] >> 10
+        );
+        assert!(
+            ratio < 1.10,
+            "resident set grew by {ratio:.3}x over 90 runs"
+        );
+    }
+}
