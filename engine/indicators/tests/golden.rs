@@ -98,10 +98,7 @@ fn check(data: &str, fixture: &str) {
 
 #[test]
 fn matches_talib_on_eurusd_hourly() {
-    check(
-        "../shared/data/EURUSD-1h.csv",
-        "tests/golden/EURUSD-1h.talib.csv",
-    );
+    check("data/EURUSD-1h.csv", "tests/golden/EURUSD-1h.talib.csv");
 }
 
 /// The same series scaled by 1e-6: guards TA-Lib 0.6's 1e-14 zero test

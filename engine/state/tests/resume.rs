@@ -17,7 +17,7 @@ const SPEC: &str =
 const CUTS: [usize; 5] = [1, 33, 100, 2500, 4999];
 
 fn candles() -> Vec<Candle> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/EURUSD-1h.csv");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/EURUSD-1h.csv");
     let candles: Vec<Candle> = CsvReader::open(&path)
         .unwrap()
         .map(Result::unwrap)
