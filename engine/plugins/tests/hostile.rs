@@ -146,7 +146,13 @@ fn infinite_loop_misses_its_deadline_and_is_quarantined() {
 fn memory_bomb_hits_the_cap_and_is_quarantined() {
     let (stats, _, _) = beside_a_neighbour(2, 100..150);
     assert!(stats.memory_faults >= 1, "{stats:?}");
-    assert_eq!(stats.quarantines(), stats.memory_faults);
+    // Growing memory takes time: on a loaded machine an attempt may hit the
+    // deadline before the cap. Either way nothing else may be the cause.
+    assert_eq!(
+        stats.quarantines(),
+        stats.memory_faults + stats.deadlines,
+        "{stats:?}"
+    );
     assert!(stats.restarts >= 1);
 }
 
