@@ -5,9 +5,28 @@
 
 use candlewick_benches::{synthetic_bars, SET_10};
 use candlewick_indicators::IndicatorSet;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use candlewick_market::Candle;
+use criterion::{criterion_group, criterion_main, BatchSize, Bencher, Criterion, Throughput};
 
 const BARS: usize = 1_000_000;
+
+/// Streams every bar through a fresh set built from `spec`.
+fn stream_spec(b: &mut Bencher<'_>, spec: &str, bars: &[Candle]) {
+    b.iter_batched(
+        || {
+            let set = IndicatorSet::parse(spec).expect("valid spec");
+            let width = set.width();
+            (set, vec![0.0; width])
+        },
+        |(mut set, mut out)| {
+            for bar in bars {
+                set.update(bar, &mut out);
+            }
+            std::hint::black_box(out)
+        },
+        BatchSize::LargeInput,
+    )
+}
 
 /// The 10-indicator set over 1M bars: what a shard worker pays per closed
 /// candle of one stream (the whole set, all outputs written).
@@ -16,22 +35,7 @@ fn set_10(c: &mut Criterion) {
     let mut group = c.benchmark_group("indicators");
     group.throughput(Throughput::Elements(BARS as u64));
     group.sample_size(10);
-    group.bench_function("update_set_10", |b| {
-        b.iter_batched(
-            || {
-                let set = IndicatorSet::parse(SET_10).expect("valid spec");
-                let width = set.width();
-                (set, vec![0.0; width])
-            },
-            |(mut set, mut out)| {
-                for bar in &bars {
-                    set.update(bar, &mut out);
-                }
-                std::hint::black_box(out)
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    group.bench_function("update_set_10", |b| stream_spec(b, SET_10, &bars));
     group.finish();
 }
 
@@ -42,22 +46,7 @@ fn each(c: &mut Criterion) {
     group.throughput(Throughput::Elements(BARS as u64));
     group.sample_size(10);
     for item in SET_10.split(' ') {
-        group.bench_function(item, |b| {
-            b.iter_batched(
-                || {
-                    let set = IndicatorSet::parse(item).expect("valid spec");
-                    let width = set.width();
-                    (set, vec![0.0; width])
-                },
-                |(mut set, mut out)| {
-                    for bar in &bars {
-                        set.update(bar, &mut out);
-                    }
-                    std::hint::black_box(out)
-                },
-                BatchSize::LargeInput,
-            )
-        });
+        group.bench_function(item, |b| stream_spec(b, item, &bars));
     }
     group.finish();
 }
