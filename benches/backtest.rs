@@ -22,11 +22,12 @@
 //! them through `run` as a reader would (copied out, one at a time).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use candlewick_backtest::{run, CrossSource, RunOptions, Signal, SignalSource, StrategyError};
 use candlewick_benches::synthetic_bars;
 use candlewick_market::Candle;
-use candlewick_plugins::{BarBatch, LoadedModule, Plugin, PluginHost};
+use candlewick_plugins::{BarBatch, HostConfig, Limits, LoadedModule, Plugin, PluginHost};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rayon::prelude::*;
 
@@ -38,6 +39,20 @@ fn options() -> RunOptions {
     let mut options = RunOptions::default();
     options.broker.lot_size = Some(1.0);
     options
+}
+
+/// The host as `candlewick backtest` sets it up: a per-call deadline that
+/// guards against a plugin that never returns, not the live latency budget
+/// (1 ms), which 16 instantiations at once can miss on an idle machine.
+fn host() -> PluginHost {
+    PluginHost::new(HostConfig {
+        limits: Limits {
+            deadline: Duration::from_secs(10),
+            ..Limits::default()
+        },
+        ..HostConfig::default()
+    })
+    .expect("host")
 }
 
 fn wasm_path(name: &str) -> PathBuf {
@@ -130,7 +145,7 @@ fn one<S: SignalSource>(mut source: S, bars: &[Candle], options: &RunOptions) ->
 fn full_run(c: &mut Criterion) {
     let bars = synthetic_bars(BARS);
     let options = options();
-    let host = PluginHost::new(Default::default()).expect("host");
+    let host = host();
     let module = host.load_file(&wasm_path("sma_cross")).expect("module");
     let mut group = c.benchmark_group("backtest/full_run");
     group.throughput(Throughput::Elements(BARS as u64));
@@ -148,7 +163,7 @@ fn full_run(c: &mut Criterion) {
 fn ten_million(c: &mut Criterion) {
     let bars = synthetic_bars(BIG);
     let options = options();
-    let host = PluginHost::new(Default::default()).expect("host");
+    let host = host();
     let module = host.load_file(&wasm_path("sma_cross")).expect("module");
 
     let mut group = c.benchmark_group("backtest/10m_single");

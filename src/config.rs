@@ -2,8 +2,9 @@
 //!
 //! Unknown keys are errors (a typo must not silently fall back to a
 //! default), and every value is checked here, once, so the engine never
-//! sees a symbol, interval or spec it cannot use.
+//! sees a symbol, interval, spec, URL or strategy it cannot use.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -17,28 +18,112 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../config/default.toml");
 /// The candles shipped inside the binary, named `bundled:EURUSD-1h`.
 pub const BUNDLED_EURUSD_1H: &str = include_str!("../data/EURUSD-1h.csv");
 
+/// The embedded default's feed token. It is public (it is in the binary and
+/// in the repository), so `run` may print it in the hint on how to watch;
+/// any other token is a secret and is never logged.
+pub const DEMO_TOKEN: &str = "candlewick-local-demo";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    #[serde(default)]
+    pub engine: EngineConfig,
     pub source: SourceConfig,
+    pub binance: Option<BinanceConfig>,
     pub indicators: IndicatorsConfig,
+    #[serde(default)]
+    pub strategies: Vec<StrategyConfig>,
     pub state: StateConfig,
-    pub output: OutputConfig,
+    pub feed: FeedConfig,
 }
 
+/// The pipeline's shape (see `candlewick_pipeline::PipelineConfig`).
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub workers: usize,
+    pub queue_capacity: usize,
+    pub max_batch: usize,
+    pub tail_bars: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: 2,
+            queue_capacity: 4096,
+            max_batch: 1024,
+            tail_bars: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 pub enum SourceKind {
     Replay,
+    Binance,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub kind: SourceKind,
-    pub data: DataRef,
-    pub symbol: Symbol,
-    pub interval: Interval,
+    /// Replay: the candle file.
+    pub data: Option<DataRef>,
+    /// Replay: the stream's symbol and interval.
+    pub symbol: Option<Symbol>,
+    pub interval: Option<Interval>,
+    /// Replay: speed-up over real time; 0 replays as fast as the workers go.
+    #[serde(default)]
+    pub speed: f64,
+    /// Stop the engine when the replay reaches the end of its data.
+    #[serde(default)]
+    pub exit_at_end: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinanceConfig {
+    pub ws_url: String,
+    pub rest_url: String,
+    /// Exact host names requests may go to.
+    pub allowed_hosts: Vec<String>,
+    /// Allow plain ws/http to loopback (the simulator in tests).
+    #[serde(default)]
+    pub allow_loopback: bool,
+    pub symbols: Vec<Symbol>,
+    pub intervals: Vec<Interval>,
+    #[serde(default = "default_streams_per_connection")]
+    pub max_streams_per_connection: usize,
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_s: f64,
+    /// For streams never applied before: backfill from this open time (ms).
+    pub start_from_ms: Option<i64>,
+}
+
+fn default_streams_per_connection() -> usize {
+    1024
+}
+
+fn default_idle_timeout() -> f64 {
+    60.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// A `.wasm` file. A bare or relative name that is not found as given
+    /// is looked up where `scripts/build-plugins` puts modules.
+    pub wasm: PathBuf,
+    /// The name signals carry; default: the manifest's.
+    pub name: Option<String>,
+    /// Parameter overrides, checked against the manifest.
+    #[serde(default)]
+    pub params: toml::Table,
+    /// Wall-time deadline of one plugin call (ms); missing it quarantines
+    /// the plugin. Default: the host's (1 ms).
+    pub deadline_ms: Option<f64>,
 }
 
 /// Where candles come from: a file, or data bundled in the binary.
@@ -94,13 +179,57 @@ pub struct StateConfig {
     pub path: PathBuf,
     #[serde(default)]
     pub sync: bool,
-    pub checkpoint_every: usize,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OutputConfig {
-    pub indicators: PathBuf,
+pub struct FeedConfig {
+    pub listen: SocketAddr,
+    /// Accepted tokens; `"env:NAME"` reads the token from variable NAME.
+    pub tokens: Vec<String>,
+    #[serde(default = "default_client_queue")]
+    pub client_queue: usize,
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+    #[serde(default = "default_true")]
+    pub candles: bool,
+    #[serde(default = "default_send_timeout")]
+    pub send_timeout_s: f64,
+}
+
+fn default_client_queue() -> usize {
+    4096
+}
+
+fn default_max_clients() -> usize {
+    1024
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_send_timeout() -> f64 {
+    30.0
+}
+
+impl FeedConfig {
+    /// The tokens, with `env:NAME` resolved.
+    ///
+    /// # Errors
+    /// A variable that is not set or empty (named; its value never shown).
+    pub fn resolved_tokens(&self) -> anyhow::Result<Vec<String>> {
+        self.tokens
+            .iter()
+            .map(|t| match t.strip_prefix("env:") {
+                Some(var) => match std::env::var(var) {
+                    Ok(v) if !v.is_empty() => Ok(v),
+                    _ => bail!("feed.tokens: environment variable {var} is not set"),
+                },
+                None => Ok(t.clone()),
+            })
+            .collect()
+    }
 }
 
 impl Config {
@@ -129,8 +258,48 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         IndicatorSet::parse(&self.indicators.spec).context("indicators.spec")?;
-        if self.state.checkpoint_every == 0 {
-            bail!("state.checkpoint_every must be at least 1");
+        let e = &self.engine;
+        if e.workers == 0 || e.queue_capacity == 0 || e.max_batch == 0 {
+            bail!("engine.workers, engine.queue_capacity and engine.max_batch must be at least 1");
+        }
+        match self.source.kind {
+            SourceKind::Replay => {
+                if self.source.data.is_none()
+                    || self.source.symbol.is_none()
+                    || self.source.interval.is_none()
+                {
+                    bail!("source: kind = \"replay\" needs data, symbol and interval");
+                }
+                if !(self.source.speed.is_finite() && self.source.speed >= 0.0) {
+                    bail!("source.speed must be a number >= 0 (0 = as fast as possible)");
+                }
+            }
+            SourceKind::Binance => {
+                let Some(b) = &self.binance else {
+                    bail!("source: kind = \"binance\" needs a [binance] section");
+                };
+                if b.symbols.is_empty() || b.intervals.is_empty() {
+                    bail!("binance.symbols and binance.intervals must not be empty");
+                }
+                if !(b.idle_timeout_s.is_finite() && b.idle_timeout_s > 0.0) {
+                    bail!("binance.idle_timeout_s must be positive");
+                }
+                let allow =
+                    candlewick_ingest::Allowlist::new(b.allowed_hosts.clone(), b.allow_loopback);
+                allow.check(&b.ws_url).context("binance.ws_url")?;
+                allow.check(&b.rest_url).context("binance.rest_url")?;
+            }
+        }
+        for s in &self.strategies {
+            if s.deadline_ms.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+                bail!("strategies: deadline_ms must be positive");
+            }
+        }
+        if self.feed.tokens.is_empty() {
+            bail!("feed.tokens must name at least one token");
+        }
+        if !(self.feed.send_timeout_s.is_finite() && self.feed.send_timeout_s > 0.0) {
+            bail!("feed.send_timeout_s must be positive");
         }
         Ok(())
     }
@@ -152,8 +321,19 @@ mod tests {
     #[test]
     fn the_embedded_default_is_valid() {
         let c = Config::load(None).unwrap();
-        assert_eq!(c.source.symbol.as_str(), "EURUSD");
-        assert!(matches!(c.source.data, DataRef::Bundled(_)));
+        assert_eq!(c.source.symbol.as_ref().unwrap().as_str(), "EURUSD");
+        assert!(matches!(c.source.data, Some(DataRef::Bundled(_))));
+        assert_eq!(c.feed.tokens, [DEMO_TOKEN]);
+        assert_eq!(c.feed.listen.to_string(), "127.0.0.1:8765");
+        assert!(!c.strategies.is_empty());
+    }
+
+    #[test]
+    fn the_binance_config_is_valid() {
+        let text = include_str!("../config/binance.toml");
+        let c: Config = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.source.kind, SourceKind::Binance);
     }
 
     #[test]
@@ -166,5 +346,19 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("unknown interval"));
+    }
+
+    #[test]
+    fn refuses_exchange_urls_off_the_allowlist() {
+        let text = include_str!("../config/binance.toml").replace(
+            "wss://stream.binance.com:9443",
+            "wss://stream.binance.co:9443",
+        );
+        let c: Config = toml::from_str(&text).unwrap();
+        let e = format!("{:#}", c.validate().unwrap_err());
+        assert!(
+            e.contains("binance.ws_url") && e.contains("not in allowed_hosts"),
+            "{e}"
+        );
     }
 }

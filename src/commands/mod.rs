@@ -8,3 +8,4 @@ pub mod output;
 pub mod plugin;
 pub mod run;
 pub mod train;
+pub mod watch;

@@ -1,134 +1,544 @@
-//! `candlewick run`: the main job.
+//! `candlewick run`: the main job, the live engine.
 //!
-//! Today it replays a candle source through the indicator stage with
-//! RocksDB checkpoints; the live engine (exchange ingest, strategies,
-//! signal feed) arrives with its own issue and is not faked here.
+//! Assembles one engine from the configuration and runs it until asked to
+//! stop:
+//!
+//! ```text
+//! source (replay thread | Binance connections) -> pipeline (shard workers, RocksDB)
+//!     -> hub -> feed server (ws://.../v1/feed, /healthz, /metrics)
+//! ```
+//!
+//! # Stopping
+//!
+//! SIGINT or SIGTERM (or the end of a replay with `--exit-at-end`, or a
+//! part that fails for good) starts the same orderly stop: the sources stop
+//! and drop their routers; the workers drain their queues, commit the last
+//! checkpoint and emit its signals; then each feed client gets what is
+//! queued for it and a close frame; the process exits 0 (or 1 with the
+//! failure's cause on one line).
 
-use std::io::{BufRead, Cursor};
+use std::io::Cursor;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{anyhow, bail, Context};
+use candlewick_feed::{FeedConfig, FeedState, Hub};
+use candlewick_ingest::binance::{BinanceConfig, Connection};
+use candlewick_ingest::replay::{Replay, ReplayReport};
+use candlewick_ingest::Allowlist;
 use candlewick_market::{time::format_ms, CsvReader};
-use candlewick_state::{Checkpoint, StateStore, Store, StoreOptions, StreamKey, StreamState};
+use candlewick_pipeline::{
+    supervise, Backoff, Clock, Health, Pipeline, PipelineConfig, Router, Strategy, StreamTable,
+    TaskState,
+};
+use candlewick_plugins::{HostConfig, PluginHost};
+use candlewick_state::{StateStore, Store, StoreOptions, StreamKey};
+use tokio::sync::watch;
 
-use super::output::{AtomicFile, IndicatorWriter};
-use crate::config::{Config, DataRef, SourceKind};
+use crate::config::{Config, DataRef, SourceKind, StrategyConfig, DEMO_TOKEN};
 
-/// Run the engine: replay candles through the indicators, checkpointing
-/// state to RocksDB so the next run resumes where this one stopped.
+/// Run the engine: candles in (replay or Binance), strategies, signals out
+/// on the WebSocket feed, state checkpointed to RocksDB so the next run
+/// resumes where this one stopped.
 ///
 /// With no --config, uses the embedded default (config/default.toml):
-/// offline, on the bundled EURUSD hourly candles.
+/// offline, the bundled EURUSD hourly candles replayed in real time at a
+/// speed-up, the example strategies, the feed on 127.0.0.1:8765.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Configuration file (TOML). Default: the embedded config/default.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-}
-
-/// What a run did.
-#[derive(Debug, Default)]
-struct Tally {
-    applied: u64,
-    already_applied: u64,
-    checkpoints: u64,
+    /// Stop when a replay reaches the end of its data (for scripts and CI).
+    #[arg(long)]
+    pub exit_at_end: bool,
+    /// Replay speed-up over real time (overrides source.speed); 0 replays
+    /// as fast as the workers take candles.
+    #[arg(long, value_name = "X")]
+    pub speed: Option<f64>,
+    /// Feed address (overrides feed.listen); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
-    // The only source so far; the live exchange source adds a variant.
-    let SourceKind::Replay = config.source.kind;
-    let key = StreamKey::new(config.source.symbol.clone(), config.source.interval);
-    let store = Store::open_with(
-        &config.state.path,
-        StoreOptions::default().sync(config.state.sync),
-    )?;
-    let mut stream = store.load(&key, &config.indicators.spec)?;
-    match stream.last_open_time() {
-        Some(t) => tracing::info!(stream = %key, "resuming after the candle of {}", format_ms(t)),
-        None => tracing::info!(stream = %key, "no checkpoint yet: starting from the first candle"),
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(speed) = args.speed {
+        if !(speed.is_finite() && speed >= 0.0) {
+            bail!("--speed must be a number >= 0");
+        }
+        config.source.speed = speed;
     }
+    config.source.exit_at_end |= args.exit_at_end;
+    if let Some(listen) = args.listen {
+        config.feed.listen = listen;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cw-io")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(engine(config))
+}
+
+/// Why the engine is stopping.
+#[derive(Debug)]
+enum Stop {
+    Signal(&'static str),
+    EndOfReplay,
+    Failed(anyhow::Error),
+}
+
+async fn engine(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (source_name, tally) = match &config.source.data {
-        DataRef::Bundled(bundled) => {
-            let reader = CsvReader::new(
-                Path::new(bundled.name()),
-                Cursor::new(bundled.text().as_bytes()),
-            )?;
-            (
-                bundled.name().to_owned(),
-                replay(reader, &mut stream, &store, &config)?,
-            )
+    let clock = Clock::new();
+    let health = Arc::new(Health::new());
+    let keys = stream_keys(&config)?;
+    let table = StreamTable::new(keys, config.engine.workers);
+    let store = Arc::new(
+        Store::open_with(
+            &config.state.path,
+            StoreOptions::default().sync(config.state.sync),
+        )
+        .with_context(|| format!("state.path {}", config.state.path.display()))?,
+    );
+    let offsets: Vec<Option<i64>> = table
+        .ids()
+        .map(|id| store.offset(table.key(id)))
+        .collect::<Result<_, _>>()?;
+    for id in table.ids().take(4) {
+        match offsets[id.0 as usize] {
+            Some(t) => {
+                tracing::info!(stream = %table.key(id), "resuming after the candle of {}", format_ms(t))
+            }
+            None => {
+                tracing::info!(stream = %table.key(id), "no checkpoint yet: starting from the first candle")
+            }
         }
-        DataRef::File(path) => (
-            path.display().to_string(),
-            replay(CsvReader::open(path)?, &mut stream, &store, &config)?,
-        ),
+    }
+
+    let (host, strategies) = load_strategies(&config.strategies)?;
+    let hub = Hub::new(config.feed.client_queue, config.feed.candles);
+    let pipeline_config = PipelineConfig {
+        workers: config.engine.workers,
+        queue_capacity: config.engine.queue_capacity,
+        max_batch: config.engine.max_batch,
+        indicator_spec: config.indicators.spec.clone(),
+        tail_bars: config.engine.tail_bars,
     };
+    let (pipeline, router) = Pipeline::start(
+        &pipeline_config,
+        table,
+        store.clone(),
+        host.as_ref(),
+        &strategies,
+        Arc::new(hub.clone()),
+        clock,
+    )?;
+    let metrics = pipeline.metrics().clone();
+    for shard in 0..config.engine.workers {
+        health.set(&format!("shard-{shard}"), TaskState::Running);
+    }
+
+    // The feed. Bound here so that a busy port is a clear error at start.
+    let (feed_stop_tx, feed_stop) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(config.feed.listen)
+        .await
+        .with_context(|| format!("feed.listen {}: cannot listen", config.feed.listen))?;
+    let addr = listener.local_addr()?;
+    let feed_config = FeedConfig {
+        tokens: config.feed.resolved_tokens()?,
+        max_clients: config.feed.max_clients,
+        client_queue: config.feed.client_queue,
+        candles: config.feed.candles,
+        send_timeout: Duration::from_secs_f64(config.feed.send_timeout_s),
+        ..FeedConfig::default()
+    };
+    let demo = feed_config.tokens.iter().any(|t| t == DEMO_TOKEN);
+    let feed_state = FeedState::new(
+        feed_config,
+        hub.clone(),
+        metrics.clone(),
+        health.clone(),
+        feed_stop,
+    );
+    let feed_health = health.clone();
+    let mut feed_task = tokio::spawn(async move {
+        feed_health.set("feed", TaskState::Running);
+        let r = candlewick_feed::serve(listener, feed_state).await;
+        match &r {
+            Ok(()) => feed_health.set("feed", TaskState::Finished),
+            Err(e) => feed_health.set(
+                "feed",
+                TaskState::Failed {
+                    error: e.to_string(),
+                },
+            ),
+        }
+        r
+    });
     tracing::info!(
-        stream = %key,
-        applied = tally.applied,
-        already_applied = tally.already_applied,
-        checkpoints = tally.checkpoints,
+        strategies = strategies.len(),
+        streams = router.table().len(),
+        "signal feed on ws://{addr}/v1/feed (health: http://{addr}/healthz, metrics: http://{addr}/metrics)"
+    );
+    if demo {
+        tracing::info!("watch it: candlewick watch --url ws://{addr}/v1/feed --token {DEMO_TOKEN}");
+    } else {
+        tracing::info!(
+            "watch it: candlewick watch --url ws://{addr}/v1/feed --token <one of feed.tokens>"
+        );
+    }
+
+    // The source.
+    let (source_stop_tx, source_stop) = watch::channel(false);
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let (source_done_tx, mut source_done) =
+        tokio::sync::mpsc::channel::<anyhow::Result<Option<ReplayReport>>>(4);
+    let n_sources = start_source(
+        &config,
+        router,
+        clock,
+        &offsets,
+        store.clone(),
+        &health,
+        source_stop.clone(),
+        stop_flag.clone(),
+        source_done_tx,
+    )?;
+
+    // Run until something says stop.
+    let mut workers_failed = pipeline.failed();
+    let mut replay_report = ReplayReport::default();
+    let mut sources_left = n_sources;
+    let mut sources_open = true;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let stop = loop {
+        tokio::select! {
+            s = &mut signal => break Stop::Signal(s),
+            done = source_done.recv(), if sources_open => match done {
+                Some(Ok(report)) => {
+                    sources_left -= 1;
+                    if let Some(r) = report {
+                        replay_report = r;
+                        tracing::info!(routed = r.routed, "replay reached the end of its data");
+                    }
+                    if sources_left == 0 && config.source.exit_at_end {
+                        break Stop::EndOfReplay;
+                    }
+                }
+                Some(Err(e)) => break Stop::Failed(e),
+                None => {
+                    // Every source ended; keep serving until told to stop.
+                    if config.source.exit_at_end {
+                        break Stop::EndOfReplay;
+                    }
+                    sources_open = false;
+                }
+            },
+            // Err: every worker ended normally (the sender is gone).
+            Ok(()) = workers_failed.changed() => break Stop::Failed(anyhow!("a shard worker failed; see the log above")),
+            r = &mut feed_task => break Stop::Failed(match r {
+                Ok(Ok(())) => anyhow!("the feed server stopped"),
+                Ok(Err(e)) => e.into(),
+                Err(e) => anyhow!("the feed server panicked: {e}"),
+            }),
+        }
+    };
+    match &stop {
+        Stop::Signal(s) => tracing::info!("{s}: draining and stopping"),
+        Stop::EndOfReplay => tracing::info!("end of replay: draining and stopping"),
+        Stop::Failed(e) => tracing::error!(cause = %format!("{e:#}"), "stopping after a failure"),
+    }
+
+    // Orderly stop: sources, then workers (drain + final checkpoint), then
+    // the feed (queued frames + close frames).
+    let _ = source_stop_tx.send(true);
+    stop_flag.store(true, Ordering::Relaxed);
+    while let Some(done) = source_done.recv().await {
+        if let Ok(Some(r)) = done {
+            replay_report = r;
+        }
+    }
+    let reports = tokio::task::spawn_blocking(move || pipeline.join())
+        .await
+        .map_err(|e| anyhow!("joining the workers: {e}"))?;
+    let _ = feed_stop_tx.send(true);
+    // Let each client get its last frames and a close frame.
+    let closing = Instant::now();
+    while metrics.counters.feed_clients.load(Ordering::Relaxed) > 0
+        && closing.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if !feed_task.is_finished() {
+        match tokio::time::timeout(Duration::from_secs(10), &mut feed_task).await {
+            Ok(_) => {}
+            Err(_) => tracing::warn!("feed clients did not close within 10 s"),
+        }
+    }
+    let reports = reports?;
+    let applied: u64 = reports.iter().map(|r| r.applied).sum();
+    let duplicates: u64 = reports.iter().map(|r| r.duplicates).sum();
+    let signals: u64 = reports.iter().map(|r| r.signals).sum();
+    let latency = metrics.latency();
+    tracing::info!(
+        applied,
+        already_applied = replay_report.already_applied + duplicates,
+        signals,
+        batches = reports.iter().map(|r| r.batches).sum::<u64>(),
+        ingest_to_emit_p50_us = latency.p50 as f64 / 1e3,
+        ingest_to_emit_p99_us = latency.p99 as f64 / 1e3,
         seconds = started.elapsed().as_secs_f64(),
-        "replayed {source_name}: state in {}, indicator rows in {}",
-        config.state.path.display(),
-        config.output.indicators.display(),
+        "stopped; state in {}",
+        config.state.path.display()
     );
-    tracing::info!(
-        "strategies, the signal feed and live exchange ingest are not built yet \
-         (see README, Roadmap); this run computed indicators and checkpoints only"
-    );
-    Ok(())
+    match stop {
+        Stop::Failed(e) => Err(e),
+        _ => Ok(()),
+    }
 }
 
-/// Applies every candle not applied before, checkpointing every
-/// `checkpoint_every` candles and at the end, in one WriteBatch each.
-fn replay<R: BufRead>(
-    mut reader: CsvReader<R>,
-    stream: &mut StreamState,
-    store: &Store,
+/// SIGINT or SIGTERM, whichever comes first.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+fn stream_keys(config: &Config) -> anyhow::Result<Vec<StreamKey>> {
+    Ok(match config.source.kind {
+        SourceKind::Replay => {
+            let (Some(symbol), Some(interval)) = (&config.source.symbol, config.source.interval)
+            else {
+                bail!("source: replay needs symbol and interval");
+            };
+            vec![StreamKey::new(symbol.clone(), interval)]
+        }
+        SourceKind::Binance => {
+            let b = config
+                .binance
+                .as_ref()
+                .ok_or_else(|| anyhow!("source: binance needs a [binance] section"))?;
+            b.symbols
+                .iter()
+                .flat_map(|s| b.intervals.iter().map(|&i| StreamKey::new(s.clone(), i)))
+                .collect()
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_source(
     config: &Config,
-) -> anyhow::Result<Tally> {
-    let (file, writer) = AtomicFile::create(&config.output.indicators)?;
-    let mut writer = IndicatorWriter::new(writer);
-    writer.header(stream.set().columns())?;
-    let mut values = vec![0.0; stream.set().width()];
-    let mut tally = Tally::default();
-    let mut pending = 0;
-    for candle in reader.by_ref() {
-        let candle = candle?;
-        // A restart replays the source from its start: candles at or before
-        // the checkpoint are already in the state and are passed over here,
-        // counted, never re-applied.
-        if stream
-            .last_open_time()
-            .is_some_and(|last| candle.open_time <= last)
-        {
-            tally.already_applied += 1;
-            continue;
+    router: Router,
+    clock: Clock,
+    offsets: &[Option<i64>],
+    store: Arc<Store>,
+    health: &Arc<Health>,
+    stop: watch::Receiver<bool>,
+    stop_flag: Arc<AtomicBool>,
+    done: tokio::sync::mpsc::Sender<anyhow::Result<Option<ReplayReport>>>,
+) -> anyhow::Result<usize> {
+    match config.source.kind {
+        SourceKind::Replay => {
+            let data = config
+                .source
+                .data
+                .clone()
+                .ok_or_else(|| anyhow!("source.data is required for replay"))?;
+            let replay = Replay {
+                stream: candlewick_pipeline::StreamId(0),
+                speed: config.source.speed,
+                resume_after: offsets.first().copied().flatten(),
+            };
+            let health = health.clone();
+            health.set("source", TaskState::Running);
+            tokio::task::spawn_blocking(move || {
+                let result = match &data {
+                    DataRef::Bundled(b) => {
+                        CsvReader::new(Path::new(b.name()), Cursor::new(b.text().as_bytes()))
+                            .map_err(anyhow::Error::from)
+                            .and_then(|r| {
+                                replay
+                                    .run(r, &router, clock, &stop_flag)
+                                    .map_err(Into::into)
+                            })
+                    }
+                    DataRef::File(path) => CsvReader::open(path)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|r| {
+                            replay
+                                .run(r, &router, clock, &stop_flag)
+                                .map_err(Into::into)
+                        }),
+                };
+                drop(router);
+                match &result {
+                    Ok(_) => health.set("source", TaskState::Finished),
+                    Err(e) => health.set(
+                        "source",
+                        TaskState::Failed {
+                            error: format!("{e:#}"),
+                        },
+                    ),
+                }
+                let _ = done.blocking_send(result.map(Some));
+            });
+            Ok(1)
         }
-        stream.apply(&candle, &mut values)?;
-        writer.row(candle.open_time, &values)?;
-        tally.applied += 1;
-        pending += 1;
-        if pending == config.state.checkpoint_every {
-            checkpoint(store, stream, &mut tally)?;
-            pending = 0;
+        SourceKind::Binance => {
+            let b = config
+                .binance
+                .as_ref()
+                .ok_or_else(|| anyhow!("source: binance needs a [binance] section"))?;
+            let allow = Allowlist::new(b.allowed_hosts.clone(), b.allow_loopback);
+            let mut bc = BinanceConfig::new(&b.ws_url, &b.rest_url, &allow)?;
+            bc.max_streams_per_connection = b.max_streams_per_connection;
+            bc.idle_timeout = Duration::from_secs_f64(b.idle_timeout_s);
+            bc.start_from = b.start_from_ms;
+            let bc = Arc::new(bc);
+            let chunks = bc.connections(router.table());
+            let n = chunks.len();
+            let _ = offsets;
+            for (i, streams) in chunks.into_iter().enumerate() {
+                let (bc, router, store, health, stop, done) = (
+                    bc.clone(),
+                    router.clone(),
+                    store.clone(),
+                    health.clone(),
+                    stop.clone(),
+                    done.clone(),
+                );
+                let metrics = router.metrics().clone();
+                tokio::spawn(async move {
+                    let name = format!("binance-{i}");
+                    let result = supervise(&name, &health, &metrics, &Backoff::default(), || {
+                        let (bc, router, store, stop, streams) = (
+                            bc.clone(),
+                            router.clone(),
+                            store.clone(),
+                            stop.clone(),
+                            streams.clone(),
+                        );
+                        async move {
+                            // Offsets from the store at each (re)start: the
+                            // worker refuses anything already applied.
+                            let table = router.table().clone();
+                            let mut offsets = vec![None; table.len()];
+                            for &id in &streams {
+                                offsets[id.0 as usize] = store.offset(table.key(id))?;
+                            }
+                            let conn = Connection::new(i, bc, streams, offsets, router, clock)?;
+                            conn.run(stop).await
+                        }
+                    })
+                    .await;
+                    let _ = done.send(result.map(|()| None).map_err(Into::into)).await;
+                });
+            }
+            Ok(n)
         }
     }
-    if pending > 0 {
-        checkpoint(store, stream, &mut tally)?;
-    }
-    file.commit(writer.finish()?).context("indicator output")?;
-    Ok(tally)
 }
 
-fn checkpoint(store: &Store, stream: &StreamState, tally: &mut Tally) -> anyhow::Result<()> {
-    let mut batch = Checkpoint::new();
-    batch.stream(stream);
-    store.commit(&batch)?;
-    tally.checkpoints += 1;
-    Ok(())
+/// The plugin host and the configured strategies, compiled.
+fn load_strategies(
+    configs: &[StrategyConfig],
+) -> anyhow::Result<(Option<PluginHost>, Vec<Strategy>)> {
+    if configs.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let host = PluginHost::new(HostConfig::default()).context("cannot start the plugin host")?;
+    let mut strategies = Vec::with_capacity(configs.len());
+    for c in configs {
+        let path = resolve_wasm(&c.wasm)?;
+        let module = host
+            .load_file(&path)
+            .with_context(|| format!("strategy {}", path.display()))?;
+        let mut s = Strategy::new(module);
+        if let Some(name) = &c.name {
+            s.name = name.as_str().into();
+        }
+        if let Some(ms) = c.deadline_ms {
+            s.limits.deadline = Duration::from_secs_f64(ms / 1000.0);
+        }
+        s.params = c
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        tracing::info!(strategy = %s.name, wasm = %path.display(), "strategy loaded");
+        strategies.push(s);
+    }
+    Ok((Some(host), strategies))
+}
+
+/// Finds a strategy's module: as given, then where `scripts/build-plugins`
+/// puts modules.
+fn resolve_wasm(wasm: &Path) -> anyhow::Result<PathBuf> {
+    if wasm.is_file() {
+        return Ok(wasm.to_path_buf());
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if wasm.is_relative() {
+        const BUILT: &str = "wasm32-unknown-unknown/release";
+        if let Some(d) = std::env::var_os("CANDLEWICK_PLUGIN_DIR") {
+            dirs.push(PathBuf::from(d));
+        }
+        if let Some(d) = std::env::var_os("WASM_TARGET_DIR") {
+            dirs.push(PathBuf::from(d).join(BUILT));
+        }
+        dirs.push(PathBuf::from("target/wasm").join(BUILT));
+        if let Ok(exe) = std::env::current_exe() {
+            // target/debug/candlewick -> target/wasm/...
+            if let Some(target) = exe.parent().and_then(Path::parent) {
+                dirs.push(target.join("wasm").join(BUILT));
+            }
+        }
+        dirs.push(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/wasm")
+                .join(BUILT),
+        );
+    }
+    for d in &dirs {
+        let p = d.join(wasm);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    bail!(
+        "strategy {}: module not found (looked in {}); build the example strategies with scripts/build-plugins",
+        wasm.display(),
+        if looked.is_empty() { "the given path".to_owned() } else { looked.join(", ") }
+    )
 }

@@ -1,0 +1,286 @@
+//! End-to-end latency on loopback: exchange simulator -> engine -> feed
+//! client, against the floor of two bare tokio-tungstenite hops.
+//!
+//! Not a criterion bench (one run is a whole system); it prints
+//! hdrhistogram quantiles:
+//!
+//! - `floor`: server -> relay -> client, two plain WebSocket hops, 10,000
+//!   frames/s: what any engine in the middle costs at least;
+//! - `burst`: 1,000 symbols, every kline closing at once, one burst per
+//!   100 ms (10,000 candles/s on average);
+//! - `steady`: 10 symbols at 1,000 candles/s each (10,000 candles/s, evenly);
+//! - `ceiling`: 1,000 symbols x 200 steps published at once, candles/s
+//!   applied.
+//!
+//! For each engine case: `ingest->emit` (inside the engine: frame parsed to
+//! signals/candles handed to the feed, from the engine's own histogram)
+//! and `frame-in->frame-out` (the simulator publishing a step to the client
+//! receiving that candle's frame).
+//!
+//! Run: `scripts/build-plugins && cargo bench -p candlewick-benches --bench latency`
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use candlewick_feed::{FeedConfig, FeedState, Hub};
+use candlewick_ingest::binance::{BinanceConfig, Connection};
+use candlewick_ingest::Allowlist;
+use candlewick_pipeline::{
+    Clock, Health, Metrics, Pipeline, PipelineConfig, Strategy, StreamTable,
+};
+use candlewick_plugins::{HostConfig, PluginHost};
+use candlewick_simulator::{SimConfig, Simulator};
+use candlewick_state::{Store, StreamKey};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+type Hist = Histogram<u64>;
+
+fn hist() -> Hist {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("constant bounds")
+}
+
+fn line(name: &str, h: &Hist) {
+    println!(
+        "{name:<34} n={:>8}  p50 {:>9.1} µs  p99 {:>9.1} µs  p99.9 {:>9.1} µs  max {:>9.1} µs",
+        h.len(),
+        h.value_at_quantile(0.5) as f64 / 1e3,
+        h.value_at_quantile(0.99) as f64 / 1e3,
+        h.value_at_quantile(0.999) as f64 / 1e3,
+        h.max() as f64 / 1e3
+    );
+}
+
+/// Two bare hops: server -> relay -> client, `n` frames at `rate`/s.
+async fn floor(n: usize, rate: f64) -> Hist {
+    let origin = Instant::now();
+    let server = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let server_addr = server.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (tcp, _) = server.accept().await.expect("accept");
+        let _ = tcp.set_nodelay(true);
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("upgrade");
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        for _ in 0..n {
+            tick.tick().await;
+            let t = origin.elapsed().as_nanos() as u64;
+            ws.send(Message::Text(
+                format!("{{\"t\":{t},\"pad\":\"{}\"}}", "x".repeat(200)).into(),
+            ))
+            .await
+            .expect("send");
+        }
+    });
+    let relay = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let relay_addr = relay.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (tcp, _) = relay.accept().await.expect("accept");
+        let _ = tcp.set_nodelay(true);
+        let mut down = tokio_tungstenite::accept_async(tcp).await.expect("upgrade");
+        let (mut up, _) = tokio_tungstenite::connect_async(format!("ws://{server_addr}/"))
+            .await
+            .expect("connect");
+        while let Some(Ok(m)) = up.next().await {
+            if m.is_text() && down.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{relay_addr}/"))
+        .await
+        .expect("connect");
+    let mut h = hist();
+    for _ in 0..n {
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            break;
+        };
+        let now = origin.elapsed().as_nanos() as u64;
+        let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+        let sent = v["t"].as_u64().expect("t");
+        h.saturating_record(now.saturating_sub(sent).max(1));
+    }
+    h
+}
+
+/// An engine wired as `candlewick run` wires it, over the simulator.
+struct Rig {
+    sim: Simulator,
+    metrics: Arc<Metrics>,
+    feed: SocketAddr,
+    _stop: watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig(symbols: usize, steps: usize) -> Rig {
+    let sim = Simulator::start(SimConfig::symbols(symbols, steps), 0)
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys: Vec<StreamKey> = sim
+        .config()
+        .symbols
+        .iter()
+        .map(|s| format!("{s}/1m").parse().expect("key"))
+        .collect();
+    let table = StreamTable::new(keys, 2);
+    let n = table.len();
+    let store = Arc::new(Store::open(dir.path().join("state")).expect("store"));
+    let host = PluginHost::new(HostConfig::default()).expect("host");
+    let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm/wasm32-unknown-unknown/release/sma_cross.wasm");
+    let module = host
+        .load_file(&wasm)
+        .expect("run scripts/build-plugins first");
+    let strategies = vec![Strategy::new(module)];
+    let hub = Hub::new(1 << 16, true);
+    let clock = Clock::new();
+    let config = PipelineConfig {
+        workers: 2,
+        queue_capacity: 8192,
+        max_batch: 1024,
+        indicator_spec: "sma(20) rsi(14)".into(),
+        tail_bars: 64,
+    };
+    let (pipeline, router) = Pipeline::start(
+        &config,
+        table,
+        store,
+        Some(&host),
+        &strategies,
+        Arc::new(hub.clone()),
+        clock,
+    )
+    .expect("pipeline");
+    let metrics = pipeline.metrics().clone();
+    std::mem::forget(pipeline); // runs until the process ends
+    let (stop_tx, stop) = watch::channel(false);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let feed = listener.local_addr().expect("addr");
+    let state = FeedState::new(
+        FeedConfig {
+            tokens: vec!["bench".into()],
+            client_queue: 1 << 16,
+            ..FeedConfig::default()
+        },
+        hub,
+        metrics.clone(),
+        Arc::new(Health::new()),
+        stop.clone(),
+    );
+    tokio::spawn(candlewick_feed::serve(listener, state));
+    let allow = Allowlist::new(Vec::<String>::new(), true);
+    let bc = Arc::new(BinanceConfig::new(&sim.ws_url(), &sim.rest_url(), &allow).expect("urls"));
+    for (i, chunk) in bc.connections(router.table()).into_iter().enumerate() {
+        let conn = Connection::new(i, bc.clone(), chunk, vec![None; n], router.clone(), clock)
+            .expect("conn");
+        tokio::spawn(conn.run(stop.clone()));
+    }
+    Rig {
+        sim,
+        metrics,
+        feed,
+        _stop: stop_tx,
+        _dir: dir,
+    }
+}
+
+/// Publishes `steps` steps `period` apart; prints the engine's
+/// ingest->emit quantiles; returns frame-in->frame-out and the wall time.
+async fn drive(rig: &Rig, steps: usize, period: Duration) -> (Hist, Duration) {
+    let symbols = rig.sim.config().symbols.len();
+    let start_ms = rig.sim.config().start_ms;
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/v1/feed?token=bench", rig.feed))
+            .await
+            .expect("feed");
+    ws.send(Message::Text(
+        r#"{"op":"subscribe","symbols":["*"],"strategies":["*"],"candles":true}"#.into(),
+    ))
+    .await
+    .expect("subscribe");
+    ws.send(Message::Text(r#"{"op":"ping"}"#.into()))
+        .await
+        .expect("ping");
+    while let Some(Ok(m)) = ws.next().await {
+        if m.to_text().is_ok_and(|t| t.contains("pong")) {
+            break;
+        }
+    }
+    // Let the exchange connections come up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rig.metrics.reset_latency();
+    let published: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; steps]));
+    let first = rig.sim.published();
+    let p = published.clone();
+    let sim = rig.sim.clone();
+    let started = Instant::now();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        for i in 0..steps {
+            tick.tick().await;
+            p.lock().expect("lock")[i] = Some(Instant::now());
+            sim.publish(1);
+        }
+    });
+    let mut out = hist();
+    let mut candles = 0;
+    while candles < steps * symbols {
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            break;
+        };
+        let now = Instant::now();
+        let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("json");
+        if v["type"] != "candle" {
+            continue;
+        }
+        candles += 1;
+        let step = ((v["time"].as_i64().expect("time") - start_ms) / 60_000) as usize - first;
+        if let Some(Some(at)) = published.lock().expect("lock").get(step) {
+            out.saturating_record(now.duration_since(*at).as_nanos() as u64);
+        }
+    }
+    let wall = started.elapsed();
+    let l = rig.metrics.latency();
+    println!(
+        "  engine ingest->emit: n={} p50 {:.1} µs p99 {:.1} µs p99.9 {:.1} µs max {:.1} µs",
+        l.count,
+        l.p50 as f64 / 1e3,
+        l.p99 as f64 / 1e3,
+        l.p999 as f64 / 1e3,
+        l.max as f64 / 1e3
+    );
+    (out, wall)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let floor = floor(20_000, 10_000.0).await;
+    line("floor: 2 bare ws hops @10k/s", &floor);
+
+    println!("burst: 1000 symbols, 1 burst / 100 ms");
+    let r = rig(1000, 80).await;
+    let (out, _) = drive(&r, 80, Duration::from_millis(100)).await;
+    line("burst frame-in->frame-out", &out);
+    let ratio = out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
+    println!("  p99 ratio to floor: {ratio:.2}");
+
+    println!("steady: 10 symbols x 1000 candles/s");
+    let r = rig(10, 6000).await;
+    let (out, _) = drive(&r, 5000, Duration::from_millis(1)).await;
+    line("steady frame-in->frame-out", &out);
+    let ratio = out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
+    println!("  p99 ratio to floor: {ratio:.2}");
+
+    println!("ceiling: 1000 symbols x 200 steps at once");
+    let r = rig(1000, 200).await;
+    let (_, wall) = drive(&r, 200, Duration::from_micros(1)).await;
+    println!(
+        "  {:.0} candles/s end to end (applied, committed, framed, received)",
+        200_000.0 / wall.as_secs_f64()
+    );
+}

@@ -1,0 +1,125 @@
+//! [`Hub`]: the [`Sink`] that fans signals out to feed clients.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use candlewick_pipeline::{Signal, Sink};
+use tokio::sync::broadcast;
+
+/// One frame for clients, serialised once for all of them: `body` is the
+/// JSON object after `{"type":...,"seq":N,` (each client adds its own seq).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedItem {
+    pub kind: ItemKind,
+    pub symbol: String,
+    /// Empty for candles.
+    pub strategy: Arc<str>,
+    pub body: String,
+    /// Engine clock reading of the candle's ingest (for latency).
+    pub ingest_ns: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    Signal,
+    Candle,
+}
+
+/// Where workers publish; where client tasks subscribe.
+///
+/// Publishing is `broadcast::Sender::send`: it never waits, whatever the
+/// clients do. With no client connected nothing is serialised at all.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<FeedItem>>,
+    candles: bool,
+}
+
+impl Hub {
+    /// A hub whose ring holds `capacity` frames (at least 1); `candles`
+    /// enables candle frames.
+    pub fn new(capacity: usize, candles: bool) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        Hub { tx, candles }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedItem>> {
+        self.tx.subscribe()
+    }
+
+    pub fn clients(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    fn publish(&self, item: FeedItem) {
+        // Err only when no client is connected: nothing to do.
+        let _ = self.tx.send(Arc::new(item));
+    }
+}
+
+impl Sink for Hub {
+    fn signal(&self, s: Signal) {
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        let mut body = String::with_capacity(256);
+        let _ = write!(
+            body,
+            "\"id\":{},\"symbol\":\"{}\",\"interval\":\"{}\",\"strategy\":{},\"time\":{},\"action\":\"{}\",\"strength\":{},\"price\":{}",
+            json_str(&s.id),
+            s.symbol,
+            s.interval,
+            json_str(&s.strategy),
+            s.time,
+            s.action.as_str(),
+            num(s.strength),
+            num(s.price),
+        );
+        if let Some(v) = s.stop_loss {
+            let _ = write!(body, ",\"stop_loss\":{}", num(v));
+        }
+        if let Some(v) = s.take_profit {
+            let _ = write!(body, ",\"take_profit\":{}", num(v));
+        }
+        let _ = write!(body, ",\"emitted_at_us\":{}}}", s.emitted_at_us);
+        self.publish(FeedItem {
+            kind: ItemKind::Signal,
+            symbol: s.symbol.as_str().to_owned(),
+            strategy: s.strategy,
+            body,
+            ingest_ns: s.ingest_ns,
+        });
+    }
+
+    fn wants_candles(&self) -> bool {
+        self.candles && self.tx.receiver_count() > 0
+    }
+
+    fn candle(&self, stream: &candlewick_state::StreamKey, c: &candlewick_market::Candle) {
+        let body = format!(
+            "\"symbol\":\"{}\",\"interval\":\"{}\",\"time\":{},\"open\":{},\"high\":{},\"low\":{},\"close\":{},\"volume\":{}}}",
+            stream.symbol, stream.interval, c.open_time, num(c.open), num(c.high), num(c.low), num(c.close), num(c.volume)
+        );
+        self.publish(FeedItem {
+            kind: ItemKind::Candle,
+            symbol: stream.symbol.as_str().to_owned(),
+            strategy: "".into(),
+            body,
+            ingest_ns: 0,
+        });
+    }
+}
+
+/// A JSON number; non-finite values (never produced) become `null`.
+fn num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}

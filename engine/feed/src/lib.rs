@@ -1,0 +1,43 @@
+//! # The signal feed
+//!
+//! A WebSocket server at `/v1/feed` (DESIGN §7) with `/healthz` and
+//! Prometheus `/metrics` on the same port.
+//!
+//! ## A client's life
+//!
+//! 1. **Handshake.** The token comes as `Authorization: Bearer TOKEN` or
+//!    `?token=TOKEN` and is compared in constant time with the configured
+//!    ones. A missing or unknown token is answered `401` before any upgrade;
+//!    a server at [`FeedConfig::max_clients`] answers `503`. Tokens are
+//!    never logged.
+//! 2. **Subscribe.** The client sends
+//!    `{"op":"subscribe","symbols":["BTCUSDT"],"strategies":["sma_cross"]}`
+//!    (`"*"` for all; an omitted list means all; `"candles":true` adds the
+//!    applied candles of those symbols). `unsubscribe` removes names added
+//!    by name (`"*"` or an omitted list removes all); `ping` is
+//!    answered `pong`. Until it subscribes a client receives nothing.
+//! 3. **Frames.** Each `signal` and `candle` frame carries `seq`, numbered
+//!    per connection from 1 with no gap. A signal's `id` is deterministic
+//!    (strategy, symbol, interval, candle time), so a consumer dedupes
+//!    across reconnects and engine restarts.
+//! 4. **Lag.** Workers publish into one bounded ring ([`Hub`], a tokio
+//!    `broadcast` of [`FeedConfig::client_queue`] frames). Publishing never
+//!    waits. A client that falls more than the ring behind loses the oldest
+//!    frames and is told so, once per gap, by
+//!    `{"type":"error","code":"lagged","dropped":N}`; `seq` stays gapless
+//!    over the frames it does get. A client that does not take a frame for
+//!    [`FeedConfig::send_timeout`] is disconnected.
+//! 5. **Liveness.** The server pings every [`FeedConfig::ping_interval`] and
+//!    drops a client silent for [`FeedConfig::idle_timeout`].
+//! 6. **Shutdown.** When the engine stops, each client gets a close frame
+//!    (1001, "engine shutting down") after the frames already queued for it.
+#![forbid(unsafe_code)]
+
+mod client;
+mod hub;
+mod prometheus;
+mod server;
+
+pub use hub::{FeedItem, Hub};
+pub use prometheus::render;
+pub use server::{serve, FeedConfig, FeedError, FeedState};

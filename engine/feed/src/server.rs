@@ -1,0 +1,239 @@
+//! The HTTP side: routes, the handshake's auth, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use candlewick_pipeline::{Health, Metrics};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::Hub;
+
+/// The feed's settings. Each default is stated on its field.
+#[derive(Clone)]
+pub struct FeedConfig {
+    /// Accepted tokens. Empty refuses every client.
+    pub tokens: Vec<String>,
+    /// Most clients at once; more are answered 503. Default 1024.
+    pub max_clients: usize,
+    /// Frames the hub's ring holds: how far a client may fall behind
+    /// before it gets `lagged`. Larger absorbs longer stalls, costs memory
+    /// per frame in flight, and never slows the engine. Default 4096.
+    pub client_queue: usize,
+    /// Whether candle frames are published at all. Default true.
+    pub candles: bool,
+    /// Server ping period. Default 20 s.
+    pub ping_interval: Duration,
+    /// A client silent (no frame, no pong) this long is dropped. Default 60 s.
+    pub idle_timeout: Duration,
+    /// A client that does not take one frame within this is dropped.
+    /// Default 30 s.
+    pub send_timeout: Duration,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            tokens: Vec::new(),
+            max_clients: 1024,
+            client_queue: 4096,
+            candles: true,
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl std::fmt::Debug for FeedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tokens are secrets: never printed, not even in debug output.
+        f.debug_struct("FeedConfig")
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field("max_clients", &self.max_clients)
+            .field("client_queue", &self.client_queue)
+            .field("candles", &self.candles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct FeedState {
+    pub config: Arc<FeedConfig>,
+    pub hub: Hub,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub shutdown: watch::Receiver<bool>,
+    clients: Arc<AtomicUsize>,
+}
+
+impl FeedState {
+    pub fn new(
+        config: FeedConfig,
+        hub: Hub,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        FeedState {
+            config: Arc::new(config),
+            hub,
+            metrics,
+            health,
+            shutdown,
+            clients: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+/// Why the server stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeedError {
+    #[error("feed server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves `/v1/feed`, `/healthz` and `/metrics` on `listener` until
+/// `state.shutdown` turns true; then closes every client and returns.
+///
+/// # Errors
+/// [`FeedError::Io`] when accepting fails for good.
+pub async fn serve(listener: TcpListener, state: FeedState) -> Result<(), FeedError> {
+    let mut shutdown = state.shutdown.clone();
+    let app = axum::Router::new()
+        .route("/v1/feed", get(feed))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    })
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn feed(
+    State(state): State<FeedState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let given = bearer.or(query.token.as_deref());
+    let known = given.is_some_and(|t| state.config.tokens.iter().any(|k| same(k, t)));
+    if !known {
+        state.metrics.add(&state.metrics.counters.feed_refused, 1);
+        let why = if given.is_none() {
+            "missing token"
+        } else {
+            "unknown token"
+        };
+        tracing::info!(reason = why, "feed client refused");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            why,
+        )
+            .into_response();
+    }
+    let clients = state.clients.clone();
+    if clients.fetch_add(1, Ordering::SeqCst) >= state.config.max_clients {
+        clients.fetch_sub(1, Ordering::SeqCst);
+        state.metrics.add(&state.metrics.counters.feed_refused, 1);
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many clients").into_response();
+    }
+    let slot = ClientSlot(clients);
+    // Subscribe before the upgrade completes: nothing published after the
+    // handshake is missed.
+    let rx = state.hub.subscribe();
+    ws.on_upgrade(move |socket| async move {
+        let _slot = slot;
+        crate::client::run(socket, rx, state).await;
+    })
+}
+
+/// Frees a client slot when the connection ends, however it ends.
+struct ClientSlot(Arc<AtomicUsize>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Equality in time independent of where the first difference is: the
+/// time taken does not reveal how much of a token matched.
+fn same(a: &str, b: &str) -> bool {
+    // The length may leak; the contents may not.
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+            == 0
+}
+
+async fn healthz(State(state): State<FeedState>) -> Response {
+    let tasks = state.health.snapshot();
+    let healthy = state.health.is_healthy();
+    let body = serde_json::json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "tasks": tasks,
+        "queue_depths": state.metrics.queue_depths(),
+        "feed_clients": state.hub.clients(),
+    });
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn metrics(State(state): State<FeedState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::render(&state.metrics, &state.health),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn token_comparison_is_exact() {
+        assert!(same("s3cret", "s3cret"));
+        for other in ["s3cre", "s3cret!", "S3cret", "", "s3cres"] {
+            assert!(!same("s3cret", other), "{other}");
+        }
+        assert!(!same("", "x"));
+        assert!(same("", ""));
+    }
+}

@@ -1,0 +1,156 @@
+//! Parsing kline frames without copying their strings.
+
+use candlewick_market::Candle;
+use serde::Deserialize;
+
+/// A combined-stream message: `{"stream":"btcusdt@kline_1m","data":{...}}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Combined<'a> {
+    #[serde(borrow)]
+    pub stream: &'a str,
+    #[serde(borrow)]
+    pub data: KlineEvent<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct KlineEvent<'a> {
+    #[serde(rename = "e", borrow)]
+    pub event: &'a str,
+    #[serde(borrow)]
+    pub k: Kline<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Kline<'a> {
+    pub t: i64,
+    #[serde(borrow)]
+    pub o: &'a str,
+    #[serde(borrow)]
+    pub h: &'a str,
+    #[serde(borrow)]
+    pub l: &'a str,
+    #[serde(borrow)]
+    pub c: &'a str,
+    #[serde(borrow)]
+    pub v: &'a str,
+    pub x: bool,
+}
+
+/// What one text frame holds.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Frame<'a> {
+    Kline {
+        stream: &'a str,
+        candle: Candle,
+        closed: bool,
+    },
+    /// A reply to a request, or another event type: not an error.
+    Other,
+}
+
+/// Parses a combined-stream frame. `Err` carries a short reason.
+pub(crate) fn parse(text: &str) -> Result<Frame<'_>, String> {
+    if text.starts_with("{\"result\"") || text.starts_with("{\"id\"") {
+        return Ok(Frame::Other);
+    }
+    let msg: Combined<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if msg.data.event != "kline" {
+        return Ok(Frame::Other);
+    }
+    let k = &msg.data.k;
+    let num = |field: &str, s: &str| {
+        s.parse::<f64>()
+            .map_err(|_| format!("{field} {s:?} is not a number"))
+    };
+    let candle = Candle {
+        open_time: k.t,
+        open: num("o", k.o)?,
+        high: num("h", k.h)?,
+        low: num("l", k.l)?,
+        close: num("c", k.c)?,
+        volume: num("v", k.v)?,
+    };
+    candle.check().map_err(|e| e.to_string())?;
+    Ok(Frame::Kline {
+        stream: msg.stream,
+        candle,
+        closed: k.x,
+    })
+}
+
+/// One row of `GET /api/v3/klines`: open time, the five numbers as strings,
+/// close time, and fields we ignore.
+pub(crate) fn parse_rest_row(row: &serde_json::Value) -> Result<(Candle, i64), String> {
+    let a = row.as_array().ok_or("row is not an array")?;
+    let int = |i: usize| {
+        a.get(i)
+            .and_then(serde_json::Value::as_i64)
+            .ok_or_else(|| format!("column {i} is not an integer"))
+    };
+    let num = |i: usize| {
+        a.get(i)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|s| s.parse::<f64>().ok())
+            .ok_or_else(|| format!("column {i} is not a decimal string"))
+    };
+    let candle = Candle {
+        open_time: int(0)?,
+        open: num(1)?,
+        high: num(2)?,
+        low: num(3)?,
+        close: num(4)?,
+        volume: num(5)?,
+    };
+    candle.check().map_err(|e| e.to_string())?;
+    Ok((candle, int(6)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: &str = r#"{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1700000060001,"s":"BTCUSDT","k":{"t":1700000000000,"T":1700000059999,"s":"BTCUSDT","i":"1m","f":1,"L":9,"o":"43000.5","c":"43010.0","h":"43020.25","l":"42990","v":"12.5","n":9,"x":true,"q":"1","V":"1","Q":"1","B":"0"}}}"#;
+
+    #[test]
+    fn parses_a_closed_kline() {
+        let Frame::Kline {
+            stream,
+            candle,
+            closed,
+        } = parse(FRAME).unwrap()
+        else {
+            panic!("not a kline");
+        };
+        assert_eq!(stream, "btcusdt@kline_1m");
+        assert!(closed);
+        assert_eq!(
+            (candle.open_time, candle.open, candle.high, candle.volume),
+            (1_700_000_000_000, 43000.5, 43020.25, 12.5)
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_frames_with_a_reason() {
+        assert!(parse("{not json").is_err());
+        assert!(parse(&FRAME.replace("\"43000.5\"", "\"4x\""))
+            .unwrap_err()
+            .contains("\"4x\""));
+        assert!(parse(&FRAME.replace("\"42990\"", "\"43100\""))
+            .unwrap_err()
+            .contains("low"));
+        assert_eq!(parse(r#"{"result":null,"id":1}"#), Ok(Frame::Other));
+    }
+
+    #[test]
+    fn parses_a_rest_row() {
+        let row: serde_json::Value = serde_json::from_str(
+            r#"[1700000000000,"1.5","2.0","1.0","1.75","100",1700000059999,"0",1,"0","0","0"]"#,
+        )
+        .unwrap();
+        let (c, close_time) = parse_rest_row(&row).unwrap();
+        assert_eq!(
+            (c.open_time, c.close, close_time),
+            (1_700_000_000_000, 1.75, 1_700_000_059_999)
+        );
+    }
+}

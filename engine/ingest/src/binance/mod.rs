@@ -1,0 +1,336 @@
+//! The Binance adapter: combined kline streams with REST backfill.
+//!
+//! One [`Connection`] serves up to [`BinanceConfig::max_streams_per_connection`]
+//! streams (Binance allows 1024) over one combined-stream WebSocket. Its life:
+//!
+//! 1. **Connect** to `{ws_url}/stream?streams=a/b/...` (time-limited).
+//! 2. **Backfill** each stream over REST from the candle after the last one
+//!    routed up to now, paging by 1000. Frames that arrive meanwhile wait
+//!    in the socket; the ones backfill already covered are then skipped.
+//! 3. **Stream.** Closed klines are routed; forming ones are counted and
+//!    skipped (only closed candles change state). A frame older than or
+//!    equal to the last candle routed is counted and skipped; one that
+//!    skips ahead backfills the gap first. Malformed frames are counted,
+//!    logged once per kind with a sample, and skipped: the connection stays.
+//!    Pings are answered by tungstenite as frames are read.
+//! 4. **Reconnect** when the server closes, errors, or is silent for
+//!    [`BinanceConfig::idle_timeout`]: counted in `reconnects`, then after an
+//!    exponential backoff with jitter, back to 1. A session that delivered
+//!    frames resets the backoff.
+//!
+//! REST answers 429/418 are obeyed (`Retry-After`), never hammered.
+
+mod frame;
+mod rest;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use candlewick_pipeline::{Backoff, CandleEvent, Clock, Metrics, Router, StreamId, StreamTable};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use url::Url;
+
+use crate::{Allowlist, IngestError};
+use frame::Frame;
+
+/// Where and how to reach the exchange.
+#[derive(Debug, Clone)]
+pub struct BinanceConfig {
+    /// Base of the streams, e.g. `wss://stream.binance.com:9443`.
+    pub ws_url: Url,
+    /// Base of the REST API, e.g. `https://api.binance.com`.
+    pub rest_url: Url,
+    /// Default 1024 (Binance's limit per connection).
+    pub max_streams_per_connection: usize,
+    /// Silence after which the connection is presumed dead. Default 60 s
+    /// (Binance pings every 20 s).
+    pub idle_timeout: Duration,
+    /// Limit on connecting (TCP + TLS + upgrade). Default 10 s.
+    pub connect_timeout: Duration,
+    pub reconnect: Backoff,
+    /// Where a stream with no committed offset starts: `Some(t)` backfills
+    /// from open time `t`; `None` (default) starts at the live stream.
+    pub start_from: Option<i64>,
+}
+
+impl BinanceConfig {
+    /// Checks both URLs against `allow`.
+    ///
+    /// # Errors
+    /// [`IngestError::UrlRefused`].
+    pub fn new(ws_url: &str, rest_url: &str, allow: &Allowlist) -> Result<Self, IngestError> {
+        Ok(BinanceConfig {
+            ws_url: allow.check(ws_url)?,
+            rest_url: allow.check(rest_url)?,
+            max_streams_per_connection: 1024,
+            idle_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            reconnect: Backoff {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(30),
+                reset_after: Duration::from_secs(60),
+                max_failures: u32::MAX,
+            },
+            start_from: None,
+        })
+    }
+
+    /// The streams of `table` split into connections.
+    pub fn connections(&self, table: &StreamTable) -> Vec<Vec<StreamId>> {
+        let ids: Vec<StreamId> = table.ids().collect();
+        ids.chunks(self.max_streams_per_connection.max(1))
+            .map(<[StreamId]>::to_vec)
+            .collect()
+    }
+}
+
+/// One WebSocket connection's worth of streams, reconnecting forever.
+pub struct Connection {
+    config: Arc<BinanceConfig>,
+    streams: Vec<StreamId>,
+    router: Router,
+    clock: Clock,
+    http: reqwest::Client,
+    /// Open time of the last candle routed, per global stream id.
+    last: Vec<Option<i64>>,
+    /// Kinds of bad frame already logged (once each).
+    logged: u8,
+    name: String,
+}
+
+const LOG_MALFORMED: u8 = 1;
+const LOG_DUPLICATE: u8 = 2;
+const LOG_OUT_OF_ORDER: u8 = 4;
+const LOG_UNKNOWN: u8 = 8;
+
+/// How a session ended.
+enum End {
+    Shutdown,
+    Lost(String),
+}
+
+impl Connection {
+    /// `offsets[id]` is each stream's committed offset (from the store).
+    ///
+    /// # Errors
+    /// [`IngestError::Rest`] when the HTTP client cannot be built.
+    pub fn new(
+        index: usize,
+        config: Arc<BinanceConfig>,
+        streams: Vec<StreamId>,
+        offsets: Vec<Option<i64>>,
+        router: Router,
+        clock: Clock,
+    ) -> Result<Self, IngestError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| IngestError::Rest {
+                url: config.rest_url.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Connection {
+            config,
+            streams,
+            router,
+            clock,
+            http,
+            last: offsets,
+            logged: 0,
+            name: format!("binance-{index}"),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.router.metrics()
+    }
+
+    /// Connects, backfills, streams and reconnects until `shutdown` turns
+    /// true.
+    ///
+    /// # Errors
+    /// Only when the pipeline has stopped (nothing to route to); network
+    /// trouble is retried forever with backoff.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), IngestError> {
+        let mut failures = 0u32;
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let before = self
+                .metrics()
+                .counters
+                .events_ingested
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let cause = match self.session(&mut shutdown).await {
+                Ok(End::Shutdown) => return Ok(()),
+                Ok(End::Lost(cause)) => cause,
+                Err(IngestError::Route(e)) => return Err(IngestError::Route(e)),
+                Err(e) => e.to_string(),
+            };
+            let after = self
+                .metrics()
+                .counters
+                .events_ingested
+                .load(std::sync::atomic::Ordering::Relaxed);
+            failures = if after > before {
+                1
+            } else {
+                failures.saturating_add(1)
+            };
+            let wait = self.config.reconnect.wait(failures);
+            self.metrics().add(&self.metrics().counters.reconnects, 1);
+            tracing::warn!(connection = %self.name, cause = %cause, failures, retry_in_ms = wait.as_millis() as u64, "exchange connection lost; reconnecting");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped(&mut shutdown) => return Ok(()),
+            }
+        }
+    }
+
+    fn stream_url(&self) -> String {
+        let table = self.router.table();
+        let names: Vec<String> = self.streams.iter().map(|&id| table.name(id)).collect();
+        let mut url = self.config.ws_url.clone();
+        url.set_path("/stream");
+        url.set_query(Some(&format!("streams={}", names.join("/"))));
+        url.to_string()
+    }
+
+    async fn session(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<End, IngestError> {
+        let url = self.stream_url();
+        let ws_err = |message: String| IngestError::WebSocket {
+            url: self.config.ws_url.to_string(),
+            message,
+        };
+        let connect = tokio_tungstenite::connect_async(url.as_str());
+        let (mut ws, _) = match tokio::time::timeout(self.config.connect_timeout, connect).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(ws_err(e.to_string())),
+            Err(_) => return Err(ws_err("connect timed out".to_owned())),
+        };
+        tracing::info!(connection = %self.name, streams = self.streams.len(), "exchange connected; backfilling");
+        for i in 0..self.streams.len() {
+            let id = self.streams[i];
+            self.backfill(id, None).await?;
+        }
+        loop {
+            let next = tokio::select! {
+                _ = stopped(shutdown) => {
+                    let _ = ws.close(None).await;
+                    return Ok(End::Shutdown);
+                }
+                next = tokio::time::timeout(self.config.idle_timeout, ws.next()) => next,
+            };
+            let msg = match next {
+                Err(_) => {
+                    return Ok(End::Lost(
+                        "no frame within idle_timeout (stalled)".to_owned(),
+                    ))
+                }
+                Ok(None) => return Ok(End::Lost("server closed the connection".to_owned())),
+                Ok(Some(Err(e))) => return Ok(End::Lost(e.to_string())),
+                Ok(Some(Ok(msg))) => msg,
+            };
+            match msg {
+                Message::Text(text) => self.on_text(text.as_str()).await?,
+                Message::Close(frame) => {
+                    return Ok(End::Lost(format!("server sent close {frame:?}")));
+                }
+                Message::Ping(payload) => {
+                    // tungstenite queues the pong; flush it now.
+                    let _ = payload;
+                    let _ = ws.flush().await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), IngestError> {
+        let ingest_ns = self.clock.now_ns();
+        let (stream, candle, closed) = match frame::parse(text) {
+            Ok(Frame::Kline {
+                stream,
+                candle,
+                closed,
+            }) => (stream, candle, closed),
+            Ok(Frame::Other) => return Ok(()),
+            Err(reason) => {
+                self.metrics()
+                    .add(&self.metrics().counters.frames_malformed, 1);
+                self.log_once(LOG_MALFORMED, "malformed frame skipped", &reason, text);
+                return Ok(());
+            }
+        };
+        let Some(id) = self.router.table().find(stream) else {
+            self.metrics()
+                .add(&self.metrics().counters.frames_unknown_stream, 1);
+            self.log_once(LOG_UNKNOWN, "frame for a stream not served", stream, text);
+            return Ok(());
+        };
+        if !closed {
+            self.metrics()
+                .add(&self.metrics().counters.frames_forming, 1);
+            return Ok(());
+        }
+        let last = self.last[id.0 as usize];
+        if let Some(last) = last {
+            if candle.open_time == last {
+                self.metrics()
+                    .add(&self.metrics().counters.frames_duplicate, 1);
+                self.log_once(LOG_DUPLICATE, "duplicate kline skipped", stream, text);
+                return Ok(());
+            }
+            if candle.open_time < last {
+                self.metrics()
+                    .add(&self.metrics().counters.frames_out_of_order, 1);
+                self.log_once(LOG_OUT_OF_ORDER, "out-of-order kline skipped", stream, text);
+                return Ok(());
+            }
+            let step = self.router.table().key(id).interval.nominal_ms();
+            if candle.open_time > last + step {
+                self.backfill(id, Some(candle.open_time)).await?;
+                if self.last[id.0 as usize].is_some_and(|l| candle.open_time <= l) {
+                    return Ok(());
+                }
+            }
+        }
+        self.route(id, candle, ingest_ns)
+    }
+
+    fn route(
+        &mut self,
+        id: StreamId,
+        candle: candlewick_market::Candle,
+        ingest_ns: u64,
+    ) -> Result<(), IngestError> {
+        self.router.route_async(CandleEvent {
+            stream: id,
+            candle,
+            ingest_ns,
+        })?;
+        self.last[id.0 as usize] = Some(candle.open_time);
+        Ok(())
+    }
+
+    fn log_once(&mut self, kind: u8, what: &str, reason: &str, sample: &str) {
+        if self.logged & kind == 0 {
+            self.logged |= kind;
+            let sample: String = sample.chars().take(200).collect();
+            tracing::warn!(connection = %self.name, reason, sample = %sample, "{what} (counted; logged once per kind)");
+        }
+    }
+}
+
+/// Resolves when the watched flag turns true (or its sender is gone).
+async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}

@@ -1,0 +1,22 @@
+//! [`IngestError`]: why a source stopped or a session ended.
+
+use candlewick_pipeline::RouteError;
+
+/// Why a source could not go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// A URL the allowlist refuses (see [`crate::Allowlist`]).
+    #[error("exchange URL {url:?} refused: {reason}")]
+    UrlRefused { url: String, reason: String },
+    #[error(transparent)]
+    Data(#[from] candlewick_market::DataError),
+    #[error("the pipeline stopped: {0}")]
+    Route(#[from] RouteError),
+    #[error("websocket {url}: {message}")]
+    WebSocket { url: String, message: String },
+    #[error("REST {url}: {message}")]
+    Rest { url: String, message: String },
+    #[error("state store: {0}")]
+    State(#[from] candlewick_state::StateError),
+}

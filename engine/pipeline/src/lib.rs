@@ -1,0 +1,75 @@
+//! # The pipeline: sources -> shard workers -> sinks
+//!
+//! One path carries every candle, live or from history (DESIGN §2):
+//!
+//! ```text
+//! source (Binance | replay) --route()--> [bounded queue] --> worker --> sink (feed | broker)
+//!                                         one per shard        |
+//!                                                              +--> one checkpoint per drained batch
+//! ```
+//!
+//! ## An event's life
+//!
+//! 1. **Ingest.** A source turns bytes into a [`CandleEvent`]: the stream's
+//!    [`StreamId`] (resolved once, when the [`StreamTable`] was built), the
+//!    closed candle, and the [`Clock`] reading taken as the frame arrived.
+//! 2. **Route.** [`Router::route`] puts it on the bounded crossbeam queue of
+//!    the worker that owns the stream's symbol. The event is `Copy` and the
+//!    queue is preallocated: routing takes no lock and allocates nothing.
+//!    When the queue is full the router *waits* (the source slows down) and
+//!    counts the wait in [`Metrics::backpressure_waits`]: nothing is dropped.
+//! 3. **Drain.** A worker blocks for one event, then takes whatever else is
+//!    queued, up to [`PipelineConfig::max_batch`]. At low load a batch is
+//!    one candle; under a burst batches grow and plugin calls amortise.
+//! 4. **Apply.** Each candle goes through its stream's
+//!    [`StreamState::apply`](candlewick_state::StreamState::apply), which
+//!    refuses a candle at or before the stream's offset. That refusal is
+//!    what makes delivery exactly-once: a source may re-send after a
+//!    reconnect or a restart; the state never counts a candle twice.
+//! 5. **Strategies.** Applied candles are pushed to the stream's plugin
+//!    runners, which are flushed once per batch.
+//! 6. **Commit, then emit.** The batch's stream states, plugin snapshots and
+//!    warm-up tails are committed in one `WriteBatch`; only then are its
+//!    signals handed to the [`Sink`]. A crash can therefore never emit a
+//!    signal twice (its candle is already in the committed offset), which is
+//!    what lets a consumer trust signal ids across restarts.
+//!
+//! ## Shutdown
+//!
+//! Dropping every [`Router`] clone disconnects the queues. Each worker then
+//! drains what is left, commits it, and returns its [`WorkerReport`] from
+//! [`Pipeline::join`]. A worker that fails (a store that cannot be written)
+//! stops and reports the error; routing to it then fails with
+//! [`RouteError::Stopped`], so the source stops too, loudly.
+//!
+//! ## Supervision
+//!
+//! Async tasks around the pipeline (sources, the feed server) run under
+//! [`supervise`], which logs each failure once with its cause, counts it,
+//! marks it in [`Health`], and restarts the task with backoff, or gives up
+//! after a bound so that the engine stops with a clear error.
+#![forbid(unsafe_code)]
+
+mod event;
+mod health;
+mod metrics;
+mod pipeline;
+mod router;
+mod signal;
+mod sink;
+mod strategy;
+mod streams;
+mod supervise;
+mod worker;
+
+pub use event::{CandleEvent, Clock};
+pub use health::{Health, TaskState};
+pub use metrics::{LatencySummary, Metrics};
+pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
+pub use router::{RouteError, Router};
+pub use signal::{signal_id, Signal};
+pub use sink::{NullSink, Sink, VecSink};
+pub use strategy::Strategy;
+pub use streams::{StreamId, StreamTable};
+pub use supervise::{supervise, Backoff, SuperviseError};
+pub use worker::WorkerReport;

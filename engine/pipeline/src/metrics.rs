@@ -1,0 +1,197 @@
+//! [`Metrics`]: counters and latency histograms shared by every part.
+//!
+//! Counters are relaxed atomics (one `fetch_add` each). Latency goes into
+//! one hdrhistogram per shard, locked once per *batch* by its own worker
+//! and briefly by a `/metrics` scrape, never per event.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use crossbeam_channel::Receiver;
+use hdrhistogram::Histogram;
+
+use crate::CandleEvent;
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Every counter of the engine. All only ever grow, except the
+        /// gauges noted.
+        #[derive(Debug, Default)]
+        pub struct Counters {
+            $($(#[$doc])* pub $name: AtomicU64,)*
+        }
+
+        impl Counters {
+            /// `(name, value)` of every counter, for rendering.
+            pub fn all(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name.load(Relaxed)),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Events routed to a shard queue.
+    events_ingested,
+    /// Times a source had to wait for a full queue.
+    backpressure_waits,
+    /// Candles applied to a stream's state (each exactly once).
+    candles_applied,
+    /// Candles refused as already applied (re-sent after reconnect/restart).
+    candles_duplicate,
+    /// Drained batches processed.
+    batches,
+    /// Checkpoints committed.
+    checkpoints,
+    /// Signals emitted to the sink.
+    signals_emitted,
+    /// Plugin quarantines (all causes), summed over the workers.
+    plugin_quarantines,
+    /// Exchange (re)connections after the first.
+    reconnects,
+    /// REST backfill requests made.
+    backfill_requests,
+    /// Candles obtained by backfill (gaps filled).
+    backfill_candles,
+    /// Frames that did not parse.
+    frames_malformed,
+    /// Closed klines for the same candle as the last one routed (re-sent).
+    frames_duplicate,
+    /// Closed klines older than the last one routed for their stream.
+    frames_out_of_order,
+    /// Frames for a stream the engine does not serve.
+    frames_unknown_stream,
+    /// Forming (not closed) kline updates seen.
+    frames_forming,
+    /// Supervised task failures.
+    task_failures,
+    /// Gauge: feed clients connected now.
+    feed_clients,
+    /// Feed connections refused (auth or limit).
+    feed_refused,
+    /// Frames sent to feed clients.
+    feed_frames_out,
+    /// Messages a slow feed client missed (reported to it as `lagged`).
+    feed_lag_dropped,
+}
+
+/// ingest -> emit latency quantiles, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+/// The engine's metrics: [`Counters`], queue depths, latency.
+#[derive(Debug)]
+pub struct Metrics {
+    pub counters: Counters,
+    queues: Vec<Receiver<CandleEvent>>,
+    latency: Vec<Mutex<Histogram<u64>>>,
+    /// Per-shard quarantine totals, summed into the counter on read.
+    quarantines: Vec<AtomicU64>,
+}
+
+impl Metrics {
+    /// Metrics for `n_shards` shards; `queues` are receivers of the shard
+    /// queues, used only for `len()`.
+    pub(crate) fn new(queues: Vec<Receiver<CandleEvent>>) -> Self {
+        let n = queues.len();
+        Metrics {
+            counters: Counters::default(),
+            latency: (0..n).map(|_| Mutex::new(new_histogram())).collect(),
+            quarantines: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            queues,
+        }
+    }
+
+    /// Metrics with no shards, for sources and tests run without a pipeline.
+    pub fn detached() -> Self {
+        Metrics::new(Vec::new())
+    }
+
+    #[inline]
+    pub fn add(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn count_ingested(&self) {
+        self.counters.events_ingested.fetch_add(1, Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn count_backpressure(&self) {
+        self.counters.backpressure_waits.fetch_add(1, Relaxed);
+    }
+
+    /// Events waiting in each shard's queue now.
+    pub fn queue_depths(&self) -> Vec<usize> {
+        self.queues.iter().map(Receiver::len).collect()
+    }
+
+    pub(crate) fn set_quarantines(&self, shard: usize, total: u64) {
+        if let Some(q) = self.quarantines.get(shard) {
+            q.store(total, Relaxed);
+        }
+    }
+
+    /// Plugin quarantines over all shards.
+    pub fn quarantines(&self) -> u64 {
+        self.quarantines.iter().map(|q| q.load(Relaxed)).sum()
+    }
+
+    /// Records a batch's latencies (ns) for `shard`, under one lock.
+    pub(crate) fn record_latencies(&self, shard: usize, samples: &[u64]) {
+        let Some(h) = self.latency.get(shard) else {
+            return;
+        };
+        let mut h = match h.lock() {
+            Ok(h) => h,
+            Err(p) => p.into_inner(),
+        };
+        for &ns in samples {
+            h.saturating_record(ns.max(1));
+        }
+    }
+
+    /// ingest -> emit quantiles over every shard since start.
+    pub fn latency(&self) -> LatencySummary {
+        let mut all = new_histogram();
+        for h in &self.latency {
+            let h = match h.lock() {
+                Ok(h) => h,
+                Err(p) => p.into_inner(),
+            };
+            // Same bounds on both sides: add cannot fail.
+            let _ = all.add(&*h);
+        }
+        LatencySummary {
+            count: all.len(),
+            p50: all.value_at_quantile(0.5),
+            p99: all.value_at_quantile(0.99),
+            p999: all.value_at_quantile(0.999),
+            max: all.max(),
+        }
+    }
+
+    /// Clears the latency histograms (a bench separates its phases).
+    pub fn reset_latency(&self) {
+        for h in &self.latency {
+            match h.lock() {
+                Ok(mut h) => h.reset(),
+                Err(p) => p.into_inner().reset(),
+            }
+        }
+    }
+}
+
+/// 1 ns .. 60 s at 3 significant digits (about 200 KiB).
+fn new_histogram() -> Histogram<u64> {
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, 60_000_000_000, 3)
+        .expect("constant bounds: low >= 1, high >= 2 * low, sigfig <= 5")
+}

@@ -1,0 +1,58 @@
+//! Where signals go: the feed live, the simulated broker in a backtest.
+
+use std::sync::Mutex;
+
+use candlewick_market::Candle;
+use candlewick_state::StreamKey;
+
+use crate::Signal;
+
+/// A destination for a worker's output.
+///
+/// Called by worker threads after each batch is committed, so it must not
+/// block: a sink that can fall behind (a network client) keeps its own
+/// bounded queue and drops on its side, never slowing the worker.
+pub trait Sink: Send + Sync {
+    /// One signal, after its batch was committed.
+    fn signal(&self, signal: Signal);
+
+    /// Whether [`Sink::candle`] should be called (it costs a call per
+    /// applied candle).
+    fn wants_candles(&self) -> bool {
+        false
+    }
+
+    /// One applied candle, after its batch was committed.
+    fn candle(&self, _stream: &StreamKey, _candle: &Candle) {}
+}
+
+/// Discards everything.
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn signal(&self, _signal: Signal) {}
+}
+
+/// Keeps every signal, for tests and backtests.
+#[derive(Debug, Default)]
+pub struct VecSink(pub Mutex<Vec<Signal>>);
+
+impl VecSink {
+    /// The signals so far, in emission order.
+    pub fn take(&self) -> Vec<Signal> {
+        match self.0.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        }
+    }
+}
+
+impl Sink for VecSink {
+    fn signal(&self, signal: Signal) {
+        match self.0.lock() {
+            Ok(mut v) => v.push(signal),
+            Err(poisoned) => poisoned.into_inner().push(signal),
+        }
+    }
+}

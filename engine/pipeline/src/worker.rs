@@ -1,0 +1,309 @@
+//! The shard worker: drain a batch, apply, run strategies, commit, emit.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use candlewick_market::Candle;
+use candlewick_plugins::PluginRunner;
+use candlewick_state::{Checkpoint, StateError, StateStore, StreamState};
+use crossbeam_channel::Receiver;
+
+use crate::{CandleEvent, Clock, Metrics, Signal, Sink};
+
+/// Plugin-snapshot name under which a stream's warm-up tail is stored.
+pub(crate) const TAIL: &str = "@tail";
+
+/// What one worker did over its life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    pub shard: usize,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub batches: u64,
+    pub signals: u64,
+}
+
+/// One stream owned by a worker.
+pub(crate) struct Slot {
+    pub(crate) state: StreamState,
+    pub(crate) runners: Vec<(Arc<str>, PluginRunner)>,
+    /// The last `tail_bars` applied candles, oldest first (empty when the
+    /// stream has no strategies). Invariant: `tail.len() <= tail_bars`.
+    pub(crate) tail: VecDeque<Candle>,
+    /// Candles applied in the current batch, in order: plugin signals name
+    /// their bar by index into this.
+    batch: Vec<(Candle, u64)>,
+    touched: bool,
+}
+
+impl Slot {
+    pub(crate) fn new(
+        state: StreamState,
+        runners: Vec<(Arc<str>, PluginRunner)>,
+        tail: VecDeque<Candle>,
+    ) -> Self {
+        Slot {
+            state,
+            runners,
+            tail,
+            batch: Vec::new(),
+            touched: false,
+        }
+    }
+}
+
+pub(crate) struct Worker {
+    pub(crate) shard: usize,
+    pub(crate) rx: Receiver<CandleEvent>,
+    /// Global stream id -> index in `slots`, `u32::MAX` for others' streams.
+    pub(crate) local: Vec<u32>,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) clock: Clock,
+    pub(crate) max_batch: usize,
+    pub(crate) tail_bars: usize,
+}
+
+impl Worker {
+    /// Runs until every router is dropped and the queue is drained.
+    ///
+    /// # Errors
+    /// A store that cannot be written; the batch in hand is not emitted.
+    pub(crate) fn run(mut self) -> Result<WorkerReport, StateError> {
+        let mut report = WorkerReport {
+            shard: self.shard,
+            ..WorkerReport::default()
+        };
+        let width = self.slots.first().map_or(0, |s| s.state.set().width());
+        let mut scratch = Batch {
+            events: Vec::with_capacity(self.max_batch),
+            values: vec![0.0; width],
+            touched: Vec::new(),
+            signals: Vec::new(),
+            latencies: Vec::with_capacity(self.max_batch),
+            snapshots: Vec::new(),
+        };
+        // recv() blocks for the first event of a batch and fails only when
+        // every sender is gone and the queue is empty: that is shutdown.
+        while let Ok(first) = self.rx.recv() {
+            scratch.events.clear();
+            scratch.events.push(first);
+            while scratch.events.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(e) => scratch.events.push(e),
+                    Err(_) => break,
+                }
+            }
+            self.batch(&mut scratch, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    fn batch(&mut self, b: &mut Batch, report: &mut WorkerReport) -> Result<(), StateError> {
+        b.touched.clear();
+        b.latencies.clear();
+        let mut duplicates = 0u64;
+        for ev in &b.events {
+            let Some(&li) = self.local.get(ev.stream.0 as usize) else {
+                continue;
+            };
+            let Some(slot) = self.slots.get_mut(li as usize) else {
+                continue;
+            };
+            match slot.state.apply(&ev.candle, &mut b.values) {
+                Ok(()) => {}
+                Err(StateError::AlreadyApplied { .. }) => {
+                    duplicates += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            for (_, runner) in &mut slot.runners {
+                runner.push(&ev.candle, &[]);
+            }
+            if !slot.runners.is_empty() && self.tail_bars > 0 {
+                if slot.tail.len() == self.tail_bars {
+                    slot.tail.pop_front();
+                }
+                slot.tail.push_back(ev.candle);
+            }
+            slot.batch.push((ev.candle, ev.ingest_ns));
+            if !slot.touched {
+                slot.touched = true;
+                b.touched.push(li);
+            }
+            b.latencies.push(ev.ingest_ns);
+        }
+        let applied = b.latencies.len() as u64;
+
+        // Strategies: one call per (stream, strategy) for the whole batch.
+        let mut quarantines = 0;
+        for &li in &b.touched {
+            let slot = &mut self.slots[li as usize];
+            let key = slot.state.key();
+            for (name, runner) in &mut slot.runners {
+                for s in runner.flush() {
+                    let Some(&(candle, ingest_ns)) = slot.batch.get(s.bar) else {
+                        continue;
+                    };
+                    b.signals.push(Signal {
+                        id: crate::signal_id(
+                            name,
+                            key.symbol.as_str(),
+                            key.interval.as_str(),
+                            candle.open_time,
+                        ),
+                        strategy: name.clone(),
+                        symbol: key.symbol.clone(),
+                        interval: key.interval,
+                        time: candle.open_time,
+                        action: s.action,
+                        strength: s.strength,
+                        price: candle.close,
+                        stop_loss: s.stop_loss,
+                        take_profit: s.take_profit,
+                        emitted_at_us: 0,
+                        ingest_ns,
+                    });
+                }
+                quarantines += runner.stats().quarantines();
+                if let Some(bytes) = runner.checkpoint() {
+                    b.snapshots.push((li, name.clone(), bytes.to_vec()));
+                }
+            }
+            if !slot.runners.is_empty() {
+                b.snapshots
+                    .push((li, TAIL.into(), encode_tail(slot.tail.iter())));
+            }
+        }
+
+        // Commit, then emit: see the crate docs.
+        if !b.touched.is_empty() {
+            let mut checkpoint = Checkpoint::new();
+            for &li in &b.touched {
+                checkpoint.stream(&self.slots[li as usize].state);
+            }
+            for (li, name, bytes) in b.snapshots.drain(..) {
+                checkpoint.plugin(&name, self.slots[li as usize].state.key(), bytes);
+            }
+            self.store.commit(&checkpoint)?;
+            self.metrics.add(&self.metrics.counters.checkpoints, 1);
+        }
+        let now_us = wall_us();
+        let signals = b.signals.len() as u64;
+        for mut s in b.signals.drain(..) {
+            s.emitted_at_us = now_us;
+            self.sink.signal(s);
+        }
+        if self.sink.wants_candles() {
+            for &li in &b.touched {
+                let slot = &self.slots[li as usize];
+                for (c, _) in &slot.batch {
+                    self.sink.candle(slot.state.key(), c);
+                }
+            }
+        }
+        let now = self.clock.now_ns();
+        for t in &mut b.latencies {
+            *t = now.saturating_sub(*t);
+        }
+        self.metrics.record_latencies(self.shard, &b.latencies);
+        for &li in &b.touched {
+            let slot = &mut self.slots[li as usize];
+            slot.batch.clear();
+            slot.touched = false;
+        }
+
+        let c = &self.metrics.counters;
+        self.metrics.add(&c.candles_applied, applied);
+        self.metrics.add(&c.candles_duplicate, duplicates);
+        self.metrics.add(&c.batches, 1);
+        self.metrics.add(&c.signals_emitted, signals);
+        if quarantines > 0 {
+            self.metrics.set_quarantines(self.shard, quarantines);
+        }
+        report.applied += applied;
+        report.duplicates += duplicates;
+        report.batches += 1;
+        report.signals += signals;
+        if duplicates > 0 && report.duplicates == duplicates {
+            tracing::info!(
+                shard = self.shard,
+                "first re-sent candle refused as already applied (counted in candles_duplicate)"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Reused buffers of one worker: no allocation per event once warm.
+struct Batch {
+    events: Vec<CandleEvent>,
+    values: Vec<f64>,
+    touched: Vec<u32>,
+    signals: Vec<Signal>,
+    latencies: Vec<u64>,
+    snapshots: Vec<(u32, Arc<str>, Vec<u8>)>,
+}
+
+fn wall_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// 48 bytes per candle, little-endian: open_time, open, high, low, close, volume.
+pub(crate) fn encode_tail<'a>(tail: impl ExactSizeIterator<Item = &'a Candle>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tail.len() * 48);
+    for c in tail {
+        out.extend_from_slice(&c.open_time.to_le_bytes());
+        for v in [c.open, c.high, c.low, c.close, c.volume] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode_tail`]; `None` for bytes of a wrong length.
+pub(crate) fn decode_tail(bytes: &[u8]) -> Option<VecDeque<Candle>> {
+    if bytes.len() % 48 != 0 {
+        return None;
+    }
+    let f = |b: &[u8]| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    Some(
+        bytes
+            .chunks_exact(48)
+            .map(|c| Candle {
+                open_time: i64::from_le_bytes(c[..8].try_into().unwrap_or([0; 8])),
+                open: f(&c[8..16]),
+                high: f(&c[16..24]),
+                low: f(&c[24..32]),
+                close: f(&c[32..40]),
+                volume: f(&c[40..48]),
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_round_trips_bit_exact() {
+        let c = |t: i64| Candle {
+            open_time: t,
+            open: 1.1,
+            high: 2.0 + t as f64,
+            low: 0.5,
+            close: 1.0 / 3.0,
+            volume: 7.0,
+        };
+        let tail: VecDeque<Candle> = [c(1), c(2)].into_iter().collect();
+        let back = decode_tail(&encode_tail(tail.iter())).unwrap();
+        assert_eq!(back, tail);
+        assert_eq!(decode_tail(&[0; 47]), None);
+    }
+}

@@ -1,0 +1,187 @@
+//! The live engine end to end, over real sockets on loopback:
+//! exchange simulator (in this process) -> `candlewick run` (a child
+//! process) -> feed clients (in this process).
+//!
+//! Nothing here asserts a duration: tests wait for counts (with a generous
+//! overall limit that only turns a hang into a failure) and compare counts,
+//! sets and states.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use candlewick_simulator::{Faults, SimConfig, Simulator};
+use support::*;
+
+/// Every candle applied exactly once through disconnects, malformed,
+/// duplicate, out-of-order and stalled frames; and the live signals equal
+/// those of a straight replay of the same candles through the same plugin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_lose_and_double_nothing_and_live_equals_replay() {
+    let (symbols, steps) = (6, 600);
+    let mut sim_config = SimConfig::symbols(symbols, steps);
+    sim_config.faults = Faults {
+        disconnect_every: Some(700),
+        malformed_every: Some(97),
+        duplicate_every: Some(53),
+        out_of_order_every: Some(71),
+        stall_every: Some(1000),
+        stall_for: std::time::Duration::from_millis(1500),
+        forming: true,
+    };
+    let sim = Simulator::start(sim_config, 0).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = binance_config(&sim, 4, "t0k3n", 8192);
+    let engine = Engine::start(dir.path(), &config);
+    let mut client = Client::connect(engine.addr, "t0k3n", true).await;
+    client.ping().await;
+    sim.play(300.0);
+    client.wait_for_symbols_done(&sim).await;
+    engine
+        .wait_metric("candles_applied_total", (symbols * steps) as u64)
+        .await;
+    let m = engine.metrics().await;
+    engine.terminate();
+
+    // The simulator did inject every kind of fault, and the engine saw them.
+    let s = sim.stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(s.disconnects.load(Relaxed) > 0 && s.stalls.load(Relaxed) > 0);
+    assert!(m["reconnects_total"] > 0, "{m:?}");
+    assert_eq!(m["plugin_quarantines_total"], 0, "{m:?}");
+    for k in [
+        "frames_malformed_total",
+        "frames_duplicate_total",
+        "frames_out_of_order_total",
+        "frames_forming_total",
+    ] {
+        assert!(m[k] > 0, "{k}: {m:?}");
+    }
+
+    // Exactly once: each stream's state equals a straight application of
+    // every candle, once, in order.
+    assert_state_is_every_candle_once(dir.path(), &sim);
+
+    // Live == replay, and the feed's seq is gapless with no duplicate id.
+    let got = client.signals();
+    assert_gapless(&client.seqs);
+    let ids: BTreeSet<&str> = got.keys().map(String::as_str).collect();
+    assert_eq!(ids.len(), client.signal_count, "duplicate signal ids");
+    let want = reference_signals(&sim);
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+}
+
+/// A missing or wrong token is refused at the handshake (401); the right
+/// one, as a header or a query parameter, is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_refuses_missing_and_wrong_tokens() {
+    let sim = Simulator::start(SimConfig::symbols(1, 10), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(dir.path(), &binance_config(&sim, 4, "right-token", 64));
+    let url = format!("ws://{}/v1/feed", engine.addr);
+    assert_eq!(handshake_status(&url, None).await, 401);
+    assert_eq!(handshake_status(&url, Some("wrong-token")).await, 401);
+    assert_eq!(handshake_status(&url, Some("right-toke")).await, 401);
+    assert_eq!(handshake_status(&url, Some("right-token")).await, 101);
+    assert_eq!(
+        handshake_status(&format!("{url}?token=right-token"), None).await,
+        101
+    );
+    let m = engine.metrics().await;
+    assert_eq!(m["feed_refused_total"], 3);
+    let log = engine.terminate();
+    assert!(
+        !log.contains("right-token") && !log.contains("wrong-token"),
+        "a token was logged:\n{log}"
+    );
+}
+
+/// A client that stops reading gets `lagged` (and loses only what it did
+/// not read), while a healthy client receives every frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stalled_client_lags_while_a_healthy_one_gets_everything() {
+    let (symbols, steps) = (40, 1500);
+    let sim = Simulator::start(SimConfig::symbols(symbols, steps), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::start(dir.path(), &binance_config(&sim, 64, "t", 4096));
+    let mut healthy = Client::connect(engine.addr, "t", true).await;
+    let mut stalled = Client::connect_small_buffer(engine.addr, "t").await;
+    // Both subscribed (ping answered) before anything is published.
+    healthy.ping().await;
+    stalled.ping().await;
+    // 12,000 candle frames/s: a client that reads keeps up; one that does
+    // not overflows its 4,096 frames of slack within a second.
+    sim.play(300.0);
+    healthy.wait_for_symbols_done(&sim).await;
+    let total = healthy.seqs.len() as u64;
+    assert_eq!(healthy.dropped, 0, "the healthy client lagged");
+    assert_eq!(healthy.candle_count, symbols * steps);
+    assert_gapless(&healthy.seqs);
+
+    // Now the stalled client reads: it was told what it lost, and what it
+    // got plus what it lost is everything.
+    stalled
+        .read_until(|c| c.seqs.len() as u64 + c.dropped >= total)
+        .await;
+    assert!(stalled.lagged_errors > 0 && stalled.dropped > 0);
+    assert_eq!(stalled.seqs.len() as u64 + stalled.dropped, total);
+    assert_gapless(&stalled.seqs);
+    let m = engine.metrics().await;
+    assert!(m["feed_lag_dropped_total"] >= stalled.dropped);
+    engine.terminate();
+}
+
+/// kill -9 mid-stream, restart on the same state: the final state is every
+/// candle once, and no signal id is emitted twice across the two runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_after_kill_resumes_without_duplicates() {
+    let (symbols, steps) = (4, 800);
+    let sim = Simulator::start(SimConfig::symbols(symbols, steps), 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = binance_config(&sim, 4, "t", 8192);
+
+    let first = Engine::start(dir.path(), &config);
+    let mut a = Client::connect(first.addr, "t", false).await;
+    a.ping().await;
+    sim.play_to(250.0, steps / 2);
+    first
+        .wait_metric_at_least("candles_applied_total", (symbols * steps / 3) as u64)
+        .await;
+    a.drain_now().await;
+    first.kill9();
+
+    // The second engine backfills what the first missed, then streams the
+    // rest, published once its client listens.
+    let second = Engine::start(dir.path(), &config);
+    let mut b = Client::connect(second.addr, "t", true).await;
+    b.ping().await;
+    sim.play(250.0);
+    b.wait_for_symbols_done(&sim).await;
+    let log = second.terminate();
+    assert!(log.contains("resuming after the candle of"), "{log}");
+
+    assert_state_is_every_candle_once(dir.path(), &sim);
+    let mut seen = HashMap::new();
+    for id in a.ids.iter().chain(&b.ids) {
+        *seen.entry(id.clone()).or_insert(0) += 1;
+    }
+    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "signal ids emitted twice: {doubled:?}");
+    let want = reference_signals(&sim);
+    let got: BTreeMap<String, String> = a.signals().into_iter().chain(b.signals()).collect();
+    for (id, action) in &got {
+        assert_eq!(
+            want.get(id),
+            Some(action),
+            "signal {id} is not the replay's"
+        );
+    }
+    assert!(!b.ids.is_empty());
+}
