@@ -3,31 +3,35 @@
 //! `benches/backtesting_py.py` regenerates bit for bit for backtesting.py).
 //!
 //! The strategy is SMA(10/20) always in the market, as backtesting.py's
-//! SmaCross, in two forms:
-//! - `native`: `CrossSource`, the plugin's twin in Rust, which measures the
-//!   engine's own share;
-//! - `wasm`: the real `sma_cross.wasm` in the sandbox (one batched call per
-//!   1024 bars, deadline and output validation included), which is what
-//!   `candlewick backtest` runs. Run `scripts/build-plugins` first.
+//! SmaCross, driven three ways:
+//! - `native`: `CrossSource`, the plugin's twin in Rust, in the direct loop
+//!   (`candlewick_backtest::run`): the broker's and statistics' own share;
+//! - `wasm_direct`: the real `sma_cross.wasm` in the sandbox in the direct
+//!   loop (`PluginSource`, one call per 1024 bars), as sweeps run it;
+//! - `wasm_pipeline`: what `candlewick backtest` runs: `Replay` routes the
+//!   bars to the live engine's shard workers (stream state, plugin runner,
+//!   in-memory checkpoint per batch) with the broker as the sink.
 //!
-//! Groups:
-//! - `backtest/full_run`: 300k bars, one thread: the job timed side by side
+//! Run `scripts/build-plugins` first. Groups:
+//! - `backtest/full_run`: 300k bars, one symbol: the job timed side by side
 //!   with `benches/backtesting_py.py` for the ratio in README.md.
-//! - `backtest/10m_single`: 10M bars, one symbol, one thread.
+//! - `backtest/10m_single`: 10M bars, one symbol.
 //! - `backtest/10m_all_cores`: the same 10M bars as 100 symbols of 100k,
-//!   one independent backtest each, spread over every core with rayon (as
-//!   `candlewick backtest` runs several symbols).
+//!   one account each, over every core (rayon for the direct loop, one
+//!   shard worker per core for the pipeline).
 //!
 //! The bars are generated once, outside the timing; each iteration streams
-//! them through `run` as a reader would (copied out, one at a time).
+//! them through as a reader would (copied out, one at a time).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use candlewick_backtest::{run, CrossSource, RunOptions, Signal, SignalSource, StrategyError};
-use candlewick_benches::synthetic_bars;
-use candlewick_market::Candle;
-use candlewick_plugins::{BarBatch, HostConfig, Limits, LoadedModule, Plugin, PluginHost};
+use candlewick_backtest::{
+    run, CrossSource, PluginSource, Replay, ReplaySeries, RunOptions, SignalSource,
+};
+use candlewick_benches::{synthetic_bars, wasm_path};
+use candlewick_market::{Candle, Symbol};
+use candlewick_pipeline::Strategy;
+use candlewick_plugins::{HostConfig, Limits, LoadedModule, PluginHost};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rayon::prelude::*;
 
@@ -41,95 +45,66 @@ fn options() -> RunOptions {
     options
 }
 
-/// The host as `candlewick backtest` sets it up: a per-call deadline that
-/// guards against a plugin that never returns, not the live latency budget
-/// (1 ms), which 16 instantiations at once can miss on an idle machine.
+/// The deadline `candlewick backtest` sets: it guards against a plugin that
+/// never returns, not the live latency budget (1 ms), which many
+/// instantiations at once can miss on a busy machine.
+fn limits() -> Limits {
+    Limits {
+        deadline: Duration::from_secs(10),
+        ..Limits::default()
+    }
+}
+
 fn host() -> PluginHost {
     PluginHost::new(HostConfig {
-        limits: Limits {
-            deadline: Duration::from_secs(10),
-            ..Limits::default()
-        },
+        limits: limits(),
         ..HostConfig::default()
     })
     .expect("host")
 }
 
-fn wasm_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("WASM_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/wasm")));
-    let path = dir.join(format!("wasm32-unknown-unknown/release/{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} missing: run scripts/build-plugins first",
-        path.display()
-    );
-    path
+/// `sma_cross` with its default parameters in the direct loop.
+fn wasm_direct(host: &PluginHost, module: &LoadedModule) -> PluginSource {
+    let values = module
+        .manifest()
+        .resolve_params::<&str, &str>(&[])
+        .expect("defaults");
+    PluginSource::new(host, module, &values).expect("instance")
 }
 
-/// The wasm plugin as a signal source, as `src/commands/backtest.rs` wires
-/// it: bars and their indicator values packed into ABI records, one call
-/// per batch.
-struct Wasm {
-    plugin: Plugin,
-    spec: String,
-    batch: BarBatch,
+/// `symbols` through the pipeline on `workers` shard workers, as
+/// `candlewick backtest` runs them; returns the trade count.
+fn pipeline(
+    host: &PluginHost,
+    module: &LoadedModule,
+    symbols: &[&[Candle]],
+    workers: usize,
+) -> usize {
+    let replay = Replay {
+        host,
+        strategy: Strategy {
+            limits: limits(),
+            ..Strategy::new(module.clone())
+        },
+        options: options(),
+        workers,
+    };
+    let series = symbols
+        .iter()
+        .enumerate()
+        .map(|(i, bars)| ReplaySeries {
+            symbol: Symbol::new(&format!("S{i:03}")).expect("symbol"),
+            candles: Box::new(bars.iter().copied().map(Ok)),
+        })
+        .collect();
+    replay
+        .run(series, &|_| {})
+        .expect("runs")
+        .into_iter()
+        .map(|r| r.expect("series runs").trades.len())
+        .sum()
 }
 
-impl Wasm {
-    fn new(host: &PluginHost, module: &LoadedModule) -> Wasm {
-        let params = module
-            .manifest()
-            .resolve_params::<&str, &str>(&[])
-            .expect("defaults");
-        let spec = module.manifest().indicator_spec(&params).expect("spec");
-        let plugin = host.instantiate(module, &params, 2).expect("instance");
-        Wasm {
-            plugin,
-            spec,
-            batch: BarBatch::new(2),
-        }
-    }
-}
-
-impl SignalSource for Wasm {
-    fn indicator_spec(&self) -> String {
-        self.spec.clone()
-    }
-
-    fn on_batch(
-        &mut self,
-        bars: &[Candle],
-        values: &[f64],
-        out: &mut Vec<(usize, Signal)>,
-    ) -> Result<(), StrategyError> {
-        self.batch.clear();
-        for (bar, row) in bars.iter().zip(values.chunks_exact(2)) {
-            self.batch.push(bar, row);
-        }
-        let now = bars.last().map_or(0, |b| b.open_time);
-        let signals = self
-            .plugin
-            .run_batch(&self.batch, now)
-            .map_err(|f| StrategyError(f.to_string()))?;
-        out.extend(signals.iter().map(|s| {
-            (
-                s.bar,
-                Signal {
-                    action: s.action,
-                    strength: s.strength,
-                    stop_loss: s.stop_loss,
-                    take_profit: s.take_profit,
-                },
-            )
-        }));
-        Ok(())
-    }
-}
-
-/// One full backtest over `bars`; returns the trade count (kept alive so
-/// the work cannot be optimised away).
 fn one<S: SignalSource>(mut source: S, bars: &[Candle], options: &RunOptions) -> usize {
     run(
         &mut source,
@@ -154,8 +129,11 @@ fn full_run(c: &mut Criterion) {
     group.bench_function("sma_cross_10_20_300k_1m_bars", |b| {
         b.iter(|| one(CrossSource::new(10, 20).expect("periods"), &bars, &options));
     });
-    group.bench_function("wasm_sma_cross_10_20_300k_1m_bars", |b| {
-        b.iter(|| one(Wasm::new(&host, &module), &bars, &options));
+    group.bench_function("wasm_direct_sma_cross_10_20_300k_1m_bars", |b| {
+        b.iter(|| one(wasm_direct(&host, &module), &bars, &options));
+    });
+    group.bench_function("wasm_pipeline_sma_cross_10_20_300k_1m_bars", |b| {
+        b.iter(|| pipeline(&host, &module, &[&bars], 1));
     });
     group.finish();
 }
@@ -172,8 +150,11 @@ fn ten_million(c: &mut Criterion) {
     group.bench_function("native", |b| {
         b.iter(|| one(CrossSource::new(10, 20).expect("periods"), &bars, &options));
     });
-    group.bench_function("wasm", |b| {
-        b.iter(|| one(Wasm::new(&host, &module), &bars, &options));
+    group.bench_function("wasm_direct", |b| {
+        b.iter(|| one(wasm_direct(&host, &module), &bars, &options));
+    });
+    group.bench_function("wasm_pipeline", |b| {
+        b.iter(|| pipeline(&host, &module, &[&bars], 1));
     });
     group.finish();
 
@@ -191,14 +172,23 @@ fn ten_million(c: &mut Criterion) {
                 .sum::<usize>()
         });
     });
-    group.bench_function(format!("wasm_{SYMBOLS}_symbols_{threads}_threads"), |b| {
-        b.iter(|| {
-            symbols
-                .par_iter()
-                .map(|s| one(Wasm::new(&host, &module), s, &options))
-                .sum::<usize>()
-        });
-    });
+    group.bench_function(
+        format!("wasm_direct_{SYMBOLS}_symbols_{threads}_threads"),
+        |b| {
+            b.iter(|| {
+                symbols
+                    .par_iter()
+                    .map(|s| one(wasm_direct(&host, &module), s, &options))
+                    .sum::<usize>()
+            });
+        },
+    );
+    group.bench_function(
+        format!("wasm_pipeline_{SYMBOLS}_symbols_{threads}_workers"),
+        |b| {
+            b.iter(|| pipeline(&host, &module, &symbols, threads));
+        },
+    );
     group.finish();
 }
 

@@ -4,7 +4,24 @@
 //! implements, bit for bit, so Candlewick and TA-Lib are timed on the same
 //! series.
 
+use std::path::PathBuf;
+
 use candlewick_market::Candle;
+
+/// An example plugin built by `scripts/build-plugins` (or into
+/// `$WASM_TARGET_DIR`); panics with what to run when it is missing.
+pub fn wasm_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("WASM_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/wasm")));
+    let path = dir.join(format!("wasm32-unknown-unknown/release/{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} missing: run scripts/build-plugins first",
+        path.display()
+    );
+    path
+}
 
 /// splitmix64, the generator both sides use.
 struct SplitMix64(u64);

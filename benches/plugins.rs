@@ -17,27 +17,13 @@
 //!
 //! Throughput is in bars, so criterion reports time per bar.
 
-use std::path::PathBuf;
-
+use candlewick_benches::wasm_path;
 use candlewick_market::Candle;
 use candlewick_plugins::{BarBatch, HostConfig, PluginHost};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use wasmtime::{Config, Engine, Instance, Module, Store};
 
 const BATCHES: [usize; 4] = [1, 8, 64, 512];
-
-fn wasm_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("WASM_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/wasm")));
-    let path = dir.join(format!("wasm32-unknown-unknown/release/{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} missing: run scripts/build-plugins first",
-        path.display()
-    );
-    path
-}
 
 /// Bars with two values each (so 64-byte records), warm indicator values.
 fn batch(n: usize) -> BarBatch {

@@ -23,38 +23,10 @@ fn eurusd() -> PathBuf {
     repo().join("data/EURUSD-1h.csv")
 }
 
-fn build_plugins() -> Result<PathBuf, String> {
-    let root = repo();
-    let target = std::env::var_os("WASM_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/wasm"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for ws in ["plugins", "tests/plugins"] {
-        let status = Command::new(&cargo)
-            .args(["build", "--quiet", "--release", "--workspace"])
-            .args(["--target", "wasm32-unknown-unknown"])
-            .arg("--manifest-path")
-            .arg(root.join(ws).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .status()
-            .map_err(|e| format!("running cargo: {e}"))?;
-        if !status.success() {
-            return Err(format!(
-                "building {ws} for wasm32 failed ({status}); run scripts/build-plugins to see why"
-            ));
-        }
-    }
-    Ok(target.join("wasm32-unknown-unknown/release"))
-}
-
 /// Path of the built plugin `NAME.wasm`.
 fn wasm(name: &str) -> String {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match DIR.get_or_init(build_plugins) {
+    match DIR.get_or_init(|| candlewick_plugins::testing::build_plugins(&repo())) {
         Ok(dir) => dir.join(format!("{name}.wasm")).display().to_string(),
         Err(e) => panic!("{e}"),
     }

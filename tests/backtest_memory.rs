@@ -1,7 +1,7 @@
 //! Memory stays flat over 100 backtests in one process: the whole
-//! `candlewick backtest` path (validated reader -> indicators -> the wasm
-//! `sma_cross` plugin in its sandbox -> broker -> statistics ->
-//! fingerprint), run again and again as a sweep or a long-lived service
+//! `candlewick backtest` path (validated reader -> router -> shard worker:
+//! stream state, the wasm `sma_cross` plugin in its sandbox, in-memory
+//! checkpoint -> broker sink -> statistics -> fingerprint), run again and again as a sweep or a long-lived service
 //! would.
 //!
 //! Two measures, no timings: heap bytes still live after each run (a
@@ -12,14 +12,14 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use candlewick_backtest::fingerprint::{fingerprint, Inputs};
-use candlewick_backtest::{run, RunOptions, Signal, SignalSource, StrategyError};
+use candlewick_backtest::{Replay, ReplaySeries, RunOptions};
 use candlewick_history::CandleReader;
-use candlewick_market::Candle;
-use candlewick_plugins::{BarBatch, HostConfig, Limits, LoadedModule, Plugin, PluginHost};
+use candlewick_market::Symbol;
+use candlewick_pipeline::Strategy;
+use candlewick_plugins::{HostConfig, Limits, LoadedModule, PluginHost};
 
 struct Counting;
 
@@ -47,90 +47,52 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Builds the plugins as `tests/backtest_cli.rs` does (into `target/wasm`).
+/// The example `sma_cross`, built on demand.
 fn sma_cross() -> PathBuf {
-    let target = std::env::var_os("WASM_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target/wasm"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--release", "--workspace"])
-        .args(["--target", "wasm32-unknown-unknown"])
-        .arg("--manifest-path")
-        .arg(repo().join("plugins/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building plugins/ for wasm32 failed");
-    target.join("wasm32-unknown-unknown/release/sma_cross.wasm")
+    candlewick_plugins::testing::build_plugins(&repo())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .join("sma_cross.wasm")
 }
 
-/// The wasm plugin as a signal source (as `src/commands/backtest.rs`).
-struct Wasm {
-    plugin: Plugin,
-    spec: String,
-    batch: BarBatch,
-}
-
-impl SignalSource for Wasm {
-    fn indicator_spec(&self) -> String {
-        self.spec.clone()
-    }
-
-    fn on_batch(
-        &mut self,
-        bars: &[Candle],
-        values: &[f64],
-        out: &mut Vec<(usize, Signal)>,
-    ) -> Result<(), StrategyError> {
-        self.batch.clear();
-        for (bar, row) in bars.iter().zip(values.chunks_exact(2)) {
-            self.batch.push(bar, row);
-        }
-        let now = bars.last().map_or(0, |b| b.open_time);
-        let signals = self
-            .plugin
-            .run_batch(&self.batch, now)
-            .map_err(|f| StrategyError(f.to_string()))?;
-        out.extend(signals.iter().map(|s| {
-            let signal = Signal {
-                action: s.action,
-                strength: s.strength,
-                stop_loss: s.stop_loss,
-                take_profit: s.take_profit,
-            };
-            (s.bar, signal)
-        }));
-        Ok(())
-    }
-}
-
-/// One backtest from file to fingerprint; everything it made is dropped.
+/// One backtest from file to fingerprint, as `candlewick backtest` runs
+/// it (through a shard worker); everything it made is dropped.
 fn one_run(host: &PluginHost, module: &LoadedModule, data: &Path) -> String {
-    let params = module
-        .manifest()
-        .resolve_params::<&str, &str>(&[])
-        .expect("defaults");
-    let spec = module.manifest().indicator_spec(&params).expect("spec");
-    let mut source = Wasm {
-        plugin: host.instantiate(module, &params, 2).expect("instance"),
-        spec,
-        batch: BarBatch::new(2),
-    };
     let mut options = RunOptions::default();
     options.broker.lot_size = Some(1.0);
-    let reader = CandleReader::open(data).expect("data");
-    let result = run(&mut source, reader, &options, &mut |_| {}).expect("runs");
+    let replay = Replay {
+        host,
+        strategy: Strategy {
+            limits: limits(),
+            ..Strategy::new(module.clone())
+        },
+        options,
+        workers: 1,
+    };
+    let series = ReplaySeries {
+        symbol: Symbol::new("EURUSD").expect("symbol"),
+        candles: Box::new(CandleReader::open(data).expect("data")),
+    };
+    let result = replay
+        .run(vec![series], &|_| {})
+        .expect("runs")
+        .pop()
+        .expect("one result")
+        .expect("the series runs");
     let inputs = Inputs {
         data_sha256: String::new(),
         strategy: "sma_cross".into(),
-        params: vec![("fast".into(), params[0]), ("slow".into(), params[1])],
+        params: vec![("fast".into(), 10.0), ("slow".into(), 20.0)],
     };
     fingerprint(&inputs, &result.options, &result.trades)
+}
+
+/// A generous deadline, as `candlewick backtest` uses: this test measures
+/// memory, and a loaded CI machine must not turn it into a timing test.
+fn limits() -> Limits {
+    Limits {
+        deadline: std::time::Duration::from_secs(10),
+        ..Limits::default()
+    }
 }
 
 /// Resident set size in bytes (Linux), or 0 where unknown.
@@ -143,13 +105,8 @@ fn rss() -> usize {
 
 #[test]
 fn memory_is_flat_over_100_backtests_in_one_process() {
-    // A generous deadline, as `candlewick backtest` uses: this test measures
-    // memory, and a loaded CI machine must not turn it into a timing test.
     let config = HostConfig {
-        limits: Limits {
-            deadline: std::time::Duration::from_secs(10),
-            ..Limits::default()
-        },
+        limits: limits(),
         ..HostConfig::default()
     };
     let host = PluginHost::new(config).expect("host");

@@ -2,6 +2,10 @@
 //! simulated broker, print the statistics and the run fingerprint, and
 //! write `stats.json`, `trades.csv`, `equity.csv` and `report.html`.
 //!
+//! History goes through the live engine's shard workers ([`Replay`]): the
+//! same router, indicator state and plugin runners as `candlewick run`,
+//! with an in-memory store and the simulated broker as the sink.
+//!
 //! A `--param` holding a range (`fast=5..50:5`) or a list (`fast=5,10`)
 //! turns the run into a parameter sweep: every grid point runs in parallel
 //! and `--out` gets `sweep.csv` (ranked by `--rank-by`) and, for two or
@@ -23,12 +27,12 @@ use candlewick_backtest::fingerprint::{fingerprint, sha256_file, sha256_hex, Inp
 use candlewick_backtest::report::{summary_table, write_all, Report};
 use candlewick_backtest::sweep::{grid, heatmap_svg, sweep, to_csv, ParamRange, Point};
 use candlewick_backtest::{
-    run as run_backtest, BrokerConfig, EndOfData, GapPolicy, RunError, RunOptions, RunResult,
-    Signal, SignalSource, StrategyError,
+    BrokerConfig, EndOfData, GapPolicy, Replay, ReplaySeries, RunError, RunOptions, RunResult,
 };
 use candlewick_history::CandleReader;
-use candlewick_market::Candle;
-use candlewick_plugins::{BarBatch, HostConfig, Limits, LoadedModule, Plugin, PluginHost};
+use candlewick_market::Symbol;
+use candlewick_pipeline::Strategy;
+use candlewick_plugins::{HostConfig, Limits, LoadedModule, PluginHost, RestartPolicy};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Backtest a strategy plugin on a candle file (fills at the next bar's
@@ -130,12 +134,16 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
 /// either completes, identical, or stops with an error.
 const BACKTEST_DEADLINE: Duration = Duration::from_secs(10);
 
+fn backtest_limits() -> Limits {
+    Limits {
+        deadline: BACKTEST_DEADLINE,
+        ..Limits::default()
+    }
+}
+
 fn backtest_host() -> HostConfig {
     HostConfig {
-        limits: Limits {
-            deadline: BACKTEST_DEADLINE,
-            ..Limits::default()
-        },
+        limits: backtest_limits(),
         ..HostConfig::default()
     }
 }
@@ -273,11 +281,11 @@ impl Job<'_> {
         self.resolve(point)?; // a bad parameter is named before anything runs
         let started = Instant::now();
         let progress = spinner();
-        let result = self.run_point(series, point, &mut |bars| {
+        let result = self.run_point(series, point, &|bars| {
             if started.elapsed() > Duration::from_secs(1) && progress.is_hidden() {
                 progress.set_draw_target(ProgressDrawTarget::stderr());
             }
-            progress.set_position(bars as u64);
+            progress.inc(bars);
         });
         progress.finish_and_clear();
         let result = result?;
@@ -306,12 +314,9 @@ impl Job<'_> {
     /// Every series in parallel, each with its own account; reported in
     /// symbol order, so the output does not depend on scheduling.
     fn many(&self, series: &[Series], point: &Point) -> anyhow::Result<()> {
-        use rayon::prelude::*;
         self.resolve(point)?;
-        let results: Vec<Result<RunResult, RunError>> = series
-            .par_iter()
-            .map(|s| self.run_point(s, point, &mut |_| {}))
-            .collect();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let results = self.replay(series, point, workers, &|_| {})?;
         let manifest = self.module.manifest();
         let strategy_label = format!("{} {}", manifest.name, manifest.version);
         let mut rows = Vec::with_capacity(series.len());
@@ -383,7 +388,7 @@ impl Job<'_> {
         }
         let n = points.len();
         let rows = sweep(points, &self.args.rank_by, self.args.minimise, |p| {
-            self.run_point(series, p, &mut |_| {})
+            self.run_point(series, p, &|_| {})
         })?;
         std::fs::create_dir_all(&self.args.out)?;
         std::fs::write(
@@ -434,17 +439,52 @@ impl Job<'_> {
         })
     }
 
+    /// One series through one shard worker.
     fn run_point(
         &self,
         series: &Series,
         point: &Point,
-        progress: &mut dyn FnMut(usize),
+        progress: &(dyn Fn(u64) + Sync),
     ) -> Result<RunResult, RunError> {
-        let params = self
-            .resolve(point)
-            .map_err(|e| RunError::Strategy(format!("{e:#}")))?;
-        let mut source = WasmSource::new(self.host, self.module, &params)?;
-        run_backtest(&mut source, series.open()?, self.options, progress)
+        let one = std::slice::from_ref(series);
+        let mut results = self.replay(one, point, 1, progress)?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(RunError::Pipeline("no result".to_owned())))
+    }
+
+    /// Every series through `workers` shard workers, one result each, in
+    /// order.
+    fn replay(
+        &self,
+        series: &[Series],
+        point: &Point,
+        workers: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<Result<RunResult, RunError>>, RunError> {
+        let mut inputs = Vec::with_capacity(series.len());
+        for s in series {
+            let symbol = Symbol::new(&s.symbol).map_err(|e| {
+                RunError::Pipeline(format!("{}: {e} (rename the file or pass --symbol)", s.label()))
+            })?;
+            inputs.push(ReplaySeries {
+                symbol,
+                candles: Box::new(s.open()?),
+            });
+        }
+        let replay = Replay {
+            host: self.host,
+            strategy: Strategy {
+                name: self.module.manifest().name.as_str().into(),
+                module: self.module.clone(),
+                params: point.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+                limits: backtest_limits(),
+                policy: RestartPolicy::default(),
+            },
+            options: self.options.clone(),
+            workers,
+        };
+        replay.run(inputs, progress)
     }
 }
 
@@ -455,73 +495,4 @@ fn spinner() -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb
-}
-
-/// A wasm plugin as a [`SignalSource`]: bars and the manifest's indicator
-/// values are packed into ABI records and handed over in one call.
-struct WasmSource {
-    plugin: Plugin,
-    spec: String,
-    batch: BarBatch,
-}
-
-impl WasmSource {
-    fn new(host: &PluginHost, module: &LoadedModule, params: &[f64]) -> Result<Self, RunError> {
-        let spec = module
-            .manifest()
-            .indicator_spec(params)
-            .map_err(|e| RunError::Strategy(format!("indicators: {e}")))?;
-        let width = if spec.trim().is_empty() {
-            0
-        } else {
-            candlewick_indicators::IndicatorSet::parse(&spec)
-                .map_err(|source| RunError::Indicators {
-                    spec: spec.clone(),
-                    source,
-                })?
-                .width()
-        };
-        let plugin = host
-            .instantiate(module, params, width)
-            .map_err(|e| RunError::Strategy(e.to_string()))?;
-        Ok(WasmSource {
-            plugin,
-            spec,
-            batch: BarBatch::new(width),
-        })
-    }
-}
-
-impl SignalSource for WasmSource {
-    fn indicator_spec(&self) -> String {
-        self.spec.clone()
-    }
-
-    fn on_batch(
-        &mut self,
-        bars: &[Candle],
-        values: &[f64],
-        out: &mut Vec<(usize, Signal)>,
-    ) -> Result<(), StrategyError> {
-        let width = self.batch.n_values();
-        self.batch.clear();
-        for (i, bar) in bars.iter().enumerate() {
-            self.batch.push(bar, &values[i * width..(i + 1) * width]);
-        }
-        let now = bars.last().map_or(0, |b| b.open_time);
-        let signals = self
-            .plugin
-            .run_batch(&self.batch, now)
-            .map_err(|f| StrategyError(f.to_string()))?;
-        for s in signals {
-            let signal = Signal {
-                action: s.action,
-                strength: s.strength,
-                stop_loss: s.stop_loss,
-                take_profit: s.take_profit,
-            };
-            out.push((s.bar, signal));
-        }
-        Ok(())
-    }
 }

@@ -62,6 +62,13 @@ pub enum RunError {
     /// The input held fewer than two candles.
     #[error("{0} candles: a backtest needs at least two bars")]
     TooShort(usize),
+    #[error(
+        "bars {0} ms apart: not a kline interval (1s, 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, \
+         8h, 12h, 1d, 3d, 1w, 1M)"
+    )]
+    Interval(i64),
+    #[error("pipeline: {0}")]
+    Pipeline(String),
 }
 
 /// The candle series is not one a backtest can trust.

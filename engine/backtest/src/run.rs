@@ -91,10 +91,10 @@ where
 }
 
 /// The strategy's indicators; a strategy may need none.
-struct Indicators(Option<IndicatorSet>);
+pub(crate) struct Indicators(Option<IndicatorSet>);
 
 impl Indicators {
-    fn for_spec(spec: &str) -> Result<Self, RunError> {
+    pub(crate) fn for_spec(spec: &str) -> Result<Self, RunError> {
         if spec.trim().is_empty() {
             return Ok(Indicators(None));
         }
@@ -133,7 +133,7 @@ impl Indicators {
     }
 }
 
-fn finish(
+pub(crate) fn finish(
     result: BrokerResult,
     indicators: &Indicators,
     bars: usize,

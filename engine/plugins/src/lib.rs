@@ -56,6 +56,8 @@ mod runner;
 mod signal;
 mod ticker;
 
+pub mod testing;
+
 pub use bars::BarBatch;
 pub use candlewick_sdk::abi::Action;
 pub use error::{Fault, LoadError, ManifestError, ParamError};

@@ -9,48 +9,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use candlewick_market::Candle;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn build() -> Result<PathBuf, String> {
-    let root = repo_root();
-    let target = std::env::var_os("WASM_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/wasm"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for ws in ["plugins", "tests/plugins"] {
-        let status = Command::new(&cargo)
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "--workspace",
-                "--target",
-                "wasm32-unknown-unknown",
-            ])
-            .arg("--manifest-path")
-            .arg(root.join(ws).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .status()
-            .map_err(|e| format!("running cargo: {e}"))?;
-        if !status.success() {
-            return Err(format!(
-                "building {ws} for wasm32 failed ({status}); is the target installed? \
-                 run scripts/build-plugins to see the error"
-            ));
-        }
-    }
-    Ok(target.join("wasm32-unknown-unknown/release"))
+    candlewick_plugins::testing::build_plugins(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// Path of the built `NAME.wasm`.
