@@ -44,6 +44,7 @@ enum Command {
     #[command(subcommand)]
     Model(commands::model::ModelCommand),
     Import(commands::import::ImportArgs),
+    Fetch(commands::fetch::FetchArgs),
     /// Create and build strategy plugins (WebAssembly).
     Plugin {
         #[command(subcommand)]
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Model(cmd) => commands::model::run(cmd),
         Command::Import(args) => commands::import::run(args),
+        Command::Fetch(args) => commands::fetch::run(args),
         Command::Plugin { cmd } => commands::plugin::run(cmd),
     };
     match result {

@@ -1,6 +1,7 @@
 //! One module per subcommand; shared helpers beside them.
 
 pub mod backtest;
+pub mod fetch;
 pub mod import;
 pub mod indicators;
 pub mod model;

@@ -17,6 +17,16 @@ pub enum IngestError {
     WebSocket { url: String, message: String },
     #[error("REST {url}: {message}")]
     Rest { url: String, message: String },
+    /// The exchange refused with 429/418 longer than the client may wait.
+    #[error("REST {url}: rate limited (HTTP {status}): {detail}")]
+    RateLimited {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    /// A kline that is malformed, out of order, or not what was asked for.
+    #[error("REST {url}: bad kline: {reason}")]
+    BadKline { url: String, reason: String },
     #[error("state store: {0}")]
     State(#[from] candlewick_state::StateError),
 }

@@ -6,7 +6,9 @@
 //!   chosen speed-up, or as fast as the workers take it. `candlewick run`'s
 //!   offline default.
 //! - [`binance`]: Binance's combined kline streams over WebSocket, with REST
-//!   backfill of every gap.
+//!   backfill of every gap. Its REST client ([`binance::RestClient`],
+//!   [`binance::KlinePager`]) also serves `candlewick fetch`; [`grid`] says
+//!   where klines open and names the holes in a series.
 //!
 //! ## Exactly once, across disconnects and restarts
 //!
@@ -33,6 +35,7 @@
 mod allowlist;
 pub mod binance;
 mod error;
+pub mod grid;
 pub mod replay;
 
 pub use allowlist::Allowlist;

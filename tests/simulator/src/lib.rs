@@ -20,14 +20,29 @@
 //! REST only ever returns candles of published steps, so the engine can
 //! backfill exactly what the stream lost. Like Binance, a new connection
 //! gets only steps published after it connected.
+//!
+//! REST speaks Binance's rate limits and can be told to misbehave:
+//!
+//! - every answer carries `X-MBX-USED-WEIGHT-1M`, the weight (2 per
+//!   request) used in the current window of [`SimConfig::weight_window`]
+//!   (aligned to the epoch, as Binance's minutes are); past
+//!   [`SimConfig::weight_limit`] the answer is 429 with `Retry-After`;
+//! - [`SimConfig::missing`]: steps the exchange has no klines for (a
+//!   trading halt): REST skips them, streams still send them;
+//! - [`Simulator::rest_fault_at`] / [`Simulator::rest_fault_from`]: scripted
+//!   answers to chosen requests (429/418 with `Retry-After`, a 500, or a
+//!   connection dropped in the middle of the body).
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -65,6 +80,47 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Open time of the first candle (ms); interval is 1m.
     pub start_ms: i64,
+    /// Steps REST has no klines for, as in a trading halt.
+    pub missing: Vec<Range<usize>>,
+    /// Weight a window allows before answering 429 (Binance: 6000).
+    pub weight_limit: u32,
+    /// Length of a weight window (Binance: one minute).
+    pub weight_window: Duration,
+}
+
+/// A scripted REST answer in place of the klines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestFault {
+    /// This status with `{"code":..,"msg":..}`, and `Retry-After` if given.
+    Status {
+        code: u16,
+        retry_after_s: Option<u64>,
+    },
+    /// Start the body, then drop the connection before it ends.
+    Drop,
+}
+
+/// Which requests get a [`RestFault`], by 1-based request number.
+#[derive(Debug, Default)]
+struct RestScript {
+    at: BTreeMap<u64, RestFault>,
+    from: Option<(u64, RestFault)>,
+}
+
+impl RestScript {
+    fn fault(&self, request: u64) -> Option<RestFault> {
+        self.at.get(&request).copied().or(self
+            .from
+            .filter(|(first, _)| request >= *first)
+            .map(|(_, f)| f))
+    }
+}
+
+/// Weight used in the current window: (window index, weight).
+#[derive(Debug, Default)]
+struct Weight {
+    window: i64,
+    used: u32,
 }
 
 impl SimConfig {
@@ -76,6 +132,9 @@ impl SimConfig {
             rate: 0.0,
             faults: Faults::default(),
             start_ms: 1_700_000_000_000,
+            missing: Vec::new(),
+            weight_limit: 6000,
+            weight_window: Duration::from_secs(60),
         }
     }
 }
@@ -91,6 +150,12 @@ pub struct SimStats {
     pub out_of_order: AtomicU64,
     pub stalls: AtomicU64,
     pub rest_requests: AtomicU64,
+    /// 429 and 418 answers, scripted or earned.
+    pub rate_limited: AtomicU64,
+    /// Scripted 500s and dropped connections.
+    pub rest_failures: AtomicU64,
+    /// Most weight reported in one window.
+    pub max_weight: AtomicU64,
 }
 
 struct Shared {
@@ -100,6 +165,8 @@ struct Shared {
     by_name: HashMap<String, usize>,
     published: watch::Sender<usize>,
     stats: SimStats,
+    script: Mutex<RestScript>,
+    weight: Mutex<Weight>,
 }
 
 /// A running simulator; dropping it does not stop the server (call
@@ -151,6 +218,8 @@ impl Simulator {
             by_name,
             published,
             stats: SimStats::default(),
+            script: Mutex::default(),
+            weight: Mutex::default(),
         });
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -223,6 +292,43 @@ impl Simulator {
     /// Every candle of symbol number `sym`.
     pub fn candles(&self, sym: usize) -> &[Candle] {
         &self.shared.data[sym]
+    }
+
+    /// The candles of symbol number `sym` that REST serves once every step
+    /// is published: all but the [`SimConfig::missing`] steps.
+    pub fn rest_candles(&self, sym: usize) -> Vec<Candle> {
+        let missing = &self.shared.config.missing;
+        self.shared.data[sym]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !missing.iter().any(|r| r.contains(i)))
+            .map(|(_, c)| *c)
+            .collect()
+    }
+
+    /// Answers REST request number `request` (1-based, counting every
+    /// klines request) with `fault` instead.
+    pub fn rest_fault_at(&self, request: u64, fault: RestFault) {
+        self.script().at.insert(request, fault);
+    }
+
+    /// Answers every REST request from number `request` on with `fault`,
+    /// until [`Simulator::clear_rest_faults`]: an outage.
+    pub fn rest_fault_from(&self, request: u64, fault: RestFault) {
+        self.script().from = Some((request, fault));
+    }
+
+    /// Ends every scripted REST fault.
+    pub fn clear_rest_faults(&self) {
+        *self.script() = RestScript::default();
+    }
+
+    fn script(&self) -> std::sync::MutexGuard<'_, RestScript> {
+        // The script is plain data: a panic elsewhere cannot leave it torn.
+        self.shared
+            .script
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -332,7 +438,95 @@ struct KlinesQuery {
 }
 
 async fn klines(State(shared): State<Arc<Shared>>, Query(q): Query<KlinesQuery>) -> Response {
-    shared.stats.rest_requests.fetch_add(1, Ordering::Relaxed);
+    let request = shared.stats.rest_requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let used = charge(&shared, 2);
+    let weight = [("x-mbx-used-weight-1m", used.to_string())];
+    let scripted = shared
+        .script
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .fault(request);
+    if let Some(fault) = scripted {
+        return (weight, faulty(&shared, fault)).into_response();
+    }
+    if used > shared.config.weight_limit {
+        shared.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let window = shared.config.weight_window.as_millis().max(1) as i64;
+        let retry_after = (window - now_ms().rem_euclid(window) + 999) / 1000;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            weight,
+            [("retry-after", retry_after.max(1).to_string())],
+            r#"{"code":-1003,"msg":"Too many requests."}"#,
+        )
+            .into_response();
+    }
+    (weight, rows(&shared, &q)).into_response()
+}
+
+/// Adds `w` to the current window's weight and returns the window's total.
+fn charge(shared: &Shared, w: u32) -> u32 {
+    let window = shared.config.weight_window.as_millis().max(1) as i64;
+    let index = now_ms().div_euclid(window);
+    let mut weight = shared.weight.lock().unwrap_or_else(PoisonError::into_inner);
+    if weight.window != index {
+        *weight = Weight {
+            window: index,
+            used: 0,
+        };
+    }
+    weight.used += w;
+    shared
+        .stats
+        .max_weight
+        .fetch_max(u64::from(weight.used), Ordering::Relaxed);
+    weight.used
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The answer a scripted fault gives.
+fn faulty(shared: &Shared, fault: RestFault) -> Response {
+    match fault {
+        RestFault::Status {
+            code,
+            retry_after_s,
+        } => {
+            if code == 429 || code == 418 {
+                shared.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            } else {
+                shared.stats.rest_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = format!(r#"{{"code":-1000,"msg":"scripted {code}"}}"#);
+            match retry_after_s {
+                Some(s) => (status, [("retry-after", s.to_string())], body).into_response(),
+                None => (status, body).into_response(),
+            }
+        }
+        RestFault::Drop => {
+            shared.stats.rest_failures.fetch_add(1, Ordering::Relaxed);
+            // Half a row, then an error: hyper aborts the connection.
+            let chunks: [Result<Bytes, std::io::Error>; 2] = [
+                Ok(Bytes::from_static(b"[[1700000000000,\"1.0")),
+                Err(std::io::Error::other("connection dropped (scripted)")),
+            ];
+            let body = Body::from_stream(futures_util::stream::iter(chunks));
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The klines a query asks for, as Binance writes them.
+fn rows(shared: &Shared, q: &KlinesQuery) -> Response {
     let Some(sym) = shared.config.symbols.iter().position(|s| *s == q.symbol) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -349,8 +543,12 @@ async fn klines(State(shared): State<Arc<Shared>>, Query(q): Query<KlinesQuery>)
     }
     let published = *shared.published.borrow();
     let limit = q.limit.unwrap_or(500).clamp(1, 1000);
+    let missing = &shared.config.missing;
     let rows: Vec<String> = shared.data[sym][..published]
         .iter()
+        .enumerate()
+        .filter(|(i, _)| !missing.iter().any(|r| r.contains(i)))
+        .map(|(_, c)| c)
         .filter(|c| q.start_time.is_none_or(|s| c.open_time >= s))
         .filter(|c| q.end_time.is_none_or(|e| c.open_time <= e))
         .take(limit)

@@ -78,33 +78,6 @@ pub(crate) fn parse(text: &str) -> Result<Frame<'_>, String> {
     })
 }
 
-/// One row of `GET /api/v3/klines`: open time, the five numbers as strings,
-/// close time, and fields we ignore.
-pub(crate) fn parse_rest_row(row: &serde_json::Value) -> Result<(Candle, i64), String> {
-    let a = row.as_array().ok_or("row is not an array")?;
-    let int = |i: usize| {
-        a.get(i)
-            .and_then(serde_json::Value::as_i64)
-            .ok_or_else(|| format!("column {i} is not an integer"))
-    };
-    let num = |i: usize| {
-        a.get(i)
-            .and_then(serde_json::Value::as_str)
-            .and_then(|s| s.parse::<f64>().ok())
-            .ok_or_else(|| format!("column {i} is not a decimal string"))
-    };
-    let candle = Candle {
-        open_time: int(0)?,
-        open: num(1)?,
-        high: num(2)?,
-        low: num(3)?,
-        close: num(4)?,
-        volume: num(5)?,
-    };
-    candle.check().map_err(|e| e.to_string())?;
-    Ok((candle, int(6)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,18 +112,5 @@ mod tests {
             .unwrap_err()
             .contains("low"));
         assert_eq!(parse(r#"{"result":null,"id":1}"#), Ok(Frame::Other));
-    }
-
-    #[test]
-    fn parses_a_rest_row() {
-        let row: serde_json::Value = serde_json::from_str(
-            r#"[1700000000000,"1.5","2.0","1.0","1.75","100",1700000059999,"0",1,"0","0","0"]"#,
-        )
-        .unwrap();
-        let (c, close_time) = parse_rest_row(&row).unwrap();
-        assert_eq!(
-            (c.open_time, c.close, close_time),
-            (1_700_000_000_000, 1.75, 1_700_000_059_999)
-        );
     }
 }

@@ -18,10 +18,14 @@
 //!    exponential backoff with jitter, back to 1. A session that delivered
 //!    frames resets the backoff.
 //!
-//! REST answers 429/418 are obeyed (`Retry-After`), never hammered.
+//! REST goes through [`RestClient`] (shared with `candlewick fetch`): it
+//! keeps under the weight budget and obeys 429/418 (`Retry-After`), never
+//! hammering.
 
 mod frame;
-mod rest;
+pub mod rest;
+
+pub use rest::{Kline, KlinePager, RestClient, RestOptions, RestStats};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +96,7 @@ pub struct Connection {
     streams: Vec<StreamId>,
     router: Router,
     clock: Clock,
-    http: reqwest::Client,
+    rest: RestClient,
     /// Open time of the last candle routed, per global stream id.
     last: Vec<Option<i64>>,
     /// Kinds of bad frame already logged (once each).
@@ -124,20 +128,20 @@ impl Connection {
         router: Router,
         clock: Clock,
     ) -> Result<Self, IngestError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| IngestError::Rest {
-                url: config.rest_url.to_string(),
-                message: e.to_string(),
-            })?;
+        let rest = RestClient::new(
+            &config.rest_url,
+            RestOptions {
+                // A live engine has nowhere better to be: obey any ban.
+                max_retry_after: Duration::from_secs(u64::from(u32::MAX)),
+                ..RestOptions::default()
+            },
+        )?;
         Ok(Connection {
             config,
             streams,
             router,
             clock,
-            http,
+            rest,
             last: offsets,
             logged: 0,
             name: format!("binance-{index}"),
