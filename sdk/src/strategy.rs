@@ -34,8 +34,11 @@ use crate::{Bar, Bars, Params, Signal, Signals};
 /// ```
 pub trait Strategy: Sized + 'static {
     /// Bars the input buffer holds; batches larger than this are split by
-    /// the host. Memory cost: `BATCH_CAPACITY * (48 + 8 * n_values)` bytes.
-    const BATCH_CAPACITY: usize = 512;
+    /// the host. Memory cost: `BATCH_CAPACITY * (48 + 8 * n_values)` bytes
+    /// in every instance, and an engine runs one instance per stream: 64
+    /// keeps 3,000 instances small, while a backtest's 1024-bar batches
+    /// cost 16 calls instead of 2 (a few ns per bar).
+    const BATCH_CAPACITY: usize = 64;
 
     /// Builds the strategy from its checked parameters.
     ///

@@ -6,6 +6,7 @@
 //! overall limit that only turns a hang into a failure) and compare counts,
 //! sets and states.
 
+mod footprint;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

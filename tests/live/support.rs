@@ -198,6 +198,19 @@ impl Engine {
         log
     }
 
+    /// A resident-set field of `/proc/PID/status` in bytes (Linux):
+    /// `VmRSS` (all of it) or `RssAnon` (heap, stacks, wasm memories:
+    /// without the mapped binary, whose size depends on the build profile).
+    pub fn resident(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the engine is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    }
+
     /// SIGKILL: no chance to drain or checkpoint.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
@@ -310,6 +323,17 @@ impl Client {
         let last = sim.candles(0).last().unwrap().open_time;
         self.read_until(|c| symbols.iter().all(|s| c.last_time.get(s) == Some(&last)))
             .await;
+    }
+
+    /// Reads everything until the engine closes the feed (a healthy client
+    /// that never falls behind); returns itself with what it counted.
+    pub async fn read_to_end(mut self) -> Client {
+        while let Some(Ok(msg)) = self.ws.next().await {
+            if let Message::Text(t) = msg {
+                self.on_text(t.as_str());
+            }
+        }
+        self
     }
 
     /// Reads what arrives until the feed is quiet for a moment.

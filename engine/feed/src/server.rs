@@ -167,11 +167,23 @@ async fn feed(
     // Subscribe before the upgrade completes: nothing published after the
     // handshake is missed.
     let rx = state.hub.subscribe();
-    ws.on_upgrade(move |socket| async move {
-        let _slot = slot;
-        crate::client::run(socket, rx, state).await;
-    })
+    // Clients only send small JSON requests: a small read buffer (the
+    // default is 128 KiB per connection) and a cap on what one message may
+    // make us hold.
+    ws.read_buffer_size(CLIENT_READ_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            crate::client::run(socket, rx, state).await;
+        })
 }
+
+/// Read buffer per feed connection.
+const CLIENT_READ_BUFFER: usize = 4 << 10;
+/// Largest message a feed client may send (a subscription to a few
+/// thousand symbols fits).
+const MAX_CLIENT_MESSAGE: usize = 64 << 10;
 
 /// Frees a client slot when the connection ends, however it ends.
 struct ClientSlot(Arc<AtomicUsize>);

@@ -252,6 +252,9 @@ impl Store {
     }
 }
 
+/// Memory all memtables together may hold before RocksDB flushes.
+const MEMTABLE_BUDGET: usize = 16 << 20;
+
 /// Opens the database with our column families and any others it has:
 /// RocksDB refuses to open a database without naming all of them, and
 /// [`Store::check_schema`] needs to see whether a foreign one holds data.
@@ -259,6 +262,12 @@ fn open_db(path: &Path) -> Result<(DB, Vec<String>), StateError> {
     let mut options = Options::default();
     options.create_if_missing(true);
     options.create_missing_column_families(true);
+    // Every commit rewrites the same few keys per stream, so memtables hold
+    // mostly superseded versions: a small budget, shared by all column
+    // families, bounds the engine's memory (RocksDB's default is 64 MiB
+    // per family) at the cost of more frequent background flushes.
+    options.set_db_write_buffer_size(MEMTABLE_BUDGET);
+    options.set_write_buffer_size(MEMTABLE_BUDGET / 4);
     // An error here means there is no database yet (or a damaged one, which
     // the open below reports).
     let mut families = DB::list_cf(&options, path).unwrap_or_default();
