@@ -145,6 +145,7 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
         max_batch: 1024,
         indicator_spec: "sma(20) rsi(14)".into(),
         tail_bars: 64,
+        models: Vec::new(),
     };
     let (pipeline, router) = Pipeline::start(
         &config,

@@ -3,11 +3,21 @@
 //! Run: `cargo bench -p candlewick-benches --bench models`
 //! Compare: `benches/onnx_lstm.py` (the same LSTM in ONNX Runtime, CPU).
 //!
-//! Every case is the bench configuration of issue 5: window 60, 16
-//! features, hidden 64, 2 layers (Transformer: width 64, 4 heads, ff 128),
-//! seeded random weights, batch 1, 32, 256, 1024. Throughput is in windows
-//! (symbols) per second.
+//! The `forward` cases are the bench configuration of issue 5: window 60,
+//! 16 features, hidden 64, 2 layers (Transformer: width 64, 4 heads, ff
+//! 128), seeded random weights, batch 1, 32, 256, 1024. Throughput is in
+//! windows (symbols) per second.
+//!
+//! `inference/stage` is what a shard worker pays per drained batch for the
+//! shipped artifact (`models/artifacts/eurusd-1h-lstm`: LSTM hidden 32,
+//! window 32, 16 features): one closed candle per stream pushed through
+//! every stream's feature window, then one batched forward over all of
+//! them, for 1 and 256 streams.
 
+use std::path::Path;
+
+use candlewick_inference::{InferenceStage, NamedModel};
+use candlewick_market::{Candle, CsvReader};
 use candlewick_models::arch::{init_params, Network};
 use candlewick_models::candle_core::{Device, Tensor};
 use candlewick_models::{ArchConfig, ArchKind};
@@ -44,5 +54,41 @@ fn forward(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, forward);
+/// The inference stage of one worker: push one candle per stream, run the
+/// batch, for the shipped artifact.
+fn stage(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let model = NamedModel::load(None, &root.join("models/artifacts/eurusd-1h-lstm"))
+        .expect("the shipped artifact verifies");
+    let data: Vec<Candle> = CsvReader::open(&root.join("data/EURUSD-1h.csv"))
+        .expect("bundled data")
+        .collect::<Result<_, _>>()
+        .expect("valid data");
+    let mut group = c.benchmark_group("inference/stage");
+    group.sample_size(20);
+    for streams in [1usize, 256] {
+        let mut stage = InferenceStage::new(std::slice::from_ref(&model), streams).expect("stage");
+        // Stream s starts 7 * s bars in; 200 bars fill every window.
+        let warm = 200;
+        for s in 0..streams {
+            stage.warm(0, s, &data[7 * s..7 * s + warm]).expect("warm");
+        }
+        let mut next = warm;
+        group.throughput(Throughput::Elements(streams as u64));
+        group.bench_function(BenchmarkId::from_parameter(streams), |b| {
+            b.iter(|| {
+                for s in 0..streams {
+                    let bar = &data[(7 * s + next) % data.len()];
+                    stage.push(s, bar).expect("push");
+                }
+                next += 1;
+                stage.run_batch().expect("forward");
+            })
+        });
+        assert_eq!(stage.stats().failed_forwards, 0);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, forward, stage);
 criterion_main!(benches);

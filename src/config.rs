@@ -33,6 +33,9 @@ pub struct Config {
     pub indicators: IndicatorsConfig,
     #[serde(default)]
     pub strategies: Vec<StrategyConfig>,
+    /// Models whose outputs strategies read (`[[models]]`).
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
     pub state: StateConfig,
     pub feed: FeedConfig,
 }
@@ -124,6 +127,20 @@ pub struct StrategyConfig {
     /// Wall-time deadline of one plugin call (ms); missing it quarantines
     /// the plugin. Default: the host's (1 ms).
     pub deadline_ms: Option<f64>,
+}
+
+/// A model artifact strategies may read (DESIGN §9), verified when the
+/// engine starts (`candlewick_inference::NamedModel::load`): hash, version,
+/// tensors, scaler, and that this engine computes its features.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The artifact directory (`manifest.json`, `model.safetensors`), as
+    /// written by `candlewick train`.
+    pub dir: PathBuf,
+    /// The name strategies ask for (a plugin manifest's `models`);
+    /// default: the name in the artifact's manifest.
+    pub name: Option<String>,
 }
 
 /// Where candles come from: a file, or data bundled in the binary.
@@ -295,11 +312,31 @@ impl Config {
                 bail!("strategies: deadline_ms must be positive");
             }
         }
+        self.validate_models()?;
         if self.feed.tokens.is_empty() {
             bail!("feed.tokens must name at least one token");
         }
         if !(self.feed.send_timeout_s.is_finite() && self.feed.send_timeout_s > 0.0) {
             bail!("feed.send_timeout_s must be positive");
+        }
+        Ok(())
+    }
+
+    /// `[[models]]`: a directory each, explicit names unique. The artifacts
+    /// themselves are verified when the engine starts.
+    fn validate_models(&self) -> anyhow::Result<()> {
+        for (i, m) in self.models.iter().enumerate() {
+            if m.dir.as_os_str().is_empty() {
+                bail!("models[{i}].dir must name an artifact directory");
+            }
+            if let Some(name) = &m.name {
+                let again = self.models[..i]
+                    .iter()
+                    .any(|o| o.name.as_deref() == Some(name.as_str()));
+                if again {
+                    bail!("models: the name {name:?} is given twice");
+                }
+            }
         }
         Ok(())
     }
@@ -346,6 +383,24 @@ mod tests {
             .unwrap_err()
             .message()
             .contains("unknown interval"));
+    }
+
+    #[test]
+    fn reads_models_and_refuses_repeated_names_and_unknown_keys() {
+        let with = |extra: &str| format!("{EMBEDDED_DEFAULT}\n{extra}");
+        let text =
+            with("[[models]]\ndir = \"models/artifacts/eurusd-1h-lstm\"\nname = \"prediction\"\n");
+        let c: Config = toml::from_str(&text).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.models[0].name.as_deref(), Some("prediction"));
+        let twice =
+            with("[[models]]\ndir = \"a\"\nname = \"p\"\n[[models]]\ndir = \"b\"\nname = \"p\"\n");
+        let c: Config = toml::from_str(&twice).unwrap();
+        let e = format!("{:#}", c.validate().unwrap_err());
+        assert!(e.contains("\"p\" is given twice"), "{e}");
+        let typo = with("[[models]]\npath = \"a\"\n");
+        let e = toml::from_str::<Config>(&typo).unwrap_err();
+        assert!(e.message().contains("unknown field `path`"), "{e}");
     }
 
     #[test]

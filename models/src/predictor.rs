@@ -29,6 +29,11 @@ pub enum NoPrediction {
     /// The input is not a whole number of rows of the model's width.
     #[error("shape mismatch: {len} values are not rows of {width} features")]
     ShapeMismatch { len: usize, width: usize },
+    /// The network answered a NaN or infinity for a valid input (a weight
+    /// blew up, or an input far outside the training range): never passed
+    /// on as a number.
+    #[error("non-finite model output")]
+    NonFiniteOutput,
 }
 
 /// One symbol's answer: class probabilities in manifest order
@@ -65,6 +70,8 @@ pub struct PredictorStats {
     pub short_history: u64,
     pub non_finite: u64,
     pub shape_mismatch: u64,
+    /// Valid inputs whose output was not finite.
+    pub non_finite_output: u64,
 }
 
 /// A loaded network plus its scaler, answering batches of windows.
@@ -78,6 +85,8 @@ pub struct Predictor {
     stats: PredictorStats,
     /// Reused packing buffer, `(B, T, F)`.
     packed: Vec<f32>,
+    /// Reused: the input index of each packed window.
+    valid: Vec<usize>,
 }
 
 /// One answer per input.
@@ -104,6 +113,7 @@ impl Predictor {
             device,
             stats: PredictorStats::default(),
             packed: Vec::new(),
+            valid: Vec::new(),
         })
     }
 
@@ -155,50 +165,99 @@ impl Predictor {
     /// inputs are answers, not errors.
     pub fn predict(&mut self, inputs: &[&[f64]]) -> Result<Vec<Outcome>, ModelError> {
         let mut out: Vec<Outcome> = Vec::with_capacity(inputs.len());
-        let mut valid = Vec::with_capacity(inputs.len());
-        let (t, f) = (self.window, self.width);
-        self.packed.clear();
+        self.begin();
         for (i, rows) in inputs.iter().enumerate() {
-            match self.check(rows) {
-                Ok(()) => {
-                    let start = self.packed.len();
-                    self.packed.resize(start + t * f, 0.0);
-                    let win = &rows[rows.len() - t * f..];
-                    for (src, dst) in win
-                        .chunks_exact(f)
-                        .zip(self.packed[start..].chunks_exact_mut(f))
-                    {
-                        self.scaler.transform_into(src, dst);
-                    }
-                    valid.push(i);
-                    // Placeholder, replaced below.
-                    out.push(Err(NoPrediction::ShortHistory { have: 0, need: 0 }));
-                }
-                Err(reason) => {
-                    match reason {
-                        NoPrediction::ShortHistory { .. } => self.stats.short_history += 1,
-                        NoPrediction::NonFinite { .. } => self.stats.non_finite += 1,
-                        NoPrediction::ShapeMismatch { .. } => self.stats.shape_mismatch += 1,
-                    }
-                    out.push(Err(reason));
-                }
+            out.push(self.admit(i, rows));
+        }
+        self.finish(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`Predictor::predict`] for callers that keep their windows in one
+    /// buffer: `windows` holds whole windows back to back, each exactly
+    /// `window() * width()` values (row-major, oldest row first). Answers
+    /// go to `out` (cleared first), one per window, in order; reusing `out`
+    /// and the buffer saves the per-batch allocations of `predict`.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] when `windows` is not a whole number of
+    /// windows; [`ModelError::Tensor`] when the forward fails.
+    pub fn predict_windows(
+        &mut self,
+        windows: &[f64],
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), ModelError> {
+        let len = self.window * self.width;
+        out.clear();
+        if len == 0 || !windows.len().is_multiple_of(len) {
+            return Err(ModelError::config(
+                "windows",
+                format!("{} values are not whole windows of {len}", windows.len()),
+            ));
+        }
+        self.begin();
+        for (i, w) in windows.chunks_exact(len).enumerate() {
+            let outcome = self.admit(i, w);
+            out.push(outcome);
+        }
+        self.finish(out)
+    }
+
+    /// Empties the packing buffers for a new batch.
+    fn begin(&mut self) {
+        self.packed.clear();
+        self.valid.clear();
+    }
+
+    /// Checks input `i` and packs its scaled window when valid. A valid
+    /// input's answer is a placeholder until [`Predictor::finish`].
+    fn admit(&mut self, i: usize, rows: &[f64]) -> Outcome {
+        if let Err(reason) = self.check(rows) {
+            match reason {
+                NoPrediction::ShortHistory { .. } => self.stats.short_history += 1,
+                NoPrediction::NonFinite { .. } => self.stats.non_finite += 1,
+                NoPrediction::ShapeMismatch { .. } => self.stats.shape_mismatch += 1,
+                NoPrediction::NonFiniteOutput => self.stats.non_finite_output += 1,
             }
+            return Err(reason);
         }
-        if valid.is_empty() {
-            return Ok(out);
+        let f = self.width;
+        let start = self.packed.len();
+        self.packed.resize(start + self.window * f, 0.0);
+        let win = &rows[rows.len() - self.window * f..];
+        for (src, dst) in win
+            .chunks_exact(f)
+            .zip(self.packed[start..].chunks_exact_mut(f))
+        {
+            self.scaler.transform_into(src, dst);
         }
-        let b = valid.len();
+        self.valid.push(i);
+        Err(NoPrediction::ShortHistory { have: 0, need: 0 })
+    }
+
+    /// One forward over the packed windows; fills their answers in `out`,
+    /// refusing non-finite outputs.
+    fn finish(&mut self, out: &mut [Outcome]) -> Result<(), ModelError> {
+        if self.valid.is_empty() {
+            return Ok(());
+        }
+        let (b, t, f) = (self.valid.len(), self.window, self.width);
         let x = Tensor::from_slice(&self.packed, (b, t, f), &self.device)?;
         let probs = candle_nn::ops::softmax_last_dim(&self.network.forward(&x)?)?
             .to_device(&Device::Cpu)?
             .flatten_all()?
             .to_vec1::<f32>()?;
-        for (k, &i) in valid.iter().enumerate() {
+        for (k, &i) in self.valid.iter().enumerate() {
             let p = [probs[3 * k], probs[3 * k + 1], probs[3 * k + 2]];
-            out[i] = Ok(Prediction { probs: p });
+            out[i] = if p.iter().all(|v| v.is_finite()) {
+                self.stats.predicted += 1;
+                Ok(Prediction { probs: p })
+            } else {
+                self.stats.non_finite_output += 1;
+                Err(NoPrediction::NonFiniteOutput)
+            };
         }
         self.stats.batches += 1;
-        self.stats.predicted += b as u64;
-        Ok(out)
+        Ok(())
     }
 }

@@ -44,6 +44,17 @@ impl FeatureWindow {
         self.engine.update(c, &mut self.rows[start..]);
     }
 
+    /// True when `saved` (e.g. decoded from a checkpoint) reads as many
+    /// features over as long a window as `self` and its buffers are
+    /// consistent, so it can replace `self`.
+    pub fn same_shape(&self, saved: &FeatureWindow) -> bool {
+        saved.window == self.window
+            && saved.width == self.width
+            && saved.engine.width() == self.width
+            && saved.rows.len().is_multiple_of(self.width.max(1))
+            && saved.rows.len() <= 2 * self.window.max(1) * self.width
+    }
+
     /// The last `min(pushed, window)` rows, row-major, oldest first: the
     /// input [`Predictor::predict`](crate::Predictor::predict) takes.
     pub fn rows(&self) -> &[f64] {

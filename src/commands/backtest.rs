@@ -82,6 +82,11 @@ pub struct BacktestArgs {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// A model artifact the strategy reads, `[NAME=]DIR` (repeatable).
+    /// Unnamed, it is named by its manifest, or serves a strategy that
+    /// reads exactly one model. Verified before anything runs.
+    #[arg(long = "model", value_name = "[NAME=]DIR")]
+    pub models: Vec<String>,
 }
 
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
@@ -90,13 +95,14 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
     let module = host
         .load_file(&args.strategy)
         .with_context(|| format!("{}", args.strategy.display()))?;
-    if !module.manifest().models.is_empty() {
-        bail!(
-            "{}: the strategy needs model outputs {:?}, which backtests cannot provide yet",
-            args.strategy.display(),
-            module.manifest().models
-        );
-    }
+    let wanted = &module.manifest().models;
+    let models = candlewick_inference::models_from_args(&args.models, wanted)?;
+    candlewick_inference::OutputRef::resolve_all(wanted, &models).with_context(|| {
+        format!(
+            "{} reads model outputs (give each model with --model [NAME=]DIR)",
+            args.strategy.display()
+        )
+    })?;
     let ranges = args
         .params
         .iter()
@@ -108,6 +114,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         module: &module,
         args: &args,
         options: &options,
+        models: &models,
     };
     let single = ranges.iter().all(ParamRange::is_single);
     match (series.as_slice(), single) {
@@ -274,6 +281,7 @@ struct Job<'a> {
     module: &'a LoadedModule,
     args: &'a BacktestArgs,
     options: &'a RunOptions,
+    models: &'a [candlewick_inference::NamedModel],
 }
 
 impl Job<'_> {
@@ -465,7 +473,10 @@ impl Job<'_> {
         let mut inputs = Vec::with_capacity(series.len());
         for s in series {
             let symbol = Symbol::new(&s.symbol).map_err(|e| {
-                RunError::Pipeline(format!("{}: {e} (rename the file or pass --symbol)", s.label()))
+                RunError::Pipeline(format!(
+                    "{}: {e} (rename the file or pass --symbol)",
+                    s.label()
+                ))
             })?;
             inputs.push(ReplaySeries {
                 symbol,
@@ -477,14 +488,17 @@ impl Job<'_> {
             strategy: Strategy {
                 name: self.module.manifest().name.as_str().into(),
                 module: self.module.clone(),
-                params: point.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+                params: point
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect(),
                 limits: backtest_limits(),
                 policy: RestartPolicy::default(),
             },
             options: self.options.clone(),
             workers,
         };
-        replay.run(inputs, progress)
+        replay.run_with_models(self.models, inputs, progress)
     }
 }
 

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
+use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::replay::{Replay, ReplayReport};
 use candlewick_ingest::Allowlist;
@@ -38,7 +39,7 @@ use candlewick_plugins::{HostConfig, PluginHost};
 use candlewick_state::{StateStore, Store, StoreOptions, StreamKey};
 use tokio::sync::watch;
 
-use crate::config::{Config, DataRef, SourceKind, StrategyConfig, DEMO_TOKEN};
+use crate::config::{Config, DataRef, ModelConfig, SourceKind, StrategyConfig, DEMO_TOKEN};
 
 /// Run the engine: candles in (replay or Binance), strategies, signals out
 /// on the WebSocket feed, state checkpointed to RocksDB so the next run
@@ -122,6 +123,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     }
 
     let (host, strategies) = load_strategies(&config.strategies)?;
+    let models = load_models(&config.models)?;
     let hub = Hub::new(config.feed.client_queue, config.feed.candles);
     let pipeline_config = PipelineConfig {
         workers: config.engine.workers,
@@ -129,6 +131,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         max_batch: config.engine.max_batch,
         indicator_spec: config.indicators.spec.clone(),
         tail_bars: config.engine.tail_bars,
+        models,
     };
     let (pipeline, router) = Pipeline::start(
         &pipeline_config,
@@ -499,6 +502,29 @@ fn load_strategies(
         strategies.push(s);
     }
     Ok((Some(host), strategies))
+}
+
+/// The configured models, each verified (hash, version, tensors, scaler,
+/// features) before anything runs: a refused artifact stops the start.
+fn load_models(configs: &[ModelConfig]) -> anyhow::Result<Vec<NamedModel>> {
+    configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let m = NamedModel::load(c.name.as_deref(), &c.dir)
+                .with_context(|| format!("models[{i}] ({})", c.dir.display()))?;
+            let a = m.artifact();
+            tracing::info!(
+                model = m.name(),
+                arch = %a.manifest().arch.kind,
+                window = a.window(),
+                features = a.features().width(),
+                sha256 = &m.sha256()[..12],
+                "model verified"
+            );
+            Ok(m)
+        })
+        .collect()
 }
 
 /// Finds a strategy's module: as given, then where `scripts/build-plugins`

@@ -27,6 +27,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use candlewick_inference::NamedModel;
 use candlewick_market::{Candle, DataError, Interval, Symbol};
 use candlewick_pipeline::{
     CandleEvent, Clock, Pipeline, PipelineConfig, Router, Sink, Strategy, StreamId, StreamTable,
@@ -81,6 +82,22 @@ impl Replay<'_> {
         series: Vec<ReplaySeries<'_>>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<Result<RunResult, RunError>>, RunError> {
+        self.run_with_models(&[], series, progress)
+    }
+
+    /// [`Replay::run`] with the verified models whose outputs the strategy
+    /// reads (its manifest's `models`): the workers run them as live
+    /// ([`PipelineConfig::models`]).
+    ///
+    /// # Errors
+    /// As [`Replay::run`], and a strategy that reads a model not in
+    /// `models` (named).
+    pub fn run_with_models(
+        &self,
+        models: &[NamedModel],
+        series: Vec<ReplaySeries<'_>>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<Result<RunResult, RunError>>, RunError> {
         let spec = self.indicator_spec()?;
         let indicators = Indicators::for_spec(&spec)?;
         Broker::new(self.options.broker.clone())?; // validate once, up front
@@ -110,6 +127,7 @@ impl Replay<'_> {
                 spec.clone()
             },
             tail_bars: 0,
+            models: models.to_vec(),
             ..PipelineConfig::default()
         };
         let (pipeline, router) = Pipeline::start(

@@ -26,10 +26,17 @@
 //!    refuses a candle at or before the stream's offset. That refusal is
 //!    what makes delivery exactly-once: a source may re-send after a
 //!    reconnect or a restart; the state never counts a candle twice.
-//! 5. **Strategies.** Applied candles are pushed to the stream's plugin
-//!    runners, which are flushed once per batch.
-//! 6. **Commit, then emit.** The batch's stream states, plugin snapshots and
-//!    warm-up tails are committed in one `WriteBatch`; only then are its
+//! 5. **Models.** When a strategy reads model outputs
+//!    ([`PipelineConfig::models`]), each applied candle also moves its
+//!    stream's feature windows, and the worker's
+//!    [`InferenceStage`](candlewick_inference::InferenceStage) runs one
+//!    batched forward per model over every bar of the batch with a full
+//!    window. A bar without a prediction reads NaN ("not available").
+//! 6. **Strategies.** Applied candles, each with its model outputs, are
+//!    pushed to the stream's plugin runners, which are flushed once per
+//!    batch.
+//! 7. **Commit, then emit.** The batch's stream states, plugin snapshots,
+//!    model windows and warm-up tails are committed in one `WriteBatch`; only then are its
 //!    signals handed to the [`Sink`]. A crash can therefore never emit a
 //!    signal twice (its candle is already in the committed offset), which is
 //!    what lets a consumer trust signal ids across restarts.

@@ -4,6 +4,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use candlewick_inference::{
+    snapshot_name, used_models, InferenceError, InferenceStage, NamedModel, OutputRef,
+};
+use candlewick_market::Candle;
 use candlewick_plugins::{LoadError, PluginHost, PluginRunner};
 use candlewick_state::{StateError, StateStore, StreamKey};
 
@@ -24,6 +28,9 @@ pub struct PipelineConfig {
     /// Candles kept per stream to re-warm strategies' indicators after a
     /// restart (see [`Pipeline::start`]). Default 256; 0 disables.
     pub tail_bars: usize,
+    /// Verified models strategies may read, by name (a plugin manifest's
+    /// `models`). Only the models some strategy reads are run. Default none.
+    pub models: Vec<NamedModel>,
 }
 
 impl Default for PipelineConfig {
@@ -34,6 +41,7 @@ impl Default for PipelineConfig {
             max_batch: 1024,
             indicator_spec: "sma(20)".to_owned(),
             tail_bars: 256,
+            models: Vec::new(),
         }
     }
 }
@@ -51,6 +59,16 @@ pub enum PipelineError {
         #[source]
         source: Box<LoadError>,
     },
+    /// A strategy reads a model output that no configured model gives, or
+    /// a model cannot run.
+    #[error("strategy {strategy}: {source}")]
+    Model {
+        strategy: String,
+        #[source]
+        source: Box<InferenceError>,
+    },
+    #[error(transparent)]
+    Inference(Box<InferenceError>),
     #[error("shard worker {shard} stopped: {source}")]
     Worker {
         shard: usize,
@@ -61,6 +79,12 @@ pub enum PipelineError {
     Panicked { shard: usize },
     #[error("cannot start worker thread: {0}")]
     Spawn(#[source] std::io::Error),
+}
+
+impl From<InferenceError> for PipelineError {
+    fn from(e: InferenceError) -> Self {
+        PipelineError::Inference(Box::new(e))
+    }
 }
 
 // Boxed: a state error is large, and errors travel by value.
@@ -96,9 +120,21 @@ impl Pipeline {
     /// recursive ones (EMA, RSI's Wilder smoothing) come back to within
     /// their decay over `tail_bars` bars.
     ///
+    /// # Models
+    ///
+    /// Each strategy's model outputs are resolved against
+    /// [`PipelineConfig::models`] here, so a strategy that reads a model
+    /// that is not configured is refused before anything runs. Each shard
+    /// gets one [`InferenceStage`] over its streams. A stream's model
+    /// windows are checkpointed with it (one per model, in the batch's
+    /// `WriteBatch`) and restored exactly; without such a checkpoint (the
+    /// model was just added, or its weights changed) they are rebuilt from
+    /// the tail, like the strategies' indicators.
+    ///
     /// # Errors
     /// A stream that cannot be loaded, a strategy that cannot be
-    /// instantiated, or a thread that cannot be spawned.
+    /// instantiated or needs a model that is not configured
+    /// ([`PipelineError::Model`]), or a thread that cannot be spawned.
     pub fn start(
         config: &PipelineConfig,
         table: StreamTable,
@@ -110,6 +146,19 @@ impl Pipeline {
     ) -> Result<(Pipeline, Router), PipelineError> {
         let n = table.n_shards();
         let table = Arc::new(table);
+        let (models, needs) = resolve_models(config, host, strategies)?;
+        let mut per_shard = vec![0usize; n];
+        for id in table.ids() {
+            per_shard[table.shard(id)] += 1;
+        }
+        let mut stages: Vec<Option<InferenceStage>> = per_shard
+            .iter()
+            .map(|&streams| {
+                (!models.is_empty())
+                    .then(|| InferenceStage::new(&models, streams))
+                    .transpose()
+            })
+            .collect::<Result<_, _>>()?;
         let mut senders = Vec::with_capacity(n);
         let mut receivers = Vec::with_capacity(n);
         for _ in 0..n {
@@ -123,15 +172,28 @@ impl Pipeline {
         for id in table.ids() {
             let key = table.key(id);
             let shard = table.shard(id);
+            let local = slots[shard].len();
             let slot = load_slot(config, key, &*store, host, strategies)?;
-            locals[shard][id.0 as usize] = slots[shard].len() as u32;
+            if let Some(stage) = &mut stages[shard] {
+                restore_windows(stage, local, key, &*store, &slot.tail)?;
+            }
+            locals[shard][id.0 as usize] = local as u32;
             slots[shard].push(slot);
         }
         let (stopped_tx, stopped) = tokio::sync::watch::channel(0usize);
         let stopped_tx = Arc::new(stopped_tx);
         let mut workers = Vec::with_capacity(n);
-        for (shard, ((rx, local), slots)) in
-            receivers.into_iter().zip(locals).zip(slots).enumerate()
+        let needs: Arc<[Vec<OutputRef>]> = needs.into();
+        let model_snapshots: Vec<Arc<str>> = models
+            .iter()
+            .map(|m| snapshot_name(m.name()).into())
+            .collect();
+        for (shard, (((rx, local), slots), inference)) in receivers
+            .into_iter()
+            .zip(locals)
+            .zip(slots)
+            .zip(stages)
+            .enumerate()
         {
             let worker = Worker {
                 shard,
@@ -144,6 +206,9 @@ impl Pipeline {
                 clock,
                 max_batch: config.max_batch.max(1),
                 tail_bars: config.tail_bars,
+                inference,
+                needs: needs.clone(),
+                model_snapshots: model_snapshots.clone(),
             };
             let stopped_tx = stopped_tx.clone();
             let handle = std::thread::Builder::new()
@@ -227,6 +292,70 @@ impl Drop for Failed {
             self.tx.send_modify(|n| *n += 1);
         }
     }
+}
+
+/// The configured models some strategy reads, and per strategy its model
+/// outputs resolved against them.
+///
+/// # Errors
+/// [`PipelineError::Model`] naming the strategy and the missing model.
+fn resolve_models(
+    config: &PipelineConfig,
+    host: Option<&PluginHost>,
+    strategies: &[Strategy],
+) -> Result<(Vec<NamedModel>, Vec<Vec<OutputRef>>), PipelineError> {
+    candlewick_inference::check_unique(&config.models)?;
+    if host.is_none() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let wanted = strategies.iter().flat_map(|s| &s.module.manifest().models);
+    let used = used_models(&config.models, wanted);
+    for m in &config.models {
+        if !used.contains(m) {
+            tracing::warn!(model = m.name(), "no strategy reads this model: not run");
+        }
+    }
+    let mut needs = Vec::with_capacity(strategies.len());
+    for s in strategies {
+        let names = &s.module.manifest().models;
+        let err = |e| PipelineError::Model {
+            strategy: s.name.to_string(),
+            source: Box::new(e),
+        };
+        // Against every configured model first, so the error lists them all.
+        OutputRef::resolve_all(names, &config.models).map_err(err)?;
+        needs.push(OutputRef::resolve_all(names, &used).map_err(err)?);
+    }
+    Ok((used, needs))
+}
+
+/// Restores a stream's model windows from their checkpoints, or rebuilds
+/// them from the stream's tail when there is none (or it is of other
+/// weights).
+fn restore_windows(
+    stage: &mut InferenceStage,
+    local: usize,
+    key: &StreamKey,
+    store: &dyn StateStore,
+    tail: &VecDeque<Candle>,
+) -> Result<(), PipelineError> {
+    let names: Vec<String> = stage.models().map(|m| m.name().to_owned()).collect();
+    for (model, name) in names.iter().enumerate() {
+        let restored = match store.plugin_snapshot(&snapshot_name(name), key)? {
+            Some(bytes) => match stage.restore(model, local, &bytes) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(stream = %key, cause = %e, "rebuilding the model window from the tail");
+                    false
+                }
+            },
+            None => false,
+        };
+        if !restored && !tail.is_empty() {
+            stage.warm(model, local, tail.iter())?;
+        }
+    }
+    Ok(())
 }
 
 /// Attempts at instantiating a strategy for a stream at start.

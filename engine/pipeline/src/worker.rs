@@ -1,8 +1,10 @@
-//! The shard worker: drain a batch, apply, run strategies, commit, emit.
+//! The shard worker: drain a batch, apply, run models, run strategies,
+//! commit, emit.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use candlewick_inference::{InferenceStage, OutputRef, Ticket};
 use candlewick_market::Candle;
 use candlewick_plugins::PluginRunner;
 use candlewick_state::{Checkpoint, StateError, StateStore, StreamState};
@@ -21,6 +23,8 @@ pub struct WorkerReport {
     pub duplicates: u64,
     pub batches: u64,
     pub signals: u64,
+    /// Bars that got a model prediction (summed over models).
+    pub predictions: u64,
 }
 
 /// One stream owned by a worker.
@@ -30,9 +34,10 @@ pub(crate) struct Slot {
     /// The last `tail_bars` applied candles, oldest first (empty when the
     /// stream has no strategies). Invariant: `tail.len() <= tail_bars`.
     pub(crate) tail: VecDeque<Candle>,
-    /// Candles applied in the current batch, in order: plugin signals name
-    /// their bar by index into this.
-    batch: Vec<(Candle, u64)>,
+    /// Candles applied in the current batch, in order, with their ingest
+    /// time and model-output ticket: plugin signals name their bar by
+    /// index into this.
+    batch: Vec<(Candle, u64, Ticket)>,
     touched: bool,
 }
 
@@ -64,6 +69,14 @@ pub(crate) struct Worker {
     pub(crate) clock: Clock,
     pub(crate) max_batch: usize,
     pub(crate) tail_bars: usize,
+    /// The batched model runner over this shard's streams (slot indices),
+    /// present when a strategy reads a model output.
+    pub(crate) inference: Option<InferenceStage>,
+    /// Per strategy (the order of every slot's runners): the model outputs
+    /// its manifest declares, resolved against `inference`'s models.
+    pub(crate) needs: Arc<[Vec<OutputRef>]>,
+    /// Per model of `inference`: the checkpoint name of its windows.
+    pub(crate) model_snapshots: Vec<Arc<str>>,
 }
 
 impl Worker {
@@ -84,6 +97,7 @@ impl Worker {
             signals: Vec::new(),
             latencies: Vec::with_capacity(self.max_batch),
             snapshots: Vec::new(),
+            model_values: vec![f64::NAN; self.needs.iter().map(Vec::len).max().unwrap_or(0)],
         };
         // recv() blocks for the first event of a batch and fails only when
         // every sender is gone and the queue is empty: that is shutdown.
@@ -120,16 +134,18 @@ impl Worker {
                 }
                 Err(e) => return Err(e),
             }
-            for (_, runner) in &mut slot.runners {
-                runner.push(&ev.candle, &[]);
-            }
+            let ticket = match &mut self.inference {
+                // The slot index is always one of the stage's streams.
+                Some(stage) => stage.push(li as usize, &ev.candle).unwrap_or_default(),
+                None => Ticket::default(),
+            };
             if !slot.runners.is_empty() && self.tail_bars > 0 {
                 if slot.tail.len() == self.tail_bars {
                     slot.tail.pop_front();
                 }
                 slot.tail.push_back(ev.candle);
             }
-            slot.batch.push((ev.candle, ev.ingest_ns));
+            slot.batch.push((ev.candle, ev.ingest_ns, ticket));
             if !slot.touched {
                 slot.touched = true;
                 b.touched.push(li);
@@ -137,6 +153,8 @@ impl Worker {
             b.latencies.push(ev.ingest_ns);
         }
         let applied = b.latencies.len() as u64;
+        let predictions = self.run_models();
+        self.push_bars(b);
 
         // Strategies: one call per (stream, strategy) for the whole batch.
         let mut quarantines = 0;
@@ -145,7 +163,7 @@ impl Worker {
             let key = slot.state.key();
             for (name, runner) in &mut slot.runners {
                 for s in runner.flush() {
-                    let Some(&(candle, ingest_ns)) = slot.batch.get(s.bar) else {
+                    let Some(&(candle, ingest_ns, _)) = slot.batch.get(s.bar) else {
                         continue;
                     };
                     b.signals.push(Signal {
@@ -177,6 +195,16 @@ impl Worker {
                 b.snapshots
                     .push((li, TAIL.into(), encode_tail(slot.tail.iter())));
             }
+            if let Some(stage) = &self.inference {
+                for (model, name) in self.model_snapshots.iter().enumerate() {
+                    match stage.save(model, li as usize) {
+                        Ok(bytes) => b.snapshots.push((li, name.clone(), bytes)),
+                        Err(e) => {
+                            tracing::warn!(shard = self.shard, cause = %e, "model window not checkpointed")
+                        }
+                    }
+                }
+            }
         }
 
         // Commit, then emit: see the crate docs.
@@ -200,7 +228,7 @@ impl Worker {
         if self.sink.wants_candles() {
             for &li in &b.touched {
                 let slot = &self.slots[li as usize];
-                for (c, _) in &slot.batch {
+                for (c, _, _) in &slot.batch {
                     self.sink.candle(slot.state.key(), c);
                 }
             }
@@ -228,6 +256,7 @@ impl Worker {
         report.duplicates += duplicates;
         report.batches += 1;
         report.signals += signals;
+        report.predictions += predictions;
         if duplicates > 0 && report.duplicates == duplicates {
             tracing::info!(
                 shard = self.shard,
@@ -235,6 +264,43 @@ impl Worker {
             );
         }
         Ok(())
+    }
+}
+
+impl Worker {
+    /// One forward per model over every bar of the batch that has a full
+    /// window (DESIGN §2: after the indicators, before the plugins).
+    /// Returns the bars predicted. A failed forward is logged and its bars
+    /// read NaN ("not available"): strategies go on, as with a warm-up.
+    fn run_models(&mut self) -> u64 {
+        let Some(stage) = &mut self.inference else {
+            return 0;
+        };
+        let before = stage.stats();
+        if let Err(e) = stage.run_batch() {
+            if before.failed_forwards == 0 {
+                tracing::error!(shard = self.shard, cause = %e, "model inference failed; its outputs read NaN for this batch (logged once)");
+            }
+        }
+        stage.stats().predicted - before.predicted
+    }
+
+    /// Hands each applied bar, with its model outputs, to its stream's
+    /// strategies, in order.
+    fn push_bars(&mut self, b: &mut Batch) {
+        for &li in &b.touched {
+            let slot = &mut self.slots[li as usize];
+            for (candle, _, ticket) in &slot.batch {
+                for (i, (_, runner)) in slot.runners.iter_mut().enumerate() {
+                    let needs = self.needs.get(i).map_or(&[][..], Vec::as_slice);
+                    let values = &mut b.model_values[..needs.len()];
+                    if let Some(stage) = &self.inference {
+                        stage.fill(*ticket, needs, values);
+                    }
+                    runner.push(candle, values);
+                }
+            }
+        }
     }
 }
 
@@ -246,6 +312,8 @@ struct Batch {
     signals: Vec<Signal>,
     latencies: Vec<u64>,
     snapshots: Vec<(u32, Arc<str>, Vec<u8>)>,
+    /// One bar's model outputs for one strategy.
+    model_values: Vec<f64>,
 }
 
 fn wall_us() -> i64 {
