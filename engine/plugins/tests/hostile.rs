@@ -45,7 +45,13 @@ fn forbidden_import_is_refused_at_load_naming_it() {
 
 #[test]
 fn wrong_abi_version_is_refused() {
-    let host = PluginHost::new(HostConfig::default()).unwrap();
+    // The version is asked under the call deadline: a generous one, so a
+    // loaded machine cannot turn the refusal into a deadline fault.
+    let host = PluginHost::new(HostConfig {
+        limits: neighbour_limits(),
+        ..HostConfig::default()
+    })
+    .unwrap();
     let module = host
         .load_file(&wasm("wrong_abi"))
         .expect("loads: the version is a function's answer");
