@@ -8,6 +8,12 @@ use std::path::PathBuf;
 
 use candlewick_market::Candle;
 
+/// The allocator the `candlewick` binary runs with, so the benchmarks time
+/// what the commands do (the system allocator returns large buffers to the
+/// kernel after each run and pays page faults for them on the next).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An example plugin built by `scripts/build-plugins` (or into
 /// `$WASM_TARGET_DIR`); panics with what to run when it is missing.
 pub fn wasm_path(name: &str) -> PathBuf {

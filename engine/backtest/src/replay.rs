@@ -119,13 +119,9 @@ impl Replay<'_> {
         let config = PipelineConfig {
             workers: self.workers.max(1),
             max_batch: self.options.batch.max(1),
-            // The stream state's own indicators: the strategy's, so the
-            // in-memory checkpoint holds what a live one would.
-            indicator_spec: if spec.is_empty() {
-                FALLBACK_SPEC.to_owned()
-            } else {
-                spec.clone()
-            },
+            // The stream state must keep some indicator; nothing reads it
+            // here (the plugin runner computes the strategy's own).
+            indicator_spec: STREAM_SPEC.to_owned(),
             tail_bars: 0,
             models: models.to_vec(),
             ..PipelineConfig::default()
@@ -141,10 +137,12 @@ impl Replay<'_> {
         )
         .map_err(|e| RunError::Pipeline(e.to_string()))?;
         let routed = route_all(&mut outcomes, router, self.workers, progress);
-        let quarantines = pipeline.metrics().quarantines();
+        let metrics = pipeline.metrics().clone();
         pipeline
             .join()
             .map_err(|e| RunError::Pipeline(e.to_string()))?;
+        // Read after the join: the workers may fault while draining.
+        let quarantines = metrics.quarantines();
         if quarantines > 0 {
             return Err(RunError::Strategy(format!(
                 "the plugin faulted {quarantines} time(s) during the replay (see the log); \
@@ -178,9 +176,8 @@ impl Replay<'_> {
     }
 }
 
-/// The stream state needs some indicator; a strategy that asks for none
-/// gets the cheapest.
-const FALLBACK_SPEC: &str = "obv";
+/// The cheapest indicator, for the stream state a worker keeps per stream.
+const STREAM_SPEC: &str = "obv";
 
 /// A series ready to route: its key, its checker, and what was read ahead.
 struct Prepared<'a> {
@@ -374,6 +371,14 @@ impl Sink for BrokerSink {
     fn candle(&self, stream: &StreamKey, candle: &Candle) {
         if let Some(mut account) = self.account(stream) {
             account.candle(candle);
+        }
+    }
+
+    fn candles(&self, stream: &StreamKey, candles: &mut dyn Iterator<Item = &Candle>) {
+        if let Some(mut account) = self.account(stream) {
+            for candle in candles {
+                account.candle(candle);
+            }
         }
     }
 }

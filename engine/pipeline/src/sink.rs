@@ -24,6 +24,15 @@ pub trait Sink: Send + Sync {
 
     /// One applied candle, after its batch was committed.
     fn candle(&self, _stream: &StreamKey, _candle: &Candle) {}
+
+    /// A batch's applied candles of one stream, in order: one
+    /// [`Sink::candle`] call each unless a sink takes them at once (and
+    /// looks the stream up once).
+    fn candles(&self, stream: &StreamKey, candles: &mut dyn Iterator<Item = &Candle>) {
+        for candle in candles {
+            self.candle(stream, candle);
+        }
+    }
 }
 
 /// Discards everything.

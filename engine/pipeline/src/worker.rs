@@ -228,9 +228,8 @@ impl Worker {
         if self.sink.wants_candles() {
             for &li in &b.touched {
                 let slot = &self.slots[li as usize];
-                for (c, _, _) in &slot.batch {
-                    self.sink.candle(slot.state.key(), c);
-                }
+                self.sink
+                    .candles(slot.state.key(), &mut slot.batch.iter().map(|(c, _, _)| c));
             }
         }
         let now = self.clock.now_ns();
