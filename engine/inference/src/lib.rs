@@ -16,7 +16,10 @@
 //!   (stream) with a full window. Inputs are validated (shape, NaN, enough
 //!   history) and outputs too (finite); a bar without a prediction reads
 //!   NaN, the ABI's "not available", exactly as an indicator in warm-up.
-//! - [`ModelFeed`]: the stage for one stream, for a backtest.
+//! - [`ModelFeed`]: the stage over one stream, for a driver that is not a
+//!   shard worker (e.g. the direct backtest loop); `candlewick backtest`
+//!   replays through the workers, which get their models from
+//!   `candlewick_pipeline::PipelineConfig::models`.
 //!
 //! ## Restart
 //!
