@@ -18,6 +18,7 @@ use candle_core::{Tensor, D};
 
 use super::cell;
 use super::params::{Init, ParamSpec, Weights};
+use super::recurrent::{layer_input, project_inputs};
 use crate::{ArchConfig, ModelError};
 
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ impl Gru {
         let u = Init::Uniform(1.0 / (h as f64).sqrt());
         let mut specs = Vec::new();
         for l in 0..cfg.layers {
-            let input = if l == 0 { cfg.features } else { h };
+            let input = layer_input(cfg, l);
             specs.push(ParamSpec::new(format!("gru.{l}.w_ih"), &[3 * h, input], u));
             specs.push(ParamSpec::new(format!("gru.{l}.w_hh"), &[3 * h, h], u));
             specs.push(ParamSpec::new(format!("gru.{l}.b_ih"), &[3 * h], u));
@@ -54,7 +55,7 @@ impl Gru {
         let h = cfg.hidden;
         let layers = (0..cfg.layers)
             .map(|l| {
-                let input = if l == 0 { cfg.features } else { h };
+                let input = layer_input(cfg, l);
                 Ok(Layer {
                     w_ih: w.get(&format!("gru.{l}.w_ih"), &[3 * h, input])?,
                     w_hh: w.get(&format!("gru.{l}.w_hh"), &[3 * h, h])?,
@@ -75,12 +76,7 @@ impl Gru {
         let top = self.layers.len() - 1;
         let mut hs = Tensor::zeros((b, h), x.dtype(), x.device())?;
         for (l, layer) in self.layers.iter().enumerate() {
-            let i = input.dim(2)?;
-            let xw = input
-                .reshape((t * b, i))?
-                .matmul(&layer.w_ih.t()?.contiguous()?)?
-                .broadcast_add(&layer.b_ih)?
-                .reshape((t, b, 3 * h))?;
+            let xw = project_inputs(&input, &layer.w_ih, &layer.b_ih)?;
             let w_hh_t = layer.w_hh.t()?.contiguous()?;
             hs = Tensor::zeros((b, h), x.dtype(), x.device())?;
             let mut seq = Vec::with_capacity(if l < top { t } else { 0 });

@@ -18,6 +18,7 @@ use candle_core::{Tensor, D};
 
 use super::cell;
 use super::params::{Init, ParamSpec, Weights};
+use super::recurrent::{layer_input, project_inputs};
 use crate::{ArchConfig, ModelError};
 
 #[derive(Debug, Clone)]
@@ -44,7 +45,7 @@ impl Lstm {
         let bound = 1.0 / (h as f64).sqrt();
         let mut specs = Vec::new();
         for l in 0..cfg.layers {
-            let input = if l == 0 { cfg.features } else { h };
+            let input = layer_input(cfg, l);
             specs.push(ParamSpec::new(
                 format!("lstm.{l}.w_ih"),
                 &[4 * h, input],
@@ -68,7 +69,7 @@ impl Lstm {
         let h = cfg.hidden;
         let layers = (0..cfg.layers)
             .map(|l| {
-                let input = if l == 0 { cfg.features } else { h };
+                let input = layer_input(cfg, l);
                 Ok(Layer {
                     w_ih: w.get(&format!("lstm.{l}.w_ih"), &[4 * h, input])?,
                     w_hh: w.get(&format!("lstm.{l}.w_hh"), &[4 * h, h])?,
@@ -105,14 +106,9 @@ impl Lstm {
         keep_seq: bool,
         train: bool,
     ) -> candle_core::Result<(Tensor, Vec<Tensor>)> {
-        let (t, b, i) = x.dims3()?;
+        let (t, b, _) = x.dims3()?;
         let h = self.hidden;
-        // One matmul for every time step's input projection: (T*B, 4H).
-        let xw = x
-            .reshape((t * b, i))?
-            .matmul(&layer.w_ih.t()?.contiguous()?)?
-            .broadcast_add(&layer.bias)?
-            .reshape((t, b, 4 * h))?;
+        let xw = project_inputs(x, &layer.w_ih, &layer.bias)?;
         let w_hh_t = layer.w_hh.t()?.contiguous()?;
         let mut hs = Tensor::zeros((b, h), x.dtype(), x.device())?;
         let mut cs = hs.clone();

@@ -11,6 +11,7 @@ mod cell;
 mod gru;
 mod lstm;
 mod params;
+mod recurrent;
 mod transformer;
 
 use std::collections::HashMap;
