@@ -114,6 +114,15 @@ fn backtest_feeds_model_predictions_to_model_follow() {
     assert!(again.status.success(), "{}", text(&again));
     assert!(!fingerprint(&first).is_empty());
     assert_eq!(fingerprint(&first), fingerprint(&again));
+    // The model's weights are one of the run's inputs: the report names
+    // their hash, so another model cannot pass for this one.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("model/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let sha = manifest["weights"]["sha256"].as_str().unwrap();
+    let html = std::fs::read_to_string(tmp.path().join("bt1/report.html")).unwrap();
+    assert!(html.contains(&format!("model:prediction@{sha}")), "{sha}");
 }
 
 #[test]

@@ -435,9 +435,14 @@ impl Job<'_> {
     fn inputs(&self, series: &Series, point: &Point) -> anyhow::Result<Inputs> {
         let manifest = self.module.manifest();
         let values = self.resolve(point)?;
+        // The models' weights are inputs too: another model, other trades.
+        let mut strategy = format!("{}@{}", manifest.name, self.module.hash_hex());
+        for m in self.models {
+            strategy.push_str(&format!(" model:{}@{}", m.name(), m.sha256()));
+        }
         Ok(Inputs {
             data_sha256: series.data_sha256.clone(),
-            strategy: format!("{}@{}", manifest.name, self.module.hash_hex()),
+            strategy,
             params: manifest
                 .params
                 .iter()

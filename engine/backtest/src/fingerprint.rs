@@ -23,7 +23,8 @@ const TAG: &[u8] = b"candlewick-backtest-fingerprint-v1\n";
 pub struct Inputs {
     /// SHA-256 (hex) of the data file's bytes.
     pub data_sha256: String,
-    /// The strategy's name and the SHA-256 (hex) of its code,
+    /// The strategy's name and the SHA-256 (hex) of its code, and the same
+    /// for each model it reads (`candlewick backtest --model`),
     /// e.g. `sma_cross@9f2c...`.
     pub strategy: String,
     /// Parameter values as the strategy received them.
