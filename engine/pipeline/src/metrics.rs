@@ -73,6 +73,13 @@ counters! {
     feed_frames_out,
     /// Messages a slow feed client missed (reported to it as `lagged`).
     feed_lag_dropped,
+    /// Bars that got a model prediction (summed over models).
+    model_predictions,
+    /// Bars a model gave no prediction for (NaN to strategies): history
+    /// shorter than the window, a NaN feature, or a non-finite output.
+    model_no_prediction,
+    /// Batched forward passes that failed (their bars read NaN).
+    model_failed_forwards,
 }
 
 /// ingest -> emit latency quantiles, in nanoseconds.

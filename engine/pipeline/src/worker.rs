@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use candlewick_inference::{InferenceStage, OutputRef, Ticket};
+use candlewick_inference::{InferenceStage, OutputRef, StageStats, Ticket};
 use candlewick_market::Candle;
 use candlewick_plugins::PluginRunner;
 use candlewick_state::{Checkpoint, StateError, StateStore, StreamState};
@@ -118,6 +118,7 @@ impl Worker {
     fn batch(&mut self, b: &mut Batch, report: &mut WorkerReport) -> Result<(), StateError> {
         b.touched.clear();
         b.latencies.clear();
+        let models_before = self.inference.as_ref().map(InferenceStage::stats);
         let mut duplicates = 0u64;
         for ev in &b.events {
             let Some(&li) = self.local.get(ev.stream.0 as usize) else {
@@ -154,6 +155,7 @@ impl Worker {
         }
         let applied = b.latencies.len() as u64;
         let predictions = self.run_models();
+        self.count_models(models_before);
         self.push_bars(b);
 
         // Strategies: one call per (stream, strategy) for the whole batch.
@@ -282,6 +284,25 @@ impl Worker {
             }
         }
         stage.stats().predicted - before.predicted
+    }
+
+    /// Adds what the inference stage did since `before` (taken before the
+    /// batch's first push) to the metrics.
+    fn count_models(&self, before: Option<StageStats>) {
+        let (Some(before), Some(stage)) = (before, &self.inference) else {
+            return;
+        };
+        let after = stage.stats();
+        let missed = |s: &StageStats| s.short_history + s.non_finite_input + s.non_finite_output;
+        let c = &self.metrics.counters;
+        self.metrics
+            .add(&c.model_predictions, after.predicted - before.predicted);
+        self.metrics
+            .add(&c.model_no_prediction, missed(&after) - missed(&before));
+        self.metrics.add(
+            &c.model_failed_forwards,
+            after.failed_forwards - before.failed_forwards,
+        );
     }
 
     /// Hands each applied bar, with its model outputs, to its stream's

@@ -125,8 +125,20 @@ fn run(
         }
     }
     drop(router);
+    let metrics = pipeline.metrics().clone();
     let reports = pipeline.join()?;
-    assert!(reports.iter().map(|r| r.predictions).sum::<u64>() > 0);
+    let predictions: u64 = reports.iter().map(|r| r.predictions).sum();
+    let applied: u64 = reports.iter().map(|r| r.applied).sum();
+    assert!(predictions > 0);
+    // Every applied bar is counted once: predicted, or not (warm-up).
+    let c = &metrics.counters;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&c.model_predictions), predictions);
+    assert_eq!(
+        load(&c.model_predictions) + load(&c.model_no_prediction),
+        applied
+    );
+    assert_eq!(load(&c.model_failed_forwards), 0);
     Ok(sink.take())
 }
 
