@@ -66,6 +66,7 @@ struct Subscription {
     symbols: Names,
     strategies: Names,
     candles: bool,
+    predictions: bool,
 }
 
 impl Subscription {
@@ -74,6 +75,7 @@ impl Subscription {
             && match item.kind {
                 ItemKind::Signal => self.strategies.contains(&item.strategy),
                 ItemKind::Candle => self.candles,
+                ItemKind::Prediction => self.predictions,
             }
     }
 }
@@ -86,6 +88,8 @@ enum Op {
         strategies: Option<Vec<String>>,
         #[serde(default)]
         candles: bool,
+        #[serde(default)]
+        predictions: bool,
     },
     Unsubscribe {
         symbols: Option<Vec<String>>,
@@ -210,6 +214,7 @@ fn frame(item: &FeedItem, seq: u64) -> Message {
     let kind = match item.kind {
         ItemKind::Signal => "signal",
         ItemKind::Candle => "candle",
+        ItemKind::Prediction => "prediction",
     };
     Message::Text(format!("{{\"type\":\"{kind}\",\"seq\":{seq},{}", item.body).into())
 }
@@ -221,10 +226,12 @@ fn handle(text: &str, sub: &mut Subscription) -> Option<String> {
             symbols,
             strategies,
             candles,
+            predictions,
         }) => {
             sub.symbols.add(&symbols);
             sub.strategies.add(&strategies);
             sub.candles |= candles;
+            sub.predictions |= predictions;
             None
         }
         Ok(Op::Unsubscribe {
@@ -287,6 +294,10 @@ mod tests {
             &mut sub,
         );
         assert!(sub.wants(&item(ItemKind::Candle, "ETHUSDT", "")));
+        let prediction = item(ItemKind::Prediction, "ETHUSDT", "lstm");
+        assert!(!sub.wants(&prediction), "predictions are opt-in");
+        handle(r#"{"op":"subscribe","predictions":true}"#, &mut sub);
+        assert!(sub.wants(&prediction));
         handle(r#"{"op":"unsubscribe","strategies":["*"]}"#, &mut sub);
         assert!(!sub.wants(&sig));
         assert_eq!(

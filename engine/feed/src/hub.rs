@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use candlewick_pipeline::{Signal, Sink};
+use candlewick_pipeline::{Prediction, Signal, Sink};
 use tokio::sync::broadcast;
 
 /// One frame for clients, serialised once for all of them: `body` is the
@@ -23,6 +23,8 @@ pub struct FeedItem {
 pub enum ItemKind {
     Signal,
     Candle,
+    /// A model's prediction; `strategy` holds the model's name.
+    Prediction,
 }
 
 /// Where workers publish; where client tasks subscribe.
@@ -95,6 +97,31 @@ impl Sink for Hub {
         self.candles && self.tx.receiver_count() > 0
     }
 
+    fn wants_predictions(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    fn prediction(
+        &self,
+        stream: &candlewick_state::StreamKey,
+        model: &str,
+        time: i64,
+        p: &Prediction,
+    ) {
+        let [down, flat, up] = p.probs.map(f64::from);
+        let body = format!(
+            "\"symbol\":\"{}\",\"interval\":\"{}\",\"model\":{},\"time\":{time},\"p_up\":{},\"p_flat\":{},\"p_down\":{},\"score\":{}}}",
+            stream.symbol, stream.interval, json_str(model), num(up), num(flat), num(down), num(up - down)
+        );
+        self.publish(FeedItem {
+            kind: ItemKind::Prediction,
+            symbol: stream.symbol.as_str().to_owned(),
+            strategy: model.into(),
+            body,
+            ingest_ns: 0,
+        });
+    }
+
     fn candle(&self, stream: &candlewick_state::StreamKey, c: &candlewick_market::Candle) {
         let body = format!(
             "\"symbol\":\"{}\",\"interval\":\"{}\",\"time\":{},\"open\":{},\"high\":{},\"low\":{},\"close\":{},\"volume\":{}}}",
@@ -122,4 +149,32 @@ fn num(v: f64) -> String {
 /// A JSON string literal.
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prediction_frame_carries_the_model_and_its_probabilities() {
+        let hub = Hub::new(8, false);
+        let mut rx = hub.subscribe();
+        let stream = "BTCUSDT/1m".parse().unwrap();
+        let p = Prediction {
+            probs: [0.25, 0.25, 0.5],
+        };
+        assert!(hub.wants_predictions());
+        hub.prediction(&stream, "lstm\"1", 1_700_000_000_000, &p);
+        let item = rx.try_recv().unwrap();
+        assert_eq!(item.kind, ItemKind::Prediction);
+        assert_eq!(&*item.strategy, "lstm\"1");
+        let json: serde_json::Value = serde_json::from_str(&format!("{{{}", item.body)).unwrap();
+        assert_eq!(json["model"], "lstm\"1");
+        assert_eq!(json["symbol"], "BTCUSDT");
+        assert_eq!(json["interval"], "1m");
+        assert_eq!(json["time"], 1_700_000_000_000i64);
+        assert_eq!(json["p_up"], 0.5);
+        assert_eq!(json["p_down"], 0.25);
+        assert_eq!(json["score"], 0.25);
+    }
 }

@@ -13,10 +13,15 @@
 //! 2. **Subscribe.** The client sends
 //!    `{"op":"subscribe","symbols":["BTCUSDT"],"strategies":["sma_cross"]}`
 //!    (`"*"` for all; an omitted list means all; `"candles":true` adds the
-//!    applied candles of those symbols). `unsubscribe` removes names added
+//!    applied candles of those symbols, `"predictions":true` the models'
+//!    predictions for them). `unsubscribe` removes names added
 //!    by name (`"*"` or an omitted list removes all); `ping` is
 //!    answered `pong`. Until it subscribes a client receives nothing.
-//! 3. **Frames.** Each `signal` and `candle` frame carries `seq`, numbered
+//! 3. **Frames.** Each `signal`, `candle` and `prediction` frame (an
+//!    extension of DESIGN §7: `{"type":"prediction","seq":N,"symbol":...,
+//!    "interval":...,"model":...,"time":...,"p_up":...,"p_flat":...,
+//!    "p_down":...,"score":...}`, one per model per candle with a full
+//!    window) carries `seq`, numbered
 //!    per connection from 1 with no gap. A signal's `id` is deterministic
 //!    (strategy, symbol, interval, candle time), so a consumer dedupes
 //!    across reconnects and engine restarts.

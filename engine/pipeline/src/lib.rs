@@ -69,6 +69,7 @@ mod streams;
 mod supervise;
 mod worker;
 
+pub use candlewick_inference::Prediction;
 pub use event::{CandleEvent, Clock};
 pub use health::{Health, TaskState};
 pub use metrics::{LatencySummary, Metrics};

@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 
+use candlewick_inference::Prediction;
 use candlewick_market::Candle;
 use candlewick_state::StreamKey;
 
@@ -24,6 +25,17 @@ pub trait Sink: Send + Sync {
 
     /// One applied candle, after its batch was committed.
     fn candle(&self, _stream: &StreamKey, _candle: &Candle) {}
+
+    /// Whether [`Sink::prediction`] should be called (a call per model per
+    /// applied candle).
+    fn wants_predictions(&self) -> bool {
+        false
+    }
+
+    /// One model's prediction for an applied candle (its open time), after
+    /// its batch was committed. Candles without a prediction (warm-up) get
+    /// no call.
+    fn prediction(&self, _stream: &StreamKey, _model: &str, _time: i64, _p: &Prediction) {}
 
     /// A batch's applied candles of one stream, in order: one
     /// [`Sink::candle`] call each unless a sink takes them at once (and

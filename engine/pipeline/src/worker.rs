@@ -234,6 +234,7 @@ impl Worker {
                     .candles(slot.state.key(), &mut slot.batch.iter().map(|(c, _, _)| c));
             }
         }
+        self.emit_predictions(&b.touched);
         let now = self.clock.now_ns();
         for t in &mut b.latencies {
             *t = now.saturating_sub(*t);
@@ -284,6 +285,28 @@ impl Worker {
             }
         }
         stage.stats().predicted - before.predicted
+    }
+
+    /// Hands the batch's predictions to a sink that wants them (the feed
+    /// publishes them to clients that asked).
+    fn emit_predictions(&self, touched: &[u32]) {
+        let Some(stage) = &self.inference else {
+            return;
+        };
+        if !self.sink.wants_predictions() {
+            return;
+        }
+        for &li in touched {
+            let slot = &self.slots[li as usize];
+            for (candle, _, ticket) in &slot.batch {
+                for (m, model) in stage.models().enumerate() {
+                    if let Some(p) = stage.prediction(*ticket, m) {
+                        self.sink
+                            .prediction(slot.state.key(), model.name(), candle.open_time, &p);
+                    }
+                }
+            }
+        }
     }
 
     /// Adds what the inference stage did since `before` (taken before the

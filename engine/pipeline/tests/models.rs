@@ -3,7 +3,7 @@
 //! the models crate alone; a missing model; restart mid-stream.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use candlewick_inference::NamedModel;
@@ -12,11 +12,11 @@ use candlewick_models::{
     train, ArchKind, Device, FeatureSpec, FeatureWindow, LabelRule, Predictor, TrainConfig,
 };
 use candlewick_pipeline::{
-    CandleEvent, Clock, Pipeline, PipelineConfig, PipelineError, Signal, Strategy, StreamTable,
-    VecSink,
+    CandleEvent, Clock, Pipeline, PipelineConfig, PipelineError, Prediction, Signal, Sink,
+    Strategy, StreamTable, VecSink,
 };
 use candlewick_plugins::{Action, HostConfig, Limits, PluginHost, RestartPolicy};
-use candlewick_state::{MemoryStore, StateStore};
+use candlewick_state::{MemoryStore, StateStore, StreamKey};
 
 const STREAMS: [&str; 2] = ["EURUSD/1h", "GBPUSD/1h"];
 /// Stream `s` replays the bundled data from bar `SHIFT * s` on.
@@ -85,12 +85,46 @@ fn model_follow(host: &PluginHost) -> Strategy {
     s
 }
 
+/// What a feed would publish: signals, and each prediction as
+/// (symbol, candle time, p_up).
+#[derive(Default)]
+struct Recorder {
+    signals: VecSink,
+    predictions: Mutex<Vec<(String, i64, f64)>>,
+}
+
+impl Sink for Recorder {
+    fn signal(&self, s: Signal) {
+        self.signals.signal(s);
+    }
+
+    fn wants_predictions(&self) -> bool {
+        true
+    }
+
+    fn prediction(&self, stream: &StreamKey, _model: &str, time: i64, p: &Prediction) {
+        let p_up = f64::from(p.probs[2]);
+        let record = (stream.symbol.to_string(), time, p_up);
+        self.predictions.lock().unwrap().push(record);
+    }
+}
+
 /// Runs `bars[s]` of each stream `s` through a fresh pipeline on `store`.
 fn run(
     store: Arc<MemoryStore>,
     model: Option<&NamedModel>,
     bars: &[&[Candle]],
 ) -> Result<Vec<Signal>, PipelineError> {
+    run_recording(store, model, bars).map(|(signals, _)| signals)
+}
+
+/// [`run`], also returning the predictions the sink was handed.
+#[allow(clippy::type_complexity)] // a test's plain tuple
+fn run_recording(
+    store: Arc<MemoryStore>,
+    model: Option<&NamedModel>,
+    bars: &[&[Candle]],
+) -> Result<(Vec<Signal>, Vec<(String, i64, f64)>), PipelineError> {
     let host = PluginHost::new(HostConfig::default()).unwrap();
     let keys = STREAMS.iter().map(|k| k.parse().unwrap()).collect();
     let table = StreamTable::new(keys, 2);
@@ -100,7 +134,7 @@ fn run(
         max_batch: 7,
         ..PipelineConfig::default()
     };
-    let sink = Arc::new(VecSink::default());
+    let sink = Arc::new(Recorder::default());
     let (pipeline, router) = Pipeline::start(
         &config,
         table,
@@ -139,7 +173,13 @@ fn run(
         applied
     );
     assert_eq!(load(&c.model_failed_forwards), 0);
-    Ok(sink.take())
+    let predictions = std::mem::take(&mut *sink.predictions.lock().unwrap());
+    assert_eq!(predictions.len() as u64, predictions_total(&reports));
+    Ok((sink.signals.take(), predictions))
+}
+
+fn predictions_total(reports: &[candlewick_pipeline::WorkerReport]) -> u64 {
+    reports.iter().map(|r| r.predictions).sum()
 }
 
 /// `model_follow` natively, over p(up) from the models crate's own
@@ -252,4 +292,41 @@ fn a_strategy_needing_a_model_that_is_not_configured_is_refused() {
         text.contains("model_follow") && text.contains("\"prediction\""),
         "{text}"
     );
+}
+
+/// What the feed publishes as `prediction` frames is what the models crate
+/// alone predicts over the same windows, bit for bit.
+#[test]
+fn predictions_reach_the_sink_equal_to_the_predictor() {
+    let root = tempfile::tempdir().unwrap();
+    let model = tiny_model(root.path());
+    let data = candles(SHIFT * STREAMS.len() + BARS);
+    let bars = stream_bars(&data);
+    let (_, predictions) =
+        run_recording(Arc::new(MemoryStore::new()), Some(&model), &bars).unwrap();
+    for (s, key) in STREAMS.iter().enumerate() {
+        let symbol = key.split('/').next().unwrap();
+        let mut got: Vec<(i64, u64)> = predictions
+            .iter()
+            .filter(|p| p.0 == symbol)
+            .map(|p| (p.1, p.2.to_bits()))
+            .collect();
+        got.sort_unstable();
+        let a = model.artifact();
+        let mut predictor = Predictor::new(a, Device::Cpu).unwrap();
+        let mut window = FeatureWindow::new(a.features(), a.window()).unwrap();
+        let mut want = Vec::new();
+        for c in bars[s] {
+            window.push(c);
+            if let Ok(p) = predictor.predict(&[window.rows()]).unwrap()[0] {
+                want.push((c.open_time, f64::from(p.probs[2]).to_bits()));
+            }
+        }
+        assert!(
+            want.len() > BARS / 2,
+            "{symbol}: {} predictions",
+            want.len()
+        );
+        assert_eq!(got, want, "{symbol}");
+    }
 }
