@@ -23,15 +23,13 @@
 //! The bars are generated once, outside the timing; each iteration streams
 //! them through as a reader would (copied out, one at a time).
 
-use std::time::Duration;
-
 use candlewick_backtest::{
-    run, CrossSource, PluginSource, Replay, ReplaySeries, RunOptions, SignalSource,
+    backtest_limits, run, CrossSource, PluginSource, Replay, ReplaySeries, RunOptions, SignalSource,
 };
 use candlewick_benches::{synthetic_bars, wasm_path};
 use candlewick_market::{Candle, Symbol};
 use candlewick_pipeline::Strategy;
-use candlewick_plugins::{HostConfig, Limits, LoadedModule, PluginHost};
+use candlewick_plugins::{HostConfig, LoadedModule, PluginHost};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rayon::prelude::*;
 
@@ -45,19 +43,9 @@ fn options() -> RunOptions {
     options
 }
 
-/// The deadline `candlewick backtest` sets: it guards against a plugin that
-/// never returns, not the live latency budget (1 ms), which many
-/// instantiations at once can miss on a busy machine.
-fn limits() -> Limits {
-    Limits {
-        deadline: Duration::from_secs(10),
-        ..Limits::default()
-    }
-}
-
 fn host() -> PluginHost {
     PluginHost::new(HostConfig {
-        limits: limits(),
+        limits: backtest_limits(),
         ..HostConfig::default()
     })
     .expect("host")
@@ -83,7 +71,7 @@ fn pipeline(
     let replay = Replay {
         host,
         strategy: Strategy {
-            limits: limits(),
+            limits: backtest_limits(),
             ..Strategy::new(module.clone())
         },
         options: options(),

@@ -9,36 +9,17 @@
 //! `scripts/build-plugins` uses; override with `WASM_TARGET_DIR`), never
 //! the running test's own target dir, so the two builds cannot deadlock.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Output;
+
+use common::{candlewick, repo, wasm};
 
 use candlewick_history::{CandleReader, CandleWriter, Format, WriteOptions};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn eurusd() -> PathBuf {
     repo().join("data/EURUSD-1h.csv")
-}
-
-/// Path of the built plugin `NAME.wasm`.
-fn wasm(name: &str) -> String {
-    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match DIR.get_or_init(|| candlewick_plugins::testing::build_plugins(&repo())) {
-        Ok(dir) => dir.join(format!("{name}.wasm")).display().to_string(),
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn candlewick(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_candlewick"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
 }
 
 fn stdout(o: &Output) -> String {

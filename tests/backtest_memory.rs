@@ -10,16 +10,20 @@
 //! (mapped outside the heap). The first 10 runs are the warm-up (caches,
 //! thread-locals, allocator pools); the last 90 must not grow past it.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+use common::{repo, wasm};
+
 use candlewick_backtest::fingerprint::{fingerprint, Inputs};
-use candlewick_backtest::{Replay, ReplaySeries, RunOptions};
+use candlewick_backtest::{backtest_limits, Replay, ReplaySeries, RunOptions};
 use candlewick_history::CandleReader;
 use candlewick_market::Symbol;
 use candlewick_pipeline::Strategy;
-use candlewick_plugins::{HostConfig, Limits, LoadedModule, PluginHost};
+use candlewick_plugins::{HostConfig, LoadedModule, PluginHost};
 
 struct Counting;
 
@@ -43,17 +47,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The example `sma_cross`, built on demand.
-fn sma_cross() -> PathBuf {
-    candlewick_plugins::testing::build_plugins(&repo())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("sma_cross.wasm")
-}
-
 /// One backtest from file to fingerprint, as `candlewick backtest` runs
 /// it (through a shard worker); everything it made is dropped.
 fn one_run(host: &PluginHost, module: &LoadedModule, data: &Path) -> String {
@@ -62,7 +55,7 @@ fn one_run(host: &PluginHost, module: &LoadedModule, data: &Path) -> String {
     let replay = Replay {
         host,
         strategy: Strategy {
-            limits: limits(),
+            limits: backtest_limits(),
             ..Strategy::new(module.clone())
         },
         options,
@@ -86,15 +79,6 @@ fn one_run(host: &PluginHost, module: &LoadedModule, data: &Path) -> String {
     fingerprint(&inputs, &result.options, &result.trades)
 }
 
-/// A generous deadline, as `candlewick backtest` uses: this test measures
-/// memory, and a loaded CI machine must not turn it into a timing test.
-fn limits() -> Limits {
-    Limits {
-        deadline: std::time::Duration::from_secs(10),
-        ..Limits::default()
-    }
-}
-
 /// Resident set size in bytes (Linux), or 0 where unknown.
 fn rss() -> usize {
     std::fs::read_to_string("/proc/self/statm")
@@ -106,11 +90,13 @@ fn rss() -> usize {
 #[test]
 fn memory_is_flat_over_100_backtests_in_one_process() {
     let config = HostConfig {
-        limits: limits(),
+        limits: backtest_limits(),
         ..HostConfig::default()
     };
     let host = PluginHost::new(config).expect("host");
-    let module = host.load_file(&sma_cross()).expect("module");
+    let module = host
+        .load_file(Path::new(&wasm("sma_cross")))
+        .expect("module");
     let data = repo().join("data/EURUSD-1h.csv");
     let first = one_run(&host, &module, &data);
 

@@ -1,25 +1,16 @@
 //! The `candlewick` binary end to end: real files in, real files out.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{candlewick, repo};
 
 const SPEC: &str = "sma(20) sma(5) ema(20) ema(50) wma(20) dema(20) tema(20) rsi(14) rsi(2) \
     macd(12,26,9) macd(5,35,5) bbands(20,2) bbands(10,1.5) atr(14) natr(14) stoch(14,3,3) \
     stochrsi(14,14,3) willr(14) cci(20) adx(14) plus_di(14) minus_di(14) obv mfi(14) roc(10) \
     mom(10) stddev(20) stddev(10,2)";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn candlewick(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_candlewick"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
-}
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut reader = csv::Reader::from_path(path).unwrap();

@@ -2,9 +2,13 @@
 //! exchange (tests/simulator), never the internet. Every run is compared
 //! with what the exchange holds, candle for candle.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::Ordering;
+
+use common::candlewick;
 
 use candlewick_history::CandleReader;
 use candlewick_market::Candle;
@@ -68,15 +72,6 @@ impl Exchange {
         args.extend_from_slice(extra);
         candlewick(dir, &args)
     }
-}
-
-fn candlewick(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_candlewick"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -4,30 +4,12 @@
 //! refusals of `backtest` and `run` for a missing model or a corrupted
 //! artifact. The plugins are built on first use (see `backtest_cli.rs`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Output;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn wasm(name: &str) -> String {
-    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match DIR.get_or_init(|| candlewick_plugins::testing::build_plugins(&repo())) {
-        Ok(dir) => dir.join(format!("{name}.wasm")).display().to_string(),
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn candlewick(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_candlewick"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs")
-}
+use common::{candlewick, repo, wasm};
 
 fn text(o: &Output) -> String {
     format!(

@@ -27,12 +27,13 @@ use candlewick_backtest::fingerprint::{fingerprint, sha256_file, sha256_hex, Inp
 use candlewick_backtest::report::{summary_table, write_all, Report};
 use candlewick_backtest::sweep::{grid, heatmap_svg, sweep, to_csv, ParamRange, Point};
 use candlewick_backtest::{
-    BrokerConfig, EndOfData, GapPolicy, Replay, ReplaySeries, RunError, RunOptions, RunResult,
+    backtest_limits, BrokerConfig, EndOfData, GapPolicy, Replay, ReplaySeries, RunError,
+    RunOptions, RunResult,
 };
 use candlewick_history::CandleReader;
 use candlewick_market::Symbol;
 use candlewick_pipeline::Strategy;
-use candlewick_plugins::{HostConfig, Limits, LoadedModule, PluginHost, RestartPolicy};
+use candlewick_plugins::{HostConfig, LoadedModule, PluginHost, RestartPolicy};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Backtest a strategy plugin on a candle file (fills at the next bar's
@@ -129,22 +130,6 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
-}
-
-/// Wall time one strategy call (a batch of up to 1024 bars) may take in a
-/// backtest. The live default (a few milliseconds) is a latency budget; on
-/// a busy machine, with every core running a symbol, a batch can miss it
-/// through no fault of the plugin, and a backtest that fails or not by the
-/// machine's load is not reproducible. Here the deadline only guards
-/// against a plugin that never returns. It never changes a result: a run
-/// either completes, identical, or stops with an error.
-const BACKTEST_DEADLINE: Duration = Duration::from_secs(10);
-
-fn backtest_limits() -> Limits {
-    Limits {
-        deadline: BACKTEST_DEADLINE,
-        ..Limits::default()
     }
 }
 

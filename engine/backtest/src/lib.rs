@@ -83,7 +83,7 @@ pub use equity::EquityCurve;
 pub use error::{ConfigError, RunError, SeriesError, SignalError};
 pub use plugin_source::PluginSource;
 pub use position::Position;
-pub use replay::{Candles, Replay, ReplaySeries};
+pub use replay::{backtest_limits, Candles, Replay, ReplaySeries, BACKTEST_DEADLINE};
 pub use run::{run, RunOptions, RunResult};
 pub use series::{GapPolicy, SeriesCheck};
 pub use signal::Signal;

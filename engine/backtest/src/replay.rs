@@ -26,13 +26,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use candlewick_inference::NamedModel;
 use candlewick_market::{Candle, DataError, Interval, Symbol};
 use candlewick_pipeline::{
     CandleEvent, Clock, Pipeline, PipelineConfig, Router, Sink, Strategy, StreamId, StreamTable,
 };
-use candlewick_plugins::PluginHost;
+use candlewick_plugins::{Limits, PluginHost};
 use candlewick_state::{MemoryStore, StreamKey};
 
 use crate::broker::Broker;
@@ -40,6 +41,24 @@ use crate::error::RunError;
 use crate::run::{finish, Indicators, RunOptions, RunResult};
 use crate::series::SeriesCheck;
 use crate::signal::Signal;
+
+/// Wall time one strategy call (a batch of bars) may take in a backtest.
+/// The live default (a millisecond) is a latency budget; on a busy machine,
+/// with every core running a symbol, a batch can miss it through no fault
+/// of the plugin, and a backtest that fails or not by the machine's load is
+/// not reproducible. Here the deadline only guards against a plugin that
+/// never returns. It never changes a result: a run either completes,
+/// identical, or stops with an error.
+pub const BACKTEST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The plugin limits of a backtest: the default caps, with
+/// [`BACKTEST_DEADLINE`].
+pub fn backtest_limits() -> Limits {
+    Limits {
+        deadline: BACKTEST_DEADLINE,
+        ..Limits::default()
+    }
+}
 
 /// Candles read ahead of the run to infer a series' interval (its stream
 /// key names one before the pipeline starts).

@@ -3,14 +3,13 @@
 //! and a strategy fault fails the run instead of skipping bars.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use candlewick_backtest::{
-    run, PluginSource, Replay, ReplaySeries, RunError, RunOptions, RunResult,
+    backtest_limits, run, PluginSource, Replay, ReplaySeries, RunError, RunOptions, RunResult,
 };
 use candlewick_market::{Candle, CsvReader, Symbol};
 use candlewick_pipeline::Strategy;
-use candlewick_plugins::{HostConfig, Limits, LoadedModule, PluginHost};
+use candlewick_plugins::{HostConfig, LoadedModule, PluginHost};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -23,16 +22,9 @@ fn eurusd() -> Vec<Candle> {
         .expect("valid data")
 }
 
-fn limits() -> Limits {
-    Limits {
-        deadline: Duration::from_secs(10),
-        ..Limits::default()
-    }
-}
-
 fn host() -> PluginHost {
     PluginHost::new(HostConfig {
-        limits: limits(),
+        limits: backtest_limits(),
         ..HostConfig::default()
     })
     .expect("host")
@@ -63,7 +55,7 @@ fn replay<'a>(
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            limits: limits(),
+            limits: backtest_limits(),
             ..Strategy::new(module.clone())
         },
         options: options(),
