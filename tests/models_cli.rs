@@ -130,6 +130,15 @@ fn backtest_refuses_a_missing_model_and_a_corrupted_artifact() {
     assert!(!tmp.path().join("bt/stats.json").exists());
 }
 
+/// `candlewick run` with [`run_config`]`(dir, models)`, which must fail
+/// at start; returns what it said.
+fn run_refused(dir: &Path, models: &str) -> String {
+    let config = run_config(dir, models);
+    let o = candlewick(dir, &["run", "--config", &config.display().to_string()]);
+    assert!(!o.status.success());
+    text(&o)
+}
+
 /// The embedded default with `model_follow` as the only strategy, a state
 /// directory of its own, and `models` appended.
 fn run_config(dir: &Path, models: &str) -> PathBuf {
@@ -152,13 +161,7 @@ fn run_config(dir: &Path, models: &str) -> PathBuf {
 #[test]
 fn run_refuses_a_missing_model_and_a_corrupted_artifact_at_start() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = run_config(tmp.path(), "");
-    let o = candlewick(
-        tmp.path(),
-        &["run", "--config", &config.display().to_string()],
-    );
-    assert!(!o.status.success());
-    let e = text(&o);
+    let e = run_refused(tmp.path(), "");
     assert!(
         e.contains("strategy model_follow") && e.contains("no model named \"prediction\""),
         "{e}"
@@ -166,16 +169,10 @@ fn run_refuses_a_missing_model_and_a_corrupted_artifact_at_start() {
 
     train(tmp.path(), "model");
     std::fs::write(tmp.path().join("model/model.safetensors"), b"not weights").unwrap();
-    let config = run_config(
+    let e = run_refused(
         tmp.path(),
         "[[models]]\ndir = \"model\"\nname = \"prediction\"\n",
     );
-    let o = candlewick(
-        tmp.path(),
-        &["run", "--config", &config.display().to_string()],
-    );
-    assert!(!o.status.success());
-    let e = text(&o);
     assert!(
         e.contains("models[0]") && e.contains("hash mismatch"),
         "{e}"

@@ -41,6 +41,7 @@ pub mod features;
 mod predictor;
 mod rng;
 mod scaler;
+pub mod testing;
 pub mod train;
 mod window;
 

@@ -38,18 +38,12 @@ fn tiny_model(root: &Path) -> NamedModel {
     let dir = root.join("tiny");
     let spec = FeatureSpec::parse("logret range rsi(14)").unwrap();
     let cfg = TrainConfig {
-        arch: ArchKind::Lstm,
-        hidden: 8,
-        layers: 1,
-        window: 12,
         labels: LabelRule {
             horizon: 1,
             up: 0.0,
             down: 0.0,
         },
-        epochs: 2,
-        patience: 2,
-        ..TrainConfig::default()
+        ..candlewick_models::testing::tiny_config(ArchKind::Lstm, 12)
     };
     train::train(
         &candles(800),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use candlewick_market::{Candle, CsvReader};
-use candlewick_models::{train, ArchKind, FeatureSpec, LabelRule, TrainConfig};
+use candlewick_models::{train, ArchKind, FeatureSpec, TrainConfig};
 
 pub const SPEC: &str = "logret range rsi(14)";
 
@@ -19,23 +19,7 @@ pub fn candles(n: usize) -> Vec<Candle> {
 }
 
 pub fn tiny_config(arch: ArchKind) -> TrainConfig {
-    TrainConfig {
-        arch,
-        hidden: 8,
-        layers: 1,
-        heads: 2,
-        ff: 16,
-        window: 12,
-        labels: LabelRule {
-            horizon: 1,
-            up: 0.0005,
-            down: 0.0005,
-        },
-        epochs: 2,
-        batch_size: 64,
-        patience: 2,
-        ..TrainConfig::default()
-    }
+    candlewick_models::testing::tiny_config(arch, 12)
 }
 
 /// Trains a tiny LSTM on 400 bars and writes it under `root/NAME`.

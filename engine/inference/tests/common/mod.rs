@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use candlewick_market::{Candle, CsvReader};
-use candlewick_models::{train, ArchKind, FeatureSpec, LabelRule, TrainConfig};
+use candlewick_models::{train, ArchKind, FeatureSpec};
 
 /// Features with a 14-bar warm-up, so the first windows hold NaN.
 pub const SPEC: &str = "logret range rsi(14)";
@@ -23,23 +23,7 @@ pub fn candles(n: usize) -> Vec<Candle> {
 pub fn write_tiny(root: &Path, name: &str, arch: ArchKind) -> PathBuf {
     let dir = root.join(name);
     let spec = FeatureSpec::parse(SPEC).unwrap();
-    let cfg = TrainConfig {
-        arch,
-        hidden: 8,
-        layers: 1,
-        heads: 2,
-        ff: 16,
-        window: WINDOW,
-        labels: LabelRule {
-            horizon: 1,
-            up: 0.0005,
-            down: 0.0005,
-        },
-        epochs: 2,
-        batch_size: 64,
-        patience: 2,
-        ..TrainConfig::default()
-    };
+    let cfg = candlewick_models::testing::tiny_config(arch, WINDOW);
     let trained = train::train(
         &candles(400),
         "EURUSD-1h.csv",
