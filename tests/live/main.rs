@@ -6,7 +6,7 @@
 //! overall limit that only turns a hang into a failure) and compare counts,
 //! sets and states.
 
-mod footprint;
+#[allow(dead_code)] // shared with tests/footprint.rs, which uses other parts
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

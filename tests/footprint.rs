@@ -2,16 +2,27 @@
 //! instances) and 100 feed clients, measured on the engine process as its
 //! anonymous resident set (what the engine allocates; the mapped binary is
 //! left out because a debug build's is several times a release build's).
+//! Flat means: over the second half it grows by no more than the memtables
+//! may fill, plus 1/16.
+
+// Its own test binary, so the other live tests do not run beside it and
+// add their load (and their quarantines) to what it measures.
+#[allow(dead_code)] // this binary uses part of the live tests' support
+#[path = "live/support.rs"]
+mod support;
 
 use candlewick_simulator::{SimConfig, Simulator};
 
-use crate::support::*;
+use support::*;
 
 const SYMBOLS: usize = 1000;
 const STEPS: usize = 60;
 const CLIENTS: usize = 100;
 /// The bound on the resident set.
 const LIMIT: u64 = 200 << 20;
+/// What RocksDB's memtables may fill up to before they flush
+/// (`candlewick_state`'s budget): growth up to it is not a leak.
+const MEMTABLES: u64 = 16 << 20;
 
 fn example(name: &str) -> String {
     sma_cross_wasm()
@@ -82,7 +93,7 @@ async fn a_thousand_symbols_three_strategies_and_a_hundred_clients_stay_under_20
     assert!(emitted > 0, "{m:?}");
     assert!(full < LIMIT, "anonymous resident set {} MiB", full >> 20);
     assert!(
-        full < half + (half >> 3),
+        full < half + MEMTABLES + (half >> 4),
         "grew from {} to {} MiB over the second half",
         half >> 20,
         full >> 20
