@@ -29,6 +29,9 @@ pub struct WatchArgs {
     /// Show applied candles too.
     #[arg(long)]
     pub candles: bool,
+    /// Show the models' predictions too (engines with `[[models]]`).
+    #[arg(long)]
+    pub predictions: bool,
     /// Print the raw JSON frames instead.
     #[arg(long)]
     pub json: bool,
@@ -72,6 +75,7 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         "symbols": args.symbols,
         "strategies": args.strategies,
         "candles": args.candles,
+        "predictions": args.predictions,
     });
     ws.send(Message::Text(subscribe.to_string().into())).await?;
     eprintln!("connected to {}; Ctrl-C to stop", args.url);
@@ -134,6 +138,15 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
                 n("low"),
                 n("close"),
                 n("volume")
+            ),
+            Some("prediction") if !args.json => println!(
+                "{time}  {:<10} {:<4} {:<20} p_up {:.3}  p_flat {:.3}  p_down {:.3}",
+                s("symbol"),
+                s("interval"),
+                s("model"),
+                n("p_up"),
+                n("p_flat"),
+                n("p_down")
             ),
             Some("error") if !args.json => eprintln!("! feed error: {text}"),
             _ => {}
