@@ -85,6 +85,41 @@ pub(crate) fn gru_cell(xw: &Tensor, hw: &Tensor, h: &Tensor) -> candle_core::Res
         .apply_op3_no_bwd(&hw.contiguous()?, &h.contiguous()?, &GruCell)
 }
 
+/// A fused cell's three inputs: the input and hidden projections, both
+/// `(B, gates * H)`, and the state `(B, H)` whose shape gives `B` and `H`.
+struct CellInputs<'a> {
+    xw: &'a [f32],
+    hw: &'a [f32],
+    state: &'a [f32],
+    b: usize,
+    h: usize,
+}
+
+impl<'a> CellInputs<'a> {
+    fn checked(
+        cell: &str,
+        gates: usize,
+        x: (&'a CpuStorage, &Layout),
+        hw: (&'a CpuStorage, &Layout),
+        state: (&'a CpuStorage, &Layout),
+    ) -> candle_core::Result<Self> {
+        let (b, h) = state.1.shape().dims2()?;
+        let inputs = CellInputs {
+            xw: slice(x.0, x.1)?,
+            hw: slice(hw.0, hw.1)?,
+            state: slice(state.0, state.1)?,
+            b,
+            h,
+        };
+        if inputs.xw.len() != b * gates * h || inputs.hw.len() != b * gates * h {
+            return Err(candle_core::Error::Msg(format!(
+                "{cell} cell: projections must be (B, {gates}H)"
+            )));
+        }
+        Ok(inputs)
+    }
+}
+
 struct LstmCell;
 
 impl CustomOp3 for LstmCell {
@@ -102,15 +137,13 @@ impl CustomOp3 for LstmCell {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let xw = slice(s1, l1)?;
-        let hw = slice(s2, l2)?;
-        let c = slice(s3, l3)?;
-        let (b, h) = l3.shape().dims2()?;
-        if xw.len() != b * 4 * h || hw.len() != b * 4 * h {
-            return Err(candle_core::Error::Msg(
-                "lstm cell: projections must be (B, 4H)".into(),
-            ));
-        }
+        let CellInputs {
+            xw,
+            hw,
+            state: c,
+            b,
+            h,
+        } = CellInputs::checked("lstm", 4, (s1, l1), (s2, l2), (s3, l3))?;
         let mut out = vec![0f32; 2 * b * h];
         let (h_out, c_out) = out.split_at_mut(b * h);
         for r in 0..b {
@@ -149,15 +182,13 @@ impl CustomOp3 for GruCell {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let xw = slice(s1, l1)?;
-        let hw = slice(s2, l2)?;
-        let hp = slice(s3, l3)?;
-        let (b, h) = l3.shape().dims2()?;
-        if xw.len() != b * 3 * h || hw.len() != b * 3 * h {
-            return Err(candle_core::Error::Msg(
-                "gru cell: projections must be (B, 3H)".into(),
-            ));
-        }
+        let CellInputs {
+            xw,
+            hw,
+            state: hp,
+            b,
+            h,
+        } = CellInputs::checked("gru", 3, (s1, l1), (s2, l2), (s3, l3))?;
         let mut out = vec![0f32; b * h];
         for r in 0..b {
             let x = &xw[r * 3 * h..(r + 1) * 3 * h];
