@@ -28,7 +28,8 @@ use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::Allowlist;
 use candlewick_pipeline::{
-    Clock, Health, Metrics, Pipeline, PipelineConfig, Strategy, StreamTable,
+    CheckpointPolicy, Clock, Health, Metrics, OutboxPolicy, Pipeline, PipelineConfig, Stage,
+    Strategy, StreamTable,
 };
 use candlewick_plugins::{HostConfig, PluginHost};
 use candlewick_simulator::{SimConfig, Simulator};
@@ -107,6 +108,16 @@ async fn floor(n: usize, rate: f64) -> Hist {
     h
 }
 
+/// The workers' latency mode: `CANDLEWICK_SPIN_US` (default 200, as
+/// `engine.spin_us`); 0 sleeps at once.
+fn spin() -> Duration {
+    let us = std::env::var("CANDLEWICK_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    Duration::from_micros(us)
+}
+
 /// An engine wired as `candlewick run` wires it, over the simulator.
 struct Rig {
     sim: Simulator,
@@ -131,12 +142,19 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
     let n = table.len();
     let store = Arc::new(Store::open(dir.path().join("state")).expect("store"));
     let host = PluginHost::new(HostConfig::default()).expect("host");
-    let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm/wasm32-unknown-unknown/release/sma_cross.wasm");
-    let module = host
-        .load_file(&wasm)
-        .expect("run scripts/build-plugins first");
-    let strategies = vec![Strategy::new(module)];
+    // The three example strategies, as the embedded default runs them.
+    let strategies: Vec<Strategy> = ["sma_cross", "rsi_reversion", "bollinger_breakout"]
+        .iter()
+        .map(|name| {
+            let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+                "../target/wasm/wasm32-unknown-unknown/release/{name}.wasm"
+            ));
+            Strategy::new(
+                host.load_file(&wasm)
+                    .expect("run scripts/build-plugins first"),
+            )
+        })
+        .collect();
     let hub = Hub::new(1 << 16, true);
     let clock = Clock::new();
     let config = PipelineConfig {
@@ -146,6 +164,15 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
         indicator_spec: "sma(20) rsi(14)".into(),
         tail_bars: 64,
         models: Vec::new(),
+        // As `candlewick run` by default: emit first, checkpoint every
+        // second in the background, poll the queue 200 µs before sleeping.
+        checkpoint: CheckpointPolicy::Every {
+            interval: Duration::from_secs(1),
+            max_candles: 100_000,
+        },
+        outbox: OutboxPolicy::default(),
+        spin: spin(),
+        measure_latency: true,
     };
     let (pipeline, router) = Pipeline::start(
         &config,
@@ -246,15 +273,20 @@ async fn drive(rig: &Rig, steps: usize, period: Duration) -> (Hist, Duration) {
         }
     }
     let wall = started.elapsed();
-    let l = rig.metrics.latency();
-    println!(
-        "  engine ingest->emit: n={} p50 {:.1} µs p99 {:.1} µs p99.9 {:.1} µs max {:.1} µs",
-        l.count,
-        l.p50 as f64 / 1e3,
-        l.p99 as f64 / 1e3,
-        l.p999 as f64 / 1e3,
-        l.max as f64 / 1e3
-    );
+    let show = |name: &str, l: candlewick_pipeline::LatencySummary| {
+        println!(
+            "  engine {name:<12} n={} p50 {:.1} µs p99 {:.1} µs p99.9 {:.1} µs max {:.1} µs",
+            l.count,
+            l.p50 as f64 / 1e3,
+            l.p99 as f64 / 1e3,
+            l.p999 as f64 / 1e3,
+            l.max as f64 / 1e3
+        );
+    };
+    show("ingest->emit", rig.metrics.latency());
+    for stage in Stage::ALL {
+        show(stage.name(), rig.metrics.stage(stage));
+    }
     (out, wall)
 }
 

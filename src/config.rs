@@ -48,6 +48,14 @@ pub struct EngineConfig {
     pub queue_capacity: usize,
     pub max_batch: usize,
     pub tail_bars: usize,
+    /// Checkpoint every this many ms (in the background, after emitting);
+    /// 0 commits every batch before emitting it.
+    pub checkpoint_interval_ms: u64,
+    /// ... or after this many applied candles per shard, if sooner.
+    pub checkpoint_max_candles: u64,
+    /// Latency mode: µs a worker polls its queue before sleeping (0: sleep
+    /// at once, no idle CPU).
+    pub spin_us: u64,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +65,26 @@ impl Default for EngineConfig {
             queue_capacity: 4096,
             max_batch: 1024,
             tail_bars: 256,
+            checkpoint_interval_ms: 1000,
+            checkpoint_max_candles: 100_000,
+            spin_us: 200,
+        }
+    }
+}
+
+/// Most a duration setting may say (a day): beyond it is a typo.
+const MAX_SETTING_MS: u64 = 86_400_000;
+
+impl EngineConfig {
+    /// The pipeline's checkpoint policy.
+    pub fn checkpoint(&self) -> candlewick_pipeline::CheckpointPolicy {
+        use candlewick_pipeline::CheckpointPolicy;
+        match self.checkpoint_interval_ms {
+            0 => CheckpointPolicy::EveryBatch,
+            ms => CheckpointPolicy::Every {
+                interval: std::time::Duration::from_millis(ms),
+                max_candles: self.checkpoint_max_candles.max(1),
+            },
         }
     }
 }
@@ -196,6 +224,14 @@ pub struct StateConfig {
     pub path: PathBuf,
     #[serde(default)]
     pub sync: bool,
+    /// Hours of candle time the signal outbox keeps (feed resume with
+    /// `since`). Default 168 (7 days).
+    #[serde(default = "default_outbox_hours")]
+    pub outbox_retention_h: u64,
+}
+
+fn default_outbox_hours() -> u64 {
+    168
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +314,12 @@ impl Config {
         let e = &self.engine;
         if e.workers == 0 || e.queue_capacity == 0 || e.max_batch == 0 {
             bail!("engine.workers, engine.queue_capacity and engine.max_batch must be at least 1");
+        }
+        if e.checkpoint_interval_ms > MAX_SETTING_MS || e.spin_us > MAX_SETTING_MS {
+            bail!("engine.checkpoint_interval_ms and engine.spin_us must be at most a day ({MAX_SETTING_MS} ms)");
+        }
+        if self.state.outbox_retention_h > 24 * 365 * 10 {
+            bail!("state.outbox_retention_h must be at most ten years");
         }
         match self.source.kind {
             SourceKind::Replay => {

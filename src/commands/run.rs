@@ -32,8 +32,8 @@ use candlewick_ingest::replay::{Replay, ReplayReport};
 use candlewick_ingest::Allowlist;
 use candlewick_market::{time::format_ms, CsvReader};
 use candlewick_pipeline::{
-    supervise, Backoff, Clock, Health, Pipeline, PipelineConfig, Router, Strategy, StreamTable,
-    TaskState,
+    supervise, Backoff, Clock, Health, OutboxPolicy, Pipeline, PipelineConfig, Router, Strategy,
+    StreamTable, TaskState,
 };
 use candlewick_plugins::{HostConfig, PluginHost};
 use candlewick_state::{StateStore, Store, StoreOptions, StreamKey};
@@ -86,6 +86,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     runtime.block_on(engine(config))
 }
 
+/// Signals the hub keeps in memory for resuming feed clients.
+const RECENT_SIGNALS: usize = 16_384;
+
 /// Why the engine is stopping.
 #[derive(Debug)]
 enum Stop {
@@ -124,7 +127,9 @@ async fn engine(config: Config) -> anyhow::Result<()> {
 
     let (host, strategies) = load_strategies(&config.strategies)?;
     let models = load_models(&config.models)?;
-    let hub = Hub::new(config.feed.client_queue, config.feed.candles);
+    // The hub keeps the signals of about one checkpoint interval (and
+    // more) for clients that resume with `since`; the outbox has the rest.
+    let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
     let pipeline_config = PipelineConfig {
         workers: config.engine.workers,
         queue_capacity: config.engine.queue_capacity,
@@ -132,6 +137,12 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         indicator_spec: config.indicators.spec.clone(),
         tail_bars: config.engine.tail_bars,
         models,
+        checkpoint: config.engine.checkpoint(),
+        outbox: OutboxPolicy {
+            retention_ms: (config.state.outbox_retention_h as i64) * 3_600_000,
+        },
+        spin: Duration::from_micros(config.engine.spin_us),
+        measure_latency: true,
     };
     let (pipeline, router) = Pipeline::start(
         &pipeline_config,
@@ -168,7 +179,8 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         metrics.clone(),
         health.clone(),
         feed_stop,
-    );
+    )
+    .with_outbox(store.clone());
     let feed_health = health.clone();
     let mut feed_task = tokio::spawn(async move {
         feed_health.set("feed", TaskState::Running);

@@ -38,6 +38,13 @@ pub struct WatchArgs {
     /// Exit after this many signals.
     #[arg(long)]
     pub count: Option<u64>,
+    /// Resume: first the signals of candles that opened at or after TIME
+    /// (epoch ms, or a date/time such as 2024-01-02T10:00:00Z), from the
+    /// engine's outbox, then the live ones; each signal id once. Pass the
+    /// time of the last signal you saw to miss nothing after a reconnect
+    /// or an engine restart.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
 }
 
 pub fn run(args: WatchArgs) -> anyhow::Result<()> {
@@ -70,13 +77,22 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         Ok(Err(e)) => bail!("{}: {e} (is `candlewick run` running?)", args.url),
         Ok(Ok(pair)) => pair,
     };
-    let subscribe = serde_json::json!({
+    let since = args
+        .since
+        .as_deref()
+        .map(candlewick_market::time::parse_timestamp)
+        .transpose()
+        .map_err(|e| anyhow!("--since: {e}"))?;
+    let mut subscribe = serde_json::json!({
         "op": "subscribe",
         "symbols": args.symbols,
         "strategies": args.strategies,
         "candles": args.candles,
         "predictions": args.predictions,
     });
+    if let Some(since) = since {
+        subscribe["since"] = since.into();
+    }
     ws.send(Message::Text(subscribe.to_string().into())).await?;
     eprintln!("connected to {}; Ctrl-C to stop", args.url);
     let mut signals = 0u64;

@@ -9,7 +9,7 @@
 #[allow(dead_code)] // shared with tests/footprint.rs, which uses other parts
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use candlewick_simulator::{Faults, SimConfig, Simulator};
 use support::*;
@@ -137,52 +137,84 @@ async fn a_stalled_client_lags_while_a_healthy_one_gets_everything() {
     engine.terminate();
 }
 
-/// kill -9 mid-stream, restart on the same state: the final state is every
-/// candle once, and no signal id is emitted twice across the two runs.
+/// kill -9 at random points of a live run, again and again, each restart
+/// on the same state, with a client that resumes with `since` after each:
+/// the final state is every candle once; the client gets every signal a
+/// straight replay gives (same ids, actions and strengths), none missing,
+/// each id at most once per connection; a signal repeated across
+/// connections (its candle was applied after the last checkpoint, and
+/// again after the restart) has the same content.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn restart_after_kill_resumes_without_duplicates() {
-    let (symbols, steps) = (4, 800);
+async fn kill9_at_random_points_then_resume_with_since_loses_nothing() {
+    let kills: usize = std::env::var("CANDLEWICK_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let (symbols, steps) = (4, 40 * (kills + 2));
     let sim = Simulator::start(SimConfig::symbols(symbols, steps), 0)
         .await
         .unwrap();
+    let names = sim.config().symbols.clone();
     let dir = tempfile::tempdir().unwrap();
-    let config = binance_config(&sim, 4, "t", 8192);
+    // A short checkpoint interval, so that kills land both before and
+    // after checkpoints.
+    let config = binance_config(&sim, 4, "t", 8192).replace(
+        "tail_bars = 64",
+        "tail_bars = 64\ncheckpoint_interval_ms = 50",
+    );
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill points from seed {seed}");
+    let mut rng = seed | 1;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
 
-    let first = Engine::start(dir.path(), &config);
-    let mut a = Client::connect(first.addr, "t", false).await;
-    a.ping().await;
-    sim.play_to(250.0, steps / 2);
-    first
-        .wait_metric_at_least("candles_applied_total", (symbols * steps / 3) as u64)
-        .await;
-    a.drain_now().await;
-    first.kill9();
-
-    // The second engine backfills what the first missed, then streams the
-    // rest, published once its client listens.
-    let second = Engine::start(dir.path(), &config);
-    let mut b = Client::connect(second.addr, "t", true).await;
-    b.ping().await;
-    sim.play(250.0);
-    b.wait_for_symbols_done(&sim).await;
-    let log = second.terminate();
+    let mut got: BTreeMap<String, String> = BTreeMap::new();
+    let mut since = None;
+    let record = |c: &Client, got: &mut BTreeMap<String, String>| {
+        let mut once = BTreeSet::new();
+        for (id, content) in c.signals_in_order() {
+            assert!(once.insert(id.clone()), "{id} sent twice on one connection");
+            if let Some(before) = got.insert(id.clone(), content.clone()) {
+                assert_eq!(&before, content, "{id} came again with other content");
+            }
+        }
+    };
+    for k in 0..kills {
+        let engine = Engine::start(dir.path(), &config);
+        let mut client = Client::connect_since(engine.addr, "t", false, since).await;
+        client.ping().await;
+        sim.play_to(2000.0, 40 * (k + 1));
+        // Somewhere between the first candle applied and well after the
+        // last one of this step.
+        engine
+            .wait_metric_at_least("candles_applied_total", 1)
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(next(120))).await;
+        client.drain_now().await;
+        engine.kill9();
+        record(&client, &mut got);
+        since = client.resume_point(&names).or(since);
+    }
+    let last = Engine::start(dir.path(), &config);
+    let mut client = Client::connect_since(last.addr, "t", true, since).await;
+    client.ping().await;
+    sim.play(2000.0);
+    client.wait_for_symbols_done(&sim).await;
+    client.drain_now().await;
+    let log = last.terminate();
     assert!(log.contains("resuming after the candle of"), "{log}");
+    record(&client, &mut got);
 
     assert_state_is_every_candle_once(dir.path(), &sim);
-    let mut seen = HashMap::new();
-    for id in a.ids.iter().chain(&b.ids) {
-        *seen.entry(id.clone()).or_insert(0) += 1;
-    }
-    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(doubled.is_empty(), "signal ids emitted twice: {doubled:?}");
     let want = reference_signals(&sim);
-    let got: BTreeMap<String, String> = a.signals().into_iter().chain(b.signals()).collect();
-    for (id, action) in &got {
-        assert_eq!(
-            want.get(id),
-            Some(action),
-            "signal {id} is not the replay's"
-        );
-    }
-    assert!(!b.ids.is_empty());
+    let missing: Vec<_> = want.keys().filter(|id| !got.contains_key(*id)).collect();
+    assert!(missing.is_empty(), "signals never delivered: {missing:?}");
+    assert_eq!(got, want, "the delivered signals are not the replay's");
 }

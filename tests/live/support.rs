@@ -235,6 +235,8 @@ pub struct Client {
     pub signal_count: usize,
     pub candle_count: usize,
     pub last_time: HashMap<String, i64>,
+    /// Per symbol, the candle time of the last signal received.
+    pub last_signal_time: HashMap<String, i64>,
     pub dropped: u64,
     pub lagged_errors: u64,
     pongs: u64,
@@ -250,6 +252,7 @@ impl Client {
             signal_count: 0,
             candle_count: 0,
             last_time: HashMap::new(),
+            last_signal_time: HashMap::new(),
             dropped: 0,
             lagged_errors: 0,
             pongs: 0,
@@ -257,10 +260,21 @@ impl Client {
     }
 
     pub async fn connect(addr: SocketAddr, token: &str, candles: bool) -> Client {
+        Client::connect_since(addr, token, candles, None).await
+    }
+
+    /// A client that resumes: first the signals of candles from `since`
+    /// on, then the live ones.
+    pub async fn connect_since(
+        addr: SocketAddr,
+        token: &str,
+        candles: bool,
+        since: Option<i64>,
+    ) -> Client {
         let url = format!("ws://{addr}/v1/feed?token={token}");
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let mut c = Client::new(ws);
-        c.subscribe(candles).await;
+        c.subscribe_since(candles, since).await;
         c
     }
 
@@ -280,10 +294,26 @@ impl Client {
     }
 
     async fn subscribe(&mut self, candles: bool) {
+        self.subscribe_since(candles, None).await;
+    }
+
+    async fn subscribe_since(&mut self, candles: bool, since: Option<i64>) {
+        let since = since.map_or(String::new(), |t| format!(r#","since":{t}"#));
         let sub = format!(
-            r#"{{"op":"subscribe","symbols":["*"],"strategies":["*"],"candles":{candles}}}"#
+            r#"{{"op":"subscribe","symbols":["*"],"strategies":["*"],"candles":{candles}{since}}}"#
         );
         self.ws.send(Message::Text(sub.into())).await.unwrap();
+    }
+
+    /// The earliest, over symbols, of the last signal's candle time seen:
+    /// resuming from it misses nothing (a stream's signals come in time
+    /// order). `None` until every symbol has had a signal.
+    pub fn resume_point(&self, symbols: &[String]) -> Option<i64> {
+        symbols
+            .iter()
+            .map(|s| self.last_signal_time.get(s).copied())
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|t| t.into_iter().min())
     }
 
     /// Sends a ping and reads until its pong: the server has applied every
@@ -297,9 +327,14 @@ impl Client {
         self.read_until(|c| c.pongs > before).await;
     }
 
-    /// Signals received: id -> action.
+    /// Signals received: id -> "action strength".
     pub fn signals(&self) -> BTreeMap<String, String> {
         self.sigs.iter().cloned().collect()
+    }
+
+    /// Signals received, in order of arrival: (id, "action strength").
+    pub fn signals_in_order(&self) -> &[(String, String)] {
+        &self.sigs
     }
 
     pub async fn read_until(&mut self, mut done: impl FnMut(&Client) -> bool) {
@@ -354,8 +389,12 @@ impl Client {
             Some("signal") => {
                 self.seqs.push(v["seq"].as_u64().unwrap());
                 self.ids.push(str_of("id"));
-                self.sigs.push((str_of("id"), str_of("action")));
+                let strength = v["strength"].as_f64().unwrap();
+                let content = format!("{} {strength}", str_of("action"));
+                self.sigs.push((str_of("id"), content));
                 self.signal_count += 1;
+                self.last_signal_time
+                    .insert(str_of("symbol"), v["time"].as_i64().unwrap());
             }
             Some("candle") => {
                 self.seqs.push(v["seq"].as_u64().unwrap());
@@ -416,7 +455,7 @@ pub fn assert_state_is_every_candle_once(dir: &Path, sim: &Simulator) {
 }
 
 /// What sma_cross says over each symbol's candles in one straight pass
-/// (the backtest path): id -> action.
+/// (the backtest path): id -> "action strength".
 pub fn reference_signals(sim: &Simulator) -> BTreeMap<String, String> {
     let host = PluginHost::new(HostConfig::default()).unwrap();
     let module = host.load_file(&sma_cross_wasm()).unwrap();
@@ -440,7 +479,10 @@ pub fn reference_signals(sim: &Simulator) -> BTreeMap<String, String> {
         for s in runner.flush() {
             let id =
                 candlewick_pipeline::signal_id("sma_cross", symbol, "1m", candles[s.bar].open_time);
-            out.insert(id, s.action.as_str().to_owned());
+            out.insert(
+                id,
+                format!("{} {}", s.action.as_str(), f64::from(s.strength)),
+            );
         }
     }
     out

@@ -64,9 +64,6 @@ pub fn backtest_limits() -> Limits {
 /// key names one before the pipeline starts).
 const HEAD: usize = 1024;
 
-/// Candles routed between two progress reports.
-const PROGRESS_EVERY: u64 = 4096;
-
 /// Candles of one series, oldest first; read on a router thread.
 pub type Candles<'a> = Box<dyn Iterator<Item = Result<Candle, DataError>> + Send + 'a>;
 
@@ -143,6 +140,8 @@ impl Replay<'_> {
             indicator_spec: STREAM_SPEC.to_owned(),
             tail_bars: 0,
             models: models.to_vec(),
+            // History has no frame to time a signal from.
+            measure_latency: false,
             ..PipelineConfig::default()
         };
         let (pipeline, router) = Pipeline::start(
@@ -305,28 +304,35 @@ fn route_series(
     router: &Router,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), RunError> {
-    let clock = Clock::new();
     let head = std::mem::take(&mut prepared.head);
-    let mut since_report = 0;
+    let route = |batch| {
+        router
+            .route_batch(batch)
+            .map_err(|e| RunError::Pipeline(e.to_string()))
+    };
+    let mut batch = Vec::with_capacity(ROUTE_BATCH);
     for candle in head.into_iter().map(Ok).chain(prepared.rest.by_ref()) {
         let candle = candle?;
         prepared.check.push(candle.open_time)?;
-        router
-            .route(CandleEvent {
-                stream,
-                candle,
-                ingest_ns: clock.now_ns(),
-            })
-            .map_err(|e| RunError::Pipeline(e.to_string()))?;
-        since_report += 1;
-        if since_report == PROGRESS_EVERY {
-            progress(since_report);
-            since_report = 0;
+        batch.push(CandleEvent {
+            stream,
+            candle,
+            ingest_ns: 0, // not timed (`measure_latency` is off)
+        });
+        if batch.len() == ROUTE_BATCH {
+            route(std::mem::replace(
+                &mut batch,
+                Vec::with_capacity(ROUTE_BATCH),
+            ))?;
+            progress(ROUTE_BATCH as u64);
         }
     }
-    progress(since_report);
-    Ok(())
+    progress(batch.len() as u64);
+    route(batch)
 }
+
+/// Candles per hand-off to a worker: one queue operation per batch.
+const ROUTE_BATCH: usize = 256;
 
 /// The simulated broker as the pipeline's sink: one account per stream.
 struct BrokerSink {

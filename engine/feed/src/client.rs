@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::hub::{FeedItem, ItemKind};
+use crate::resume::{self, Sent};
 use crate::FeedState;
 
 /// A set of names, or every name (`"*"`).
@@ -90,6 +91,9 @@ enum Op {
         candles: bool,
         #[serde(default)]
         predictions: bool,
+        /// Resume: first the signals of candles from this open time (ms)
+        /// on, from the outbox (see [`crate::resume`]).
+        since: Option<i64>,
     },
     Unsubscribe {
         symbols: Option<Vec<String>>,
@@ -136,6 +140,7 @@ async fn serve(
     let (mut tx, mut incoming) = socket.split();
     let mut shutdown = state.shutdown.clone();
     let mut sub = Subscription::default();
+    let mut sent = Sent::default();
     let mut seq = 0u64;
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval(config.ping_interval);
@@ -175,8 +180,29 @@ async fn serve(
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(reply) = handle(&text, &mut sub) {
+                        let (reply, since) = handle(&text, &mut sub);
+                        if let Some(reply) = reply {
                             send!(Message::Text(reply.into()));
+                        }
+                        if let Some(time) = since {
+                            match resume::since(state, time, |i| sub.wants(i)) {
+                                Ok(r) => {
+                                    for item in &r.frames {
+                                        seq += 1;
+                                        send!(frame(item, seq));
+                                        metrics.add(&metrics.counters.feed_frames_out, 1);
+                                    }
+                                    sent.remember(&r.frames);
+                                    if let Some(next) = r.truncated_at {
+                                        let text = format!("{{\"type\":\"error\",\"code\":\"resume_truncated\",\"since\":{next}}}");
+                                        send!(Message::Text(text.into()));
+                                    }
+                                }
+                                Err(why) => {
+                                    let text = serde_json::json!({"type": "error", "code": "resume_failed", "message": why}).to_string();
+                                    send!(Message::Text(text.into()));
+                                }
+                            }
                         }
                     }
                     Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
@@ -186,7 +212,7 @@ async fn serve(
             }
             item = rx.recv() => match item {
                 Ok(item) => {
-                    if sub.wants(&item) {
+                    if sub.wants(&item) && !sent.already(&item) {
                         seq += 1;
                         send!(frame(&item, seq));
                         metrics.add(&metrics.counters.feed_frames_out, 1);
@@ -219,20 +245,22 @@ fn frame(item: &FeedItem, seq: u64) -> Message {
     Message::Text(format!("{{\"type\":\"{kind}\",\"seq\":{seq},{}", item.body).into())
 }
 
-/// Applies one client message; the reply to send, if any.
-fn handle(text: &str, sub: &mut Subscription) -> Option<String> {
-    match serde_json::from_str::<Op>(text) {
+/// Applies one client message; the reply to send, if any, and the time to
+/// resume from when the message asked for it.
+fn handle(text: &str, sub: &mut Subscription) -> (Option<String>, Option<i64>) {
+    let reply = match serde_json::from_str::<Op>(text) {
         Ok(Op::Subscribe {
             symbols,
             strategies,
             candles,
             predictions,
+            since,
         }) => {
             sub.symbols.add(&symbols);
             sub.strategies.add(&strategies);
             sub.candles |= candles;
             sub.predictions |= predictions;
-            None
+            return (None, since);
         }
         Ok(Op::Unsubscribe {
             symbols,
@@ -251,7 +279,8 @@ fn handle(text: &str, sub: &mut Subscription) -> Option<String> {
             serde_json::json!({"type": "error", "code": "bad_request", "message": e.to_string()})
                 .to_string(),
         ),
-    }
+    };
+    (reply, None)
 }
 
 /// Resolves when the watched flag turns true (or its sender is gone).
@@ -270,6 +299,8 @@ mod tests {
             strategy: strategy.into(),
             body: "}".into(),
             ingest_ns: 0,
+            time: 0,
+            id: "".into(),
         }
     }
 
@@ -283,7 +314,7 @@ mod tests {
                 r#"{"op":"subscribe","symbols":["BTCUSDT"],"strategies":["sma_cross"]}"#,
                 &mut sub
             ),
-            None
+            (None, None)
         );
         assert!(sub.wants(&sig));
         assert!(!sub.wants(&item(ItemKind::Signal, "ETHUSDT", "sma_cross")));
@@ -301,10 +332,15 @@ mod tests {
         handle(r#"{"op":"unsubscribe","strategies":["*"]}"#, &mut sub);
         assert!(!sub.wants(&sig));
         assert_eq!(
-            handle(r#"{"op":"ping"}"#, &mut sub).as_deref(),
+            handle(r#"{"op":"ping"}"#, &mut sub).0.as_deref(),
             Some(r#"{"type":"pong"}"#)
         );
+        assert_eq!(
+            handle(r#"{"op":"subscribe","since":1700000000000}"#, &mut sub),
+            (None, Some(1_700_000_000_000))
+        );
         assert!(handle(r#"{"op":"dance"}"#, &mut sub)
+            .0
             .unwrap()
             .contains("bad_request"));
     }

@@ -1,9 +1,9 @@
 //! [`Hub`]: the [`Sink`] that fans signals out to feed clients.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use candlewick_pipeline::{Prediction, Signal, Sink};
+use candlewick_pipeline::{json_num as num, json_str, Prediction, Signal, Sink};
 use tokio::sync::broadcast;
 
 /// One frame for clients, serialised once for all of them: `body` is the
@@ -17,6 +17,10 @@ pub struct FeedItem {
     pub body: String,
     /// Engine clock reading of the candle's ingest (for latency).
     pub ingest_ns: u64,
+    /// Open time of the candle the frame is about (ms).
+    pub time: i64,
+    /// A signal's deterministic id; empty for other frames.
+    pub id: Arc<str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +39,39 @@ pub enum ItemKind {
 pub struct Hub {
     tx: broadcast::Sender<Arc<FeedItem>>,
     candles: bool,
+    /// The last signals published, oldest first, for clients that resume
+    /// with `since`: they cover what the outbox does not hold yet (the
+    /// signals emitted after the last checkpoint).
+    recent: Arc<Mutex<VecDeque<Arc<FeedItem>>>>,
+    recent_cap: usize,
 }
 
 impl Hub {
     /// A hub whose ring holds `capacity` frames (at least 1); `candles`
-    /// enables candle frames.
+    /// enables candle frames. It keeps no recent signals (see
+    /// [`Hub::keep_recent`]).
     pub fn new(capacity: usize, candles: bool) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        Hub { tx, candles }
+        Hub {
+            tx,
+            candles,
+            recent: Arc::default(),
+            recent_cap: 0,
+        }
+    }
+
+    /// Keeps the last `n` signals for resuming clients; `n` should cover
+    /// at least the signals of one checkpoint interval.
+    pub fn keep_recent(mut self, n: usize) -> Self {
+        self.recent_cap = n;
+        self
+    }
+
+    /// The kept signals of candles that opened at or after `time`, oldest
+    /// first.
+    pub fn recent_since(&self, time: i64) -> Vec<Arc<FeedItem>> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.iter().filter(|i| i.time >= time).cloned().collect()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedItem>> {
@@ -61,36 +90,27 @@ impl Hub {
 
 impl Sink for Hub {
     fn signal(&self, s: Signal) {
-        if self.tx.receiver_count() == 0 {
+        if self.tx.receiver_count() == 0 && self.recent_cap == 0 {
             return;
         }
-        let mut body = String::with_capacity(256);
-        let _ = write!(
-            body,
-            "\"id\":{},\"symbol\":\"{}\",\"interval\":\"{}\",\"strategy\":{},\"time\":{},\"action\":\"{}\",\"strength\":{},\"price\":{}",
-            json_str(&s.id),
-            s.symbol,
-            s.interval,
-            json_str(&s.strategy),
-            s.time,
-            s.action.as_str(),
-            num(s.strength),
-            num(s.price),
-        );
-        if let Some(v) = s.stop_loss {
-            let _ = write!(body, ",\"stop_loss\":{}", num(v));
-        }
-        if let Some(v) = s.take_profit {
-            let _ = write!(body, ",\"take_profit\":{}", num(v));
-        }
-        let _ = write!(body, ",\"emitted_at_us\":{}}}", s.emitted_at_us);
-        self.publish(FeedItem {
+        let item = Arc::new(FeedItem {
             kind: ItemKind::Signal,
             symbol: s.symbol.as_str().to_owned(),
-            strategy: s.strategy,
-            body,
+            body: s.feed_body(),
             ingest_ns: s.ingest_ns,
+            time: s.time,
+            id: s.id.into(),
+            strategy: s.strategy,
         });
+        if self.recent_cap > 0 {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            while recent.len() >= self.recent_cap {
+                recent.pop_front();
+            }
+            recent.push_back(item.clone());
+        }
+        // Err only when no client is connected: nothing to do.
+        let _ = self.tx.send(item);
     }
 
     fn wants_candles(&self) -> bool {
@@ -119,6 +139,8 @@ impl Sink for Hub {
             strategy: model.into(),
             body,
             ingest_ns: 0,
+            time,
+            id: "".into(),
         });
     }
 
@@ -133,22 +155,10 @@ impl Sink for Hub {
             strategy: "".into(),
             body,
             ingest_ns: 0,
+            time: c.open_time,
+            id: "".into(),
         });
     }
-}
-
-/// A JSON number; non-finite values (never produced) become `null`.
-fn num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".to_owned()
-    }
-}
-
-/// A JSON string literal.
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@
 mod client;
 mod hub;
 mod prometheus;
+mod resume;
 mod server;
 
 pub use hub::{FeedItem, Hub};

@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use candlewick_pipeline::{Health, Metrics};
+use candlewick_state::StateStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -72,6 +73,8 @@ pub struct FeedState {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub shutdown: watch::Receiver<bool>,
+    /// The engine's signal outbox, for clients that resume with `since`.
+    pub outbox: Option<Arc<dyn StateStore>>,
     clients: Arc<AtomicUsize>,
 }
 
@@ -89,8 +92,16 @@ impl FeedState {
             metrics,
             health,
             shutdown,
+            outbox: None,
             clients: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Serves `since` resumes from `store`'s outbox (and the hub's recent
+    /// signals, see [`Hub::keep_recent`]).
+    pub fn with_outbox(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.outbox = Some(store);
+        self
     }
 }
 

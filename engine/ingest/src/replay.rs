@@ -54,6 +54,10 @@ impl Replay {
     {
         let mut report = ReplayReport::default();
         let mut origin: Option<(Instant, i64)> = None;
+        // Unpaced, candles go to the worker in batches (one hand-off each);
+        // paced, each candle is its own batch, routed when it is due.
+        let chunk = if self.speed > 0.0 { 1 } else { BATCH };
+        let mut batch = Vec::with_capacity(chunk);
         for candle in candles {
             let candle = candle?;
             if self
@@ -75,18 +79,26 @@ impl Replay {
                 }
             } else if stop.load(Ordering::Relaxed) {
                 report.stopped = true;
+                router.route_batch(batch)?;
                 return Ok(report);
             }
-            router.route(CandleEvent {
+            batch.push(CandleEvent {
                 stream: self.stream,
                 candle,
                 ingest_ns: clock.now_ns(),
-            })?;
+            });
             report.routed += 1;
+            if batch.len() == chunk {
+                router.route_batch(std::mem::replace(&mut batch, Vec::with_capacity(chunk)))?;
+            }
         }
+        router.route_batch(batch)?;
         Ok(report)
     }
 }
+
+/// Candles per hand-off in an unpaced replay.
+const BATCH: usize = 256;
 
 /// Sleeps until `due` in slices of at most 50 ms; true when `stop` turned
 /// true meanwhile.

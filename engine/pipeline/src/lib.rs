@@ -57,6 +57,7 @@
 //! after a bound so that the engine stops with a clear error.
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod event;
 mod health;
 mod metrics;
@@ -70,12 +71,13 @@ mod supervise;
 mod worker;
 
 pub use candlewick_inference::Prediction;
+pub use checkpoint::{CheckpointPolicy, Durability, OutboxPolicy};
 pub use event::{CandleEvent, Clock};
 pub use health::{Health, TaskState};
-pub use metrics::{LatencySummary, Metrics};
+pub use metrics::{LatencySummary, Metrics, Stage};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
 pub use router::{RouteError, Router};
-pub use signal::{signal_id, Signal};
+pub use signal::{json_num, json_str, signal_id, Signal};
 pub use sink::{NullSink, Sink, VecSink};
 pub use strategy::Strategy;
 pub use streams::{StreamId, StreamTable};

@@ -7,10 +7,11 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
-use crossbeam_channel::Receiver;
+use std::sync::atomic::AtomicI64;
+
 use hdrhistogram::Histogram;
 
-use crate::CandleEvent;
+use crate::checkpoint::Durability;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -96,28 +97,39 @@ pub struct LatencySummary {
 #[derive(Debug)]
 pub struct Metrics {
     pub counters: Counters,
-    queues: Vec<Receiver<CandleEvent>>,
+    /// Events routed and not yet drained, per shard.
+    queued: Vec<AtomicI64>,
     latency: Vec<Mutex<Histogram<u64>>>,
-    /// Per-shard quarantine totals, summed into the counter on read.
+    /// Per [`Stage`], per shard.
+    stages: Vec<Vec<Mutex<Histogram<u64>>>>,
     quarantines: Vec<AtomicU64>,
+    /// The checkpoint writer's progress.
+    pub durability: Durability,
 }
 
 impl Metrics {
     /// Metrics for `n_shards` shards; `queues` are receivers of the shard
     /// queues, used only for `len()`.
-    pub(crate) fn new(queues: Vec<Receiver<CandleEvent>>) -> Self {
-        let n = queues.len();
+    pub(crate) fn new(shards: usize) -> Self {
+        let n = shards;
+        let per_shard = || {
+            (0..n)
+                .map(|_| Mutex::new(new_histogram()))
+                .collect::<Vec<_>>()
+        };
         Metrics {
             counters: Counters::default(),
-            latency: (0..n).map(|_| Mutex::new(new_histogram())).collect(),
+            queued: (0..n).map(|_| AtomicI64::new(0)).collect(),
+            latency: per_shard(),
+            stages: Stage::ALL.iter().map(|_| per_shard()).collect(),
             quarantines: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            queues,
+            durability: Durability::default(),
         }
     }
 
     /// Metrics with no shards, for sources and tests run without a pipeline.
     pub fn detached() -> Self {
-        Metrics::new(Vec::new())
+        Metrics::new(0)
     }
 
     #[inline]
@@ -126,8 +138,8 @@ impl Metrics {
     }
 
     #[inline]
-    pub(crate) fn count_ingested(&self) {
-        self.counters.events_ingested.fetch_add(1, Relaxed);
+    pub(crate) fn count_ingested(&self, n: usize) {
+        self.counters.events_ingested.fetch_add(n as u64, Relaxed);
     }
 
     #[inline]
@@ -137,7 +149,41 @@ impl Metrics {
 
     /// Events waiting in each shard's queue now.
     pub fn queue_depths(&self) -> Vec<usize> {
-        self.queues.iter().map(Receiver::len).collect()
+        self.queued
+            .iter()
+            .map(|q| q.load(Relaxed).max(0) as usize)
+            .collect()
+    }
+
+    #[inline]
+    pub(crate) fn enqueued(&self, shard: usize, n: usize) {
+        if let Some(q) = self.queued.get(shard) {
+            q.fetch_add(n as i64, Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn dequeued(&self, shard: usize, n: usize) {
+        if let Some(q) = self.queued.get(shard) {
+            q.fetch_sub(n as i64, Relaxed);
+        }
+    }
+
+    /// Records `count` candles that spent `ns` in `stage`.
+    pub(crate) fn record_stage(&self, shard: usize, stage: Stage, ns: u64, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let Some(h) = self.stages[stage as usize].get(shard) else {
+            return;
+        };
+        let mut h = h.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = h.record_n(ns.max(1), count as u64);
+    }
+
+    /// One stage's latency over every shard (see [`Stage`]).
+    pub fn stage(&self, stage: Stage) -> LatencySummary {
+        summary(&self.stages[stage as usize])
     }
 
     pub(crate) fn set_quarantines(&self, shard: usize, total: u64) {
@@ -187,7 +233,7 @@ impl Metrics {
 
     /// Clears the latency histograms (a bench separates its phases).
     pub fn reset_latency(&self) {
-        for h in &self.latency {
+        for h in self.latency.iter().chain(self.stages.iter().flatten()) {
             match h.lock() {
                 Ok(mut h) => h.reset(),
                 Err(p) => p.into_inner().reset(),
@@ -197,6 +243,49 @@ impl Metrics {
 }
 
 /// 1 ns .. 60 s at 3 significant digits (about 200 KiB).
+/// Where a candle's time goes between its frame and its signal, as the
+/// workers measure it (the feed adds its own socket-write stage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// From the source's receipt of the frame to the worker draining it:
+    /// routing, the queue, and waking the worker.
+    Queue = 0,
+    /// From the drain to the strategies' return: indicators, models,
+    /// strategies (per batch).
+    Compute = 1,
+    /// Handing the batch's signals, candles and predictions to the sink.
+    Emit = 2,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::Queue, Stage::Compute, Stage::Emit];
+
+    /// The label `/metrics` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Queue => "queue",
+            Stage::Compute => "compute",
+            Stage::Emit => "emit",
+        }
+    }
+}
+
+/// Quantiles of several histograms merged.
+fn summary(hs: &[Mutex<Histogram<u64>>]) -> LatencySummary {
+    let mut all = new_histogram();
+    for h in hs {
+        let h = h.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = all.add(&*h);
+    }
+    LatencySummary {
+        count: all.len(),
+        p50: all.value_at_quantile(0.5),
+        p99: all.value_at_quantile(0.99),
+        p999: all.value_at_quantile(0.999),
+        max: all.max(),
+    }
+}
+
 fn new_histogram() -> Histogram<u64> {
     #[allow(clippy::expect_used)]
     Histogram::new_with_bounds(1, 60_000_000_000, 3)

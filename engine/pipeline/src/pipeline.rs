@@ -11,6 +11,7 @@ use candlewick_market::Candle;
 use candlewick_plugins::{LoadError, PluginHost, PluginRunner};
 use candlewick_state::{StateError, StateStore, StreamKey};
 
+use crate::checkpoint::{CheckpointPolicy, OutboxPolicy, Schedule, Writer};
 use crate::worker::{decode_tail, Slot, Worker, TAIL};
 use crate::{Clock, Metrics, Router, Sink, Strategy, StreamTable, WorkerReport};
 
@@ -31,6 +32,20 @@ pub struct PipelineConfig {
     /// Verified models strategies may read, by name (a plugin manifest's
     /// `models`). Only the models some strategy reads are run. Default none.
     pub models: Vec<NamedModel>,
+    /// When state is made durable. Default [`CheckpointPolicy::Never`]
+    /// (backtests); the live engine checkpoints in the background.
+    pub checkpoint: CheckpointPolicy,
+    /// How long signals stay in the outbox (with checkpoints only).
+    pub outbox: OutboxPolicy,
+    /// Latency mode: how long a worker polls its queue after a batch
+    /// before it sleeps on it. Zero (the default, and backtests') sleeps at
+    /// once; a live engine spins a little, because waking a sleeping
+    /// thread costs tens of microseconds per candle on a VM.
+    pub spin: std::time::Duration,
+    /// Whether workers time each candle (the latency histograms of
+    /// `/metrics`). Default on; backtests, which have no frame to time
+    /// from, turn it off and save two clock reads per candle.
+    pub measure_latency: bool,
 }
 
 impl Default for PipelineConfig {
@@ -42,6 +57,10 @@ impl Default for PipelineConfig {
             indicator_spec: "sma(20)".to_owned(),
             tail_bars: 256,
             models: Vec::new(),
+            checkpoint: CheckpointPolicy::Never,
+            outbox: OutboxPolicy::default(),
+            spin: std::time::Duration::ZERO,
+            measure_latency: true,
         }
     }
 }
@@ -75,6 +94,8 @@ pub enum PipelineError {
         #[source]
         source: Box<StateError>,
     },
+    #[error("checkpoint writer stopped: {0}")]
+    Checkpoint(#[source] Box<StateError>),
     #[error("shard worker {shard} panicked")]
     Panicked { shard: usize },
     #[error("cannot start worker thread: {0}")]
@@ -100,6 +121,7 @@ impl From<StateError> for PipelineError {
 #[derive(Debug)]
 pub struct Pipeline {
     workers: Vec<JoinHandle<Result<WorkerReport, StateError>>>,
+    writer: Option<Writer>,
     metrics: Arc<Metrics>,
     stopped: tokio::sync::watch::Receiver<usize>,
 }
@@ -166,7 +188,7 @@ impl Pipeline {
             senders.push(tx);
             receivers.push(rx);
         }
-        let metrics = Arc::new(Metrics::new(receivers.clone()));
+        let metrics = Arc::new(Metrics::new(n));
         let mut locals = vec![vec![u32::MAX; table.len()]; n];
         let mut slots: Vec<Vec<Slot>> = (0..n).map(|_| Vec::new()).collect();
         for id in table.ids() {
@@ -182,6 +204,17 @@ impl Pipeline {
         }
         let (stopped_tx, stopped) = tokio::sync::watch::channel(0usize);
         let stopped_tx = Arc::new(stopped_tx);
+        let (writer, writer_handle) = match config.checkpoint {
+            CheckpointPolicy::Every { .. } => {
+                let failed = stopped_tx.clone();
+                let (w, h) = Writer::start(store.clone(), 2 * n, metrics.clone(), move || {
+                    failed.send_modify(|n| *n += 1)
+                })
+                .map_err(PipelineError::Spawn)?;
+                (Some(w), Some(h))
+            }
+            _ => (None, None),
+        };
         let mut workers = Vec::with_capacity(n);
         let needs: Arc<[Vec<OutputRef>]> = needs.into();
         let model_snapshots: Vec<Arc<str>> = models
@@ -209,6 +242,14 @@ impl Pipeline {
                 inference,
                 needs: needs.clone(),
                 model_snapshots: model_snapshots.clone(),
+                schedule: Schedule::new(config.checkpoint),
+                writer: writer_handle.clone(),
+                outbox: config.outbox,
+                spin: config.spin,
+                measure_latency: config.measure_latency,
+                held: None,
+                unsaved: Vec::new(),
+                newest_signal: None,
             };
             let stopped_tx = stopped_tx.clone();
             let handle = std::thread::Builder::new()
@@ -228,10 +269,12 @@ impl Pipeline {
                 .map_err(PipelineError::Spawn)?;
             workers.push(handle);
         }
+        drop(writer_handle); // the workers hold the only ones: see `join`
         let router = Router::new(senders, table, metrics.clone());
         Ok((
             Pipeline {
                 workers,
+                writer,
                 metrics,
                 stopped,
             },
@@ -251,10 +294,13 @@ impl Pipeline {
         self.stopped.clone()
     }
 
-    /// Waits for every worker to drain and stop (drop every router first).
+    /// Waits for every worker to drain, hand over its last checkpoint and
+    /// stop, then for the checkpoint writer to commit everything it was
+    /// handed (drop every router first).
     ///
     /// # Errors
-    /// The first worker that failed or panicked.
+    /// A checkpoint that could not be written, else the first worker that
+    /// failed or panicked.
     pub fn join(self) -> Result<Vec<WorkerReport>, PipelineError> {
         let mut reports = Vec::with_capacity(self.workers.len());
         let mut first_error = None;
@@ -270,6 +316,12 @@ impl Pipeline {
                 Err(_) => {
                     first_error.get_or_insert(PipelineError::Panicked { shard });
                 }
+            }
+        }
+        // Every worker has returned, and with it its writer handle.
+        if let Some(writer) = self.writer {
+            if let Err(source) = writer.join() {
+                first_error = Some(PipelineError::Checkpoint(Box::new(source)));
             }
         }
         match first_error {

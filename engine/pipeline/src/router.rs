@@ -13,26 +13,35 @@ pub enum RouteError {
     /// The worker of this shard has stopped (it failed, or the pipeline is
     /// shutting down). The event is handed back.
     #[error("shard worker {shard} has stopped")]
-    Stopped { shard: usize, event: CandleEvent },
+    Stopped {
+        shard: usize,
+        /// The events of that shard that were not routed.
+        events: Vec<CandleEvent>,
+    },
 }
 
 impl RouteError {
-    /// The event that was not routed.
-    pub fn into_inner(self) -> CandleEvent {
+    /// The events that were not routed.
+    pub fn into_inner(self) -> Vec<CandleEvent> {
         match self {
-            RouteError::Stopped { event, .. } => event,
+            RouteError::Stopped { events, .. } => events,
         }
     }
 }
 
 /// Puts events on the queue of the worker that owns their stream.
 ///
+/// A queue carries *batches* (a frame's closed klines, a chunk of a file),
+/// not single candles: one hand-off per batch, and a worker drains whole
+/// batches. Within a shard, events keep the order they were routed in.
+///
 /// Clone it for each source; the pipeline shuts down when every clone is
 /// dropped (see the crate docs).
 ///
 /// # Backpressure
 ///
-/// Each queue is bounded ([`crate::PipelineConfig::queue_capacity`]). When
+/// Each queue is bounded ([`crate::PipelineConfig::queue_capacity`]
+/// batches). When
 /// it is full, [`Router::route`] blocks the calling thread until there is
 /// room and counts one [`Metrics::backpressure_waits`]: a source that
 /// outruns the workers is slowed, and the metric says so. Nothing is
@@ -40,14 +49,14 @@ impl RouteError {
 /// or inside `tokio::task::block_in_place` (see [`Router::route_async`]).
 #[derive(Debug, Clone)]
 pub struct Router {
-    senders: Arc<[Sender<CandleEvent>]>,
+    senders: Arc<[Sender<Vec<CandleEvent>>]>,
     table: Arc<StreamTable>,
     metrics: Arc<Metrics>,
 }
 
 impl Router {
     pub(crate) fn new(
-        senders: Vec<Sender<CandleEvent>>,
+        senders: Vec<Sender<Vec<CandleEvent>>>,
         table: Arc<StreamTable>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -73,17 +82,17 @@ impl Router {
     #[inline]
     pub fn route(&self, event: CandleEvent) -> Result<(), RouteError> {
         let shard = self.table.shard(event.stream);
-        let tx = &self.senders[shard];
-        self.metrics.count_ingested();
-        match tx.try_send(event) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(event)) => {
-                self.metrics.count_backpressure();
-                tx.send(event)
-                    .map_err(|e| RouteError::Stopped { shard, event: e.0 })
-            }
-            Err(TrySendError::Disconnected(event)) => Err(RouteError::Stopped { shard, event }),
-        }
+        self.send(shard, vec![event], false)
+    }
+
+    /// Routes a batch of events (any streams), one hand-off per shard,
+    /// waiting while a queue is full. Events of one shard keep their order.
+    ///
+    /// # Errors
+    /// [`RouteError::Stopped`] when a shard's worker has stopped; the
+    /// batches of the other shards were routed.
+    pub fn route_batch(&self, events: Vec<CandleEvent>) -> Result<(), RouteError> {
+        self.route_batch_with(events, false)
     }
 
     /// [`Router::route`] from async code on a multi-threaded tokio runtime:
@@ -98,18 +107,70 @@ impl Router {
     /// `block_in_place` there).
     pub fn route_async(&self, event: CandleEvent) -> Result<(), RouteError> {
         let shard = self.table.shard(event.stream);
-        self.metrics.count_ingested();
-        match self.senders[shard].try_send(event) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(event)) => {
-                self.metrics.count_backpressure();
-                tokio::task::block_in_place(|| {
-                    self.senders[shard]
-                        .send(event)
-                        .map_err(|e| RouteError::Stopped { shard, event: e.0 })
-                })
-            }
-            Err(TrySendError::Disconnected(event)) => Err(RouteError::Stopped { shard, event }),
+        self.send(shard, vec![event], true)
+    }
+
+    /// [`Router::route_batch`] from async code (see [`Router::route_async`]).
+    ///
+    /// # Errors
+    /// As [`Router::route_batch`].
+    pub fn route_batch_async(&self, events: Vec<CandleEvent>) -> Result<(), RouteError> {
+        self.route_batch_with(events, true)
+    }
+
+    fn route_batch_with(&self, events: Vec<CandleEvent>, in_async: bool) -> Result<(), RouteError> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let shard = self.table.shard(first.stream);
+        if events.iter().all(|e| self.table.shard(e.stream) == shard) {
+            return self.send(shard, events, in_async);
         }
+        let mut per_shard: Vec<Vec<CandleEvent>> = vec![Vec::new(); self.senders.len()];
+        for e in events {
+            per_shard[self.table.shard(e.stream)].push(e);
+        }
+        let mut first_error = None;
+        for (shard, batch) in per_shard.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.send(shard, batch, in_async) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// One hand-off: without waiting when there is room; otherwise counted
+    /// as backpressure and waited for (inside `block_in_place` from async).
+    #[inline]
+    fn send(
+        &self,
+        shard: usize,
+        events: Vec<CandleEvent>,
+        in_async: bool,
+    ) -> Result<(), RouteError> {
+        let tx = &self.senders[shard];
+        let n = events.len();
+        self.metrics.count_ingested(n);
+        self.metrics.enqueued(shard, n);
+        let result = match tx.try_send(events) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(events)) => {
+                self.metrics.count_backpressure();
+                let wait = || tx.send(events).map_err(|e| e.0);
+                if in_async {
+                    tokio::task::block_in_place(wait)
+                } else {
+                    wait()
+                }
+            }
+            Err(TrySendError::Disconnected(events)) => Err(events),
+        };
+        result.map_err(|events| {
+            self.metrics.dequeued(shard, events.len());
+            RouteError::Stopped { shard, events }
+        })
     }
 }

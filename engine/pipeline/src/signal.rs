@@ -41,3 +41,76 @@ pub struct Signal {
 pub fn signal_id(strategy: &str, symbol: &str, interval: &str, time: i64) -> String {
     format!("{strategy}:{symbol}:{interval}:{time}")
 }
+
+impl Signal {
+    /// The signal as the feed sends it and the outbox keeps it: the JSON
+    /// object's members after `{"type":"signal","seq":N,`, closing brace
+    /// included (DESIGN §7's signal frame).
+    ///
+    /// ```
+    /// # use candlewick_pipeline::Signal;
+    /// # use candlewick_plugins::Action;
+    /// let s = Signal {
+    ///     id: "sma_cross:BTCUSDT:1m:60000".into(), strategy: "sma_cross".into(),
+    ///     symbol: "BTCUSDT".parse().unwrap(), interval: "1m".parse().unwrap(),
+    ///     time: 60_000, action: Action::Buy, strength: 1.0, price: 10.5,
+    ///     stop_loss: None, take_profit: Some(11.0), emitted_at_us: 7, ingest_ns: 0,
+    /// };
+    /// assert_eq!(s.feed_body(), "\"id\":\"sma_cross:BTCUSDT:1m:60000\",\"symbol\":\"BTCUSDT\",\
+    /// \"interval\":\"1m\",\"strategy\":\"sma_cross\",\"time\":60000,\"action\":\"buy\",\
+    /// \"strength\":1,\"price\":10.5,\"take_profit\":11,\"emitted_at_us\":7}");
+    /// ```
+    pub fn feed_body(&self) -> String {
+        use std::fmt::Write as _;
+        let mut body = String::with_capacity(256);
+        let _ = write!(
+            body,
+            "\"id\":{},\"symbol\":\"{}\",\"interval\":\"{}\",\"strategy\":{},\"time\":{},\"action\":\"{}\",\"strength\":{},\"price\":{}",
+            json_str(&self.id),
+            self.symbol,
+            self.interval,
+            json_str(&self.strategy),
+            self.time,
+            self.action.as_str(),
+            json_num(self.strength),
+            json_num(self.price),
+        );
+        if let Some(v) = self.stop_loss {
+            let _ = write!(body, ",\"stop_loss\":{}", json_num(v));
+        }
+        if let Some(v) = self.take_profit {
+            let _ = write!(body, ",\"take_profit\":{}", json_num(v));
+        }
+        let _ = write!(body, ",\"emitted_at_us\":{}}}", self.emitted_at_us);
+        body
+    }
+}
+
+/// A JSON number; non-finite values (never produced) become `null`.
+pub fn json_num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+/// A JSON string literal: quotes, backslashes and control characters
+/// escaped.
+pub fn json_str(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,15 +1,18 @@
 //! The shard worker: drain a batch, apply, run models, run strategies,
-//! commit, emit.
+//! emit; checkpoint on its schedule (see [`crate::checkpoint`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use candlewick_inference::{InferenceStage, OutputRef, StageStats, Ticket};
 use candlewick_market::Candle;
 use candlewick_plugins::PluginRunner;
-use candlewick_state::{Checkpoint, StateError, StateStore, StreamState};
-use crossbeam_channel::Receiver;
+use candlewick_state::{Checkpoint, OutboxRecord, StateError, StateStore, StreamState};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
+use crate::checkpoint::{CheckpointPolicy, Handoff, OutboxPolicy, Owned, Schedule, WriterHandle};
+use crate::metrics::Stage;
 use crate::{CandleEvent, Clock, Metrics, Signal, Sink};
 
 /// Plugin-snapshot name under which a stream's warm-up tail is stored.
@@ -39,6 +42,8 @@ pub(crate) struct Slot {
     /// index into this.
     batch: Vec<(Candle, u64, Ticket)>,
     touched: bool,
+    /// Changed since the last checkpoint.
+    dirty: bool,
 }
 
 impl Slot {
@@ -53,13 +58,14 @@ impl Slot {
             tail,
             batch: Vec::new(),
             touched: false,
+            dirty: false,
         }
     }
 }
 
 pub(crate) struct Worker {
     pub(crate) shard: usize,
-    pub(crate) rx: Receiver<CandleEvent>,
+    pub(crate) rx: Receiver<Vec<CandleEvent>>,
     /// Global stream id -> index in `slots`, `u32::MAX` for others' streams.
     pub(crate) local: Vec<u32>,
     pub(crate) slots: Vec<Slot>,
@@ -77,6 +83,30 @@ pub(crate) struct Worker {
     pub(crate) needs: Arc<[Vec<OutputRef>]>,
     /// Per model of `inference`: the checkpoint name of its windows.
     pub(crate) model_snapshots: Vec<Arc<str>>,
+    pub(crate) schedule: Schedule,
+    /// The checkpoint writer, under [`CheckpointPolicy::Every`].
+    pub(crate) writer: Option<WriterHandle>,
+    pub(crate) outbox: OutboxPolicy,
+    /// Latency mode: how long to poll the queue before sleeping on it.
+    pub(crate) spin: Duration,
+    /// See [`crate::PipelineConfig::measure_latency`].
+    pub(crate) measure_latency: bool,
+    /// A checkpoint the writer had no room for yet (sent before any newer
+    /// one, so a shard's checkpoints commit in order).
+    pub(crate) held: Option<Owned>,
+    /// Signals emitted since the last checkpoint, for the outbox.
+    pub(crate) unsaved: Vec<OutboxRecord>,
+    /// Open time of the newest signal's candle (outbox retention).
+    pub(crate) newest_signal: Option<i64>,
+}
+
+/// What waiting on the queue gave.
+enum Next {
+    Events(Vec<CandleEvent>),
+    /// Nothing came for a checkpoint interval.
+    Idle,
+    /// Every router is gone and the queue is empty: shutdown.
+    Closed,
 }
 
 impl Worker {
@@ -96,29 +126,153 @@ impl Worker {
             touched: Vec::new(),
             signals: Vec::new(),
             latencies: Vec::with_capacity(self.max_batch),
-            snapshots: Vec::new(),
             model_values: vec![f64::NAN; self.needs.iter().map(Vec::len).max().unwrap_or(0)],
         };
-        // recv() blocks for the first event of a batch and fails only when
-        // every sender is gone and the queue is empty: that is shutdown.
-        while let Ok(first) = self.rx.recv() {
-            scratch.events.clear();
-            scratch.events.push(first);
-            while scratch.events.len() < self.max_batch {
-                match self.rx.try_recv() {
-                    Ok(e) => scratch.events.push(e),
-                    Err(_) => break,
+        loop {
+            match self.next() {
+                Next::Closed => break,
+                Next::Idle => {}
+                Next::Events(first) => {
+                    scratch.events.clear();
+                    scratch.events.extend_from_slice(&first);
+                    while scratch.events.len() < self.max_batch {
+                        match self.rx.try_recv() {
+                            Ok(more) => scratch.events.extend_from_slice(&more),
+                            Err(_) => break,
+                        }
+                    }
+                    self.metrics.dequeued(self.shard, scratch.events.len());
+                    self.batch(&mut scratch, &mut report)?;
                 }
             }
-            self.batch(&mut scratch, &mut report)?;
+            self.checkpoint_if_due(false)?;
         }
+        self.checkpoint_if_due(true)?;
         Ok(report)
+    }
+
+    /// The next queued batch: polled for [`Worker::spin`] (latency mode:
+    /// a sleeping thread costs a wake-up per candle), then waited for, up
+    /// to a checkpoint interval.
+    fn next(&self) -> Next {
+        if !self.spin.is_zero() {
+            let until = Instant::now() + self.spin;
+            loop {
+                match self.rx.try_recv() {
+                    Ok(events) => return Next::Events(events),
+                    Err(TryRecvError::Disconnected) => return Next::Closed,
+                    Err(TryRecvError::Empty) => {}
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        match self.schedule.policy().idle_wake() {
+            Some(wake) => match self.rx.recv_timeout(wake) {
+                Ok(events) => Next::Events(events),
+                Err(RecvTimeoutError::Timeout) => Next::Idle,
+                Err(RecvTimeoutError::Disconnected) => Next::Closed,
+            },
+            None => match self.rx.recv() {
+                Ok(events) => Next::Events(events),
+                Err(_) => Next::Closed,
+            },
+        }
     }
 
     fn batch(&mut self, b: &mut Batch, report: &mut WorkerReport) -> Result<(), StateError> {
         b.touched.clear();
         b.latencies.clear();
+        let drained_ns = self.stamp();
         let models_before = self.inference.as_ref().map(InferenceStage::stats);
+        let duplicates = self.apply_all(b)?;
+        let applied = b.latencies.len() as u64;
+        let predictions = self.run_models();
+        self.count_models(models_before);
+        self.push_bars(b);
+        let quarantines = self.run_strategies(b);
+        let decided_ns = self.stamp();
+
+        // Emit first (see the crate docs); only `EveryBatch` commits before.
+        let now_us = wall_us();
+        for s in &mut b.signals {
+            s.emitted_at_us = now_us;
+        }
+        if self.schedule.policy() == CheckpointPolicy::EveryBatch && !b.touched.is_empty() {
+            self.unsaved.extend(b.signals.iter().map(outbox_record));
+            let checkpoint = self.build_checkpoint();
+            self.store.commit(&checkpoint)?;
+            self.metrics.add(&self.metrics.counters.checkpoints, 1);
+        }
+        for s in &b.signals {
+            self.sink.signal(s.clone());
+        }
+        if self.sink.wants_candles() {
+            for &li in &b.touched {
+                let slot = &self.slots[li as usize];
+                self.sink
+                    .candles(slot.state.key(), &mut slot.batch.iter().map(|(c, _, _)| c));
+            }
+        }
+        self.emit_predictions(&b.touched);
+        if self.measure_latency {
+            let emitted_ns = self.stamp();
+            self.record_stages(b, drained_ns, decided_ns, emitted_ns);
+        }
+
+        // Off the path: what the next checkpoint will need.
+        let signals = b.signals.len() as u64;
+        if matches!(self.schedule.policy(), CheckpointPolicy::Every { .. }) {
+            self.unsaved.extend(b.signals.iter().map(outbox_record));
+        }
+        if let Some(t) = b.signals.iter().map(|s| s.time).max() {
+            self.newest_signal = Some(self.newest_signal.map_or(t, |n| n.max(t)));
+        }
+        b.signals.clear();
+        self.schedule.applied(applied);
+        for &li in &b.touched {
+            let slot = &mut self.slots[li as usize];
+            slot.batch.clear();
+            slot.touched = false;
+        }
+
+        let c = &self.metrics.counters;
+        self.metrics.add(&c.candles_applied, applied);
+        self.metrics.add(&c.candles_duplicate, duplicates);
+        self.metrics.add(&c.batches, 1);
+        self.metrics.add(&c.signals_emitted, signals);
+        if quarantines > 0 {
+            self.metrics.set_quarantines(self.shard, quarantines);
+        }
+        report.applied += applied;
+        report.duplicates += duplicates;
+        report.batches += 1;
+        report.signals += signals;
+        report.predictions += predictions;
+        if duplicates > 0 && report.duplicates == duplicates {
+            tracing::info!(
+                shard = self.shard,
+                "first re-sent candle refused as already applied (counted in candles_duplicate)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The clock, when latency is measured.
+    fn stamp(&self) -> u64 {
+        if self.measure_latency {
+            self.clock.now_ns()
+        } else {
+            0
+        }
+    }
+
+    /// Applies each event to its stream; returns the duplicates refused.
+    fn apply_all(&mut self, b: &mut Batch) -> Result<u64, StateError> {
         let mut duplicates = 0u64;
         for ev in &b.events {
             let Some(&li) = self.local.get(ev.stream.0 as usize) else {
@@ -141,24 +295,25 @@ impl Worker {
                 None => Ticket::default(),
             };
             if !slot.runners.is_empty() && self.tail_bars > 0 {
-                if slot.tail.len() == self.tail_bars {
+                while slot.tail.len() >= self.tail_bars {
                     slot.tail.pop_front();
                 }
                 slot.tail.push_back(ev.candle);
             }
             slot.batch.push((ev.candle, ev.ingest_ns, ticket));
+            slot.dirty = true;
             if !slot.touched {
                 slot.touched = true;
                 b.touched.push(li);
             }
             b.latencies.push(ev.ingest_ns);
         }
-        let applied = b.latencies.len() as u64;
-        let predictions = self.run_models();
-        self.count_models(models_before);
-        self.push_bars(b);
+        Ok(duplicates)
+    }
 
-        // Strategies: one call per (stream, strategy) for the whole batch.
+    /// Strategies: one call per (stream, strategy) for the whole batch;
+    /// their signals into `b.signals`. Returns the shard's quarantines.
+    fn run_strategies(&mut self, b: &mut Batch) -> u64 {
         let mut quarantines = 0;
         for &li in &b.touched {
             let slot = &mut self.slots[li as usize];
@@ -189,18 +344,56 @@ impl Worker {
                     });
                 }
                 quarantines += runner.stats().quarantines();
+            }
+        }
+        quarantines
+    }
+
+    /// Per candle: queue (ingest -> drained), compute (drained ->
+    /// strategies done), emit (-> every sink call returned), and the whole
+    /// ingest -> emit.
+    fn record_stages(&self, b: &mut Batch, drained: u64, decided: u64, emitted: u64) {
+        let m = &self.metrics;
+        let n = b.latencies.len();
+        m.record_stage(
+            self.shard,
+            Stage::Compute,
+            decided.saturating_sub(drained),
+            n,
+        );
+        m.record_stage(self.shard, Stage::Emit, emitted.saturating_sub(decided), n);
+        for t in &mut b.latencies {
+            m.record_stage(self.shard, Stage::Queue, drained.saturating_sub(*t), 1);
+            *t = emitted.saturating_sub(*t);
+        }
+        m.record_latencies(self.shard, &b.latencies);
+    }
+
+    /// Everything changed since the last checkpoint, copied: the dirty
+    /// streams' states, their plugins' snapshots (taken now, and only
+    /// now), warm-up tails and model windows, and the unsaved signals.
+    fn build_checkpoint(&mut self) -> Owned {
+        let mut checkpoint = Checkpoint::new();
+        for (li, slot) in self.slots.iter_mut().enumerate() {
+            if !std::mem::take(&mut slot.dirty) {
+                continue;
+            }
+            let key = slot.state.key().clone();
+            checkpoint.stream_owned(slot.state.clone());
+            for (name, runner) in &mut slot.runners {
                 if let Some(bytes) = runner.checkpoint() {
-                    b.snapshots.push((li, name.clone(), bytes.to_vec()));
+                    checkpoint.plugin(name, &key, bytes.to_vec());
                 }
             }
             if !slot.runners.is_empty() {
-                b.snapshots
-                    .push((li, TAIL.into(), encode_tail(slot.tail.iter())));
+                checkpoint.plugin(TAIL, &key, encode_tail(slot.tail.iter()));
             }
             if let Some(stage) = &self.inference {
                 for (model, name) in self.model_snapshots.iter().enumerate() {
-                    match stage.save(model, li as usize) {
-                        Ok(bytes) => b.snapshots.push((li, name.clone(), bytes)),
+                    match stage.save(model, li) {
+                        Ok(bytes) => {
+                            checkpoint.plugin(name, &key, bytes);
+                        }
                         Err(e) => {
                             tracing::warn!(shard = self.shard, cause = %e, "model window not checkpointed")
                         }
@@ -208,64 +401,80 @@ impl Worker {
                 }
             }
         }
+        let keep_from = self.newest_signal.map_or(i64::MIN, |newest| {
+            newest.saturating_sub(self.outbox.retention_ms)
+        });
+        for record in self.unsaved.drain(..) {
+            if record.time >= keep_from {
+                checkpoint.signal(record);
+            }
+        }
+        if keep_from > i64::MIN {
+            checkpoint.trim_outbox_before(keep_from);
+        }
+        self.schedule.taken();
+        checkpoint
+    }
 
-        // Commit, then emit: see the crate docs.
-        if !b.touched.is_empty() {
-            let mut checkpoint = Checkpoint::new();
-            for &li in &b.touched {
-                checkpoint.stream(&self.slots[li as usize].state);
+    /// Hands a checkpoint to the writer when one is due (every one at
+    /// `last`, waiting for room then). Never waits otherwise: a busy
+    /// writer postpones the checkpoint to a later batch.
+    fn checkpoint_if_due(&mut self, last: bool) -> Result<(), StateError> {
+        let Some(writer) = self.writer.clone() else {
+            return Ok(());
+        };
+        let hand = |c: Owned| {
+            if last {
+                writer.send(c)
+            } else {
+                writer.try_send(c)
             }
-            for (li, name, bytes) in b.snapshots.drain(..) {
-                checkpoint.plugin(&name, self.slots[li as usize].state.key(), bytes);
-            }
-            self.store.commit(&checkpoint)?;
-            self.metrics.add(&self.metrics.counters.checkpoints, 1);
-        }
-        let now_us = wall_us();
-        let signals = b.signals.len() as u64;
-        for mut s in b.signals.drain(..) {
-            s.emitted_at_us = now_us;
-            self.sink.signal(s);
-        }
-        if self.sink.wants_candles() {
-            for &li in &b.touched {
-                let slot = &self.slots[li as usize];
-                self.sink
-                    .candles(slot.state.key(), &mut slot.batch.iter().map(|(c, _, _)| c));
+        };
+        if let Some(held) = self.held.take() {
+            match hand(held) {
+                Handoff::Sent => {}
+                Handoff::Busy(c) => {
+                    self.held = Some(c);
+                    return Ok(());
+                }
+                Handoff::Gone => return self.writer_gone(),
             }
         }
-        self.emit_predictions(&b.touched);
-        let now = self.clock.now_ns();
-        for t in &mut b.latencies {
-            *t = now.saturating_sub(*t);
+        if !(self.schedule.due() || (last && self.slots.iter().any(|s| s.dirty))) {
+            return Ok(());
         }
-        self.metrics.record_latencies(self.shard, &b.latencies);
-        for &li in &b.touched {
-            let slot = &mut self.slots[li as usize];
-            slot.batch.clear();
-            slot.touched = false;
+        if !last && writer.is_busy() {
+            self.metrics
+                .durability
+                .deferred
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
         }
+        let checkpoint = self.build_checkpoint();
+        match hand(checkpoint) {
+            Handoff::Sent => Ok(()),
+            Handoff::Busy(c) => {
+                self.held = Some(c);
+                Ok(())
+            }
+            Handoff::Gone => self.writer_gone(),
+        }
+    }
 
-        let c = &self.metrics.counters;
-        self.metrics.add(&c.candles_applied, applied);
-        self.metrics.add(&c.candles_duplicate, duplicates);
-        self.metrics.add(&c.batches, 1);
-        self.metrics.add(&c.signals_emitted, signals);
-        if quarantines > 0 {
-            self.metrics.set_quarantines(self.shard, quarantines);
-        }
-        report.applied += applied;
-        report.duplicates += duplicates;
-        report.batches += 1;
-        report.signals += signals;
-        report.predictions += predictions;
-        if duplicates > 0 && report.duplicates == duplicates {
-            tracing::info!(
-                shard = self.shard,
-                "first re-sent candle refused as already applied (counted in candles_duplicate)"
-            );
-        }
-        Ok(())
+    /// The writer stopped (it failed and said why): this worker stops too,
+    /// so that nothing more is applied that could not be made durable.
+    fn writer_gone(&mut self) -> Result<(), StateError> {
+        self.writer = None;
+        Err(StateError::WriterStopped)
+    }
+}
+
+/// A signal as the outbox keeps it.
+fn outbox_record(s: &Signal) -> OutboxRecord {
+    OutboxRecord {
+        time: s.time,
+        id: s.id.clone(),
+        body: s.feed_body().into_bytes(),
     }
 }
 
@@ -354,12 +563,11 @@ struct Batch {
     touched: Vec<u32>,
     signals: Vec<Signal>,
     latencies: Vec<u64>,
-    snapshots: Vec<(u32, Arc<str>, Vec<u8>)>,
     /// One bar's model outputs for one strategy.
     model_values: Vec<f64>,
 }
 
-fn wall_us() -> i64 {
+pub(crate) fn wall_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)

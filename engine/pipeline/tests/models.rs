@@ -12,8 +12,8 @@ use candlewick_models::{
     train, ArchKind, Device, FeatureSpec, FeatureWindow, LabelRule, Predictor, TrainConfig,
 };
 use candlewick_pipeline::{
-    CandleEvent, Clock, Pipeline, PipelineConfig, PipelineError, Prediction, Signal, Sink,
-    Strategy, StreamTable, VecSink,
+    CandleEvent, CheckpointPolicy, Clock, Pipeline, PipelineConfig, PipelineError, Prediction,
+    Signal, Sink, Strategy, StreamTable, VecSink,
 };
 use candlewick_plugins::{Action, HostConfig, Limits, PluginHost, RestartPolicy};
 use candlewick_state::{MemoryStore, StateStore, StreamKey};
@@ -126,6 +126,12 @@ fn run_recording(
     let config = PipelineConfig {
         models: model.into_iter().cloned().collect(),
         max_batch: 7,
+        // Only the checkpoint taken as the pipeline stops: a restart on
+        // the same store resumes from it.
+        checkpoint: CheckpointPolicy::Every {
+            interval: std::time::Duration::from_secs(3600),
+            max_candles: u64::MAX,
+        },
         ..PipelineConfig::default()
     };
     let sink = Arc::new(Recorder::default());

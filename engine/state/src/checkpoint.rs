@@ -1,14 +1,24 @@
 //! A checkpoint: everything one drained batch changed, committed at once.
 
+use std::borrow::Cow;
+
 use crate::{StreamKey, StreamState};
 
 /// The states of several streams, plus plugin snapshots, to be committed
 /// together by [`crate::StateStore::commit`].
 ///
-/// A checkpoint borrows the stream states it holds, so building one after
-/// a batch copies nothing; the store encodes (RocksDB) or clones (memory)
-/// them when it commits. Adding the same stream, or the same plugin and
-/// stream, twice keeps the last one added.
+/// A checkpoint borrows the stream states it holds ([`Checkpoint::stream`]),
+/// so building one to commit at once copies nothing, or owns copies of
+/// them ([`Checkpoint::stream_owned`], `Checkpoint<'static>`), so that a
+/// worker can hand it to a writer thread and go on applying candles. The
+/// store encodes (RocksDB) or clones (memory) them when it commits. Adding
+/// the same stream, or the same plugin and stream, twice keeps the last
+/// one added.
+///
+/// A checkpoint also carries the signals emitted since the previous one
+/// ([`Checkpoint::signal`]): they go to the *outbox*, from which a feed
+/// client that reconnects is served what it missed
+/// ([`crate::StateStore::outbox_since`]).
 ///
 /// What a commit guarantees is stated on [`crate::StateStore::commit`]:
 /// all of it becomes visible, or none of it.
@@ -27,8 +37,20 @@ use crate::{StreamKey, StreamState};
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Checkpoint<'a> {
-    streams: Vec<&'a StreamState>,
+    streams: Vec<Cow<'a, StreamState>>,
     plugins: Vec<PluginSnapshot>,
+    outbox: Vec<OutboxRecord>,
+    /// Outbox records with a time before this are deleted by the commit.
+    outbox_before: Option<i64>,
+}
+
+/// One emitted signal as the outbox keeps it: its candle's open time, its
+/// deterministic id, and its body as the feed sends it (opaque here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub time: i64,
+    pub id: String,
+    pub body: Vec<u8>,
 }
 
 /// The opaque snapshot a plugin gave for one stream.
@@ -47,7 +69,26 @@ impl<'a> Checkpoint<'a> {
     /// Adds a stream's indicator state and offset (its last applied
     /// candle), which are always written together.
     pub fn stream(&mut self, state: &'a StreamState) -> &mut Self {
-        self.streams.push(state);
+        self.streams.push(Cow::Borrowed(state));
+        self
+    }
+
+    /// As [`Checkpoint::stream`], with a copy the checkpoint owns.
+    pub fn stream_owned(&mut self, state: StreamState) -> &mut Self {
+        self.streams.push(Cow::Owned(state));
+        self
+    }
+
+    /// Adds an emitted signal to the outbox.
+    pub fn signal(&mut self, record: OutboxRecord) -> &mut Self {
+        self.outbox.push(record);
+        self
+    }
+
+    /// Deletes, in the same commit, the outbox records of candles that
+    /// opened before `time` (the outbox's retention).
+    pub fn trim_outbox_before(&mut self, time: i64) -> &mut Self {
+        self.outbox_before = Some(time);
         self
     }
 
@@ -62,8 +103,18 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// The stream states added, in order.
-    pub fn streams(&self) -> &[&'a StreamState] {
-        &self.streams
+    pub fn streams(&self) -> impl ExactSizeIterator<Item = &StreamState> {
+        self.streams.iter().map(|s| &**s)
+    }
+
+    /// The outbox records added, in order.
+    pub fn outbox(&self) -> &[OutboxRecord] {
+        &self.outbox
+    }
+
+    /// See [`Checkpoint::trim_outbox_before`].
+    pub fn outbox_trim(&self) -> Option<i64> {
+        self.outbox_before
     }
 
     /// The plugin snapshots added, in order.
@@ -73,6 +124,9 @@ impl<'a> Checkpoint<'a> {
 
     /// True when nothing was added: committing it writes nothing.
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty() && self.plugins.is_empty()
+        self.streams.is_empty()
+            && self.plugins.is_empty()
+            && self.outbox.is_empty()
+            && self.outbox_before.is_none()
     }
 }

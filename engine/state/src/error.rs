@@ -76,6 +76,22 @@ pub enum StateError {
         detail: String,
     },
 
+    /// The checkpoint writer has stopped after a failed commit (its own
+    /// error was reported first); nothing more is applied.
+    #[error(
+        "the checkpoint writer has stopped after a failed commit (see the error before this one)"
+    )]
+    WriterStopped,
+
+    /// An outbox record's key does not decode (it was not written by this
+    /// store).
+    #[error(
+        "state database {}: an outbox record has a malformed key ({len} bytes); \
+         the outbox is damaged: delete the state database's outbox or move the database aside",
+        path.display()
+    )]
+    CorruptOutbox { path: PathBuf, len: usize },
+
     /// The stored indicator set was built from another spec than the one
     /// asked for. The state is not recomputed behind the operator's back.
     #[error(

@@ -91,7 +91,7 @@ mod state_store;
 mod store;
 mod stream;
 
-pub use checkpoint::{Checkpoint, PluginSnapshot};
+pub use checkpoint::{Checkpoint, OutboxRecord, PluginSnapshot};
 pub use error::StateError;
 pub use key::{StreamKey, StreamKeyError};
 pub use memory::MemoryStore;

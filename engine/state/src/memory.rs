@@ -1,11 +1,11 @@
 //! An in-memory state store for backtests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use candlewick_indicators::IndicatorSet;
 
-use crate::{Checkpoint, StateError, StateStore, StreamKey, StreamState};
+use crate::{Checkpoint, OutboxRecord, StateError, StateStore, StreamKey, StreamState};
 
 /// A [`StateStore`] that keeps the last checkpoint in memory.
 ///
@@ -28,6 +28,8 @@ struct Inner {
     /// first candle), always replaced together.
     streams: HashMap<StreamKey, (IndicatorSet, Option<i64>)>,
     plugins: HashMap<(StreamKey, String), Vec<u8>>,
+    /// The outbox, by (time, id).
+    outbox: BTreeMap<(i64, String), Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -73,7 +75,6 @@ impl StateStore for MemoryStore {
     fn commit(&self, checkpoint: &Checkpoint<'_>) -> Result<(), StateError> {
         let streams: Vec<_> = checkpoint
             .streams()
-            .iter()
             .map(|s| (s.key().clone(), (s.set().clone(), s.last_open_time())))
             .collect();
         let plugins: Vec<_> = checkpoint
@@ -84,6 +85,26 @@ impl StateStore for MemoryStore {
         let mut inner = self.lock();
         inner.streams.extend(streams);
         inner.plugins.extend(plugins);
+        if let Some(before) = checkpoint.outbox_trim() {
+            inner.outbox = inner.outbox.split_off(&(before, String::new()));
+        }
+        for r in checkpoint.outbox() {
+            inner.outbox.insert((r.time, r.id.clone()), r.body.clone());
+        }
         Ok(())
+    }
+
+    fn outbox_since(&self, time: i64, limit: usize) -> Result<Vec<OutboxRecord>, StateError> {
+        let inner = self.lock();
+        Ok(inner
+            .outbox
+            .range((time, String::new())..)
+            .take(limit)
+            .map(|((time, id), body)| OutboxRecord {
+                time: *time,
+                id: id.clone(),
+                body: body.clone(),
+            })
+            .collect())
     }
 }

@@ -1,6 +1,6 @@
 //! The one interface a worker needs from wherever its state lives.
 
-use crate::{Checkpoint, StateError, StreamKey, StreamState};
+use crate::{Checkpoint, OutboxRecord, StateError, StreamKey, StreamState};
 
 /// Where a worker loads its streams from and commits its checkpoints to.
 ///
@@ -52,4 +52,12 @@ pub trait StateStore: Send + Sync {
     /// [`StateError::Rocks`] when the write fails (nothing was written);
     /// [`StateError::Encode`] when a state cannot be serialised.
     fn commit(&self, checkpoint: &Checkpoint<'_>) -> Result<(), StateError>;
+
+    /// Committed outbox records of candles that opened at or after `time`,
+    /// in (time, id) order, at most `limit` of them.
+    ///
+    /// # Errors
+    /// [`StateError::Rocks`] when the database cannot be read;
+    /// [`StateError::CorruptOutbox`] for a record that does not decode.
+    fn outbox_since(&self, time: i64, limit: usize) -> Result<Vec<OutboxRecord>, StateError>;
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rocksdb::{ColumnFamily, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use crate::codec::{self, VERSION_KEY};
-use crate::{Checkpoint, StateError, StateStore, StreamKey, StreamState};
+use crate::{Checkpoint, OutboxRecord, StateError, StateStore, StreamKey, StreamState};
 
 /// Version of the on-disk layout (column families, keys and value
 /// encodings, see the `codec` module). Written into `meta` when a database is
@@ -18,7 +18,10 @@ const INDICATORS: &str = "indicators";
 const OFFSETS: &str = "offsets";
 const PLUGINS: &str = "plugins";
 const META: &str = "meta";
-const FAMILIES: [&str; 4] = [INDICATORS, OFFSETS, PLUGINS, META];
+/// Signals emitted, by (candle time, id): what a reconnecting feed client
+/// missed (see [`Checkpoint::signal`]).
+const OUTBOX: &str = "outbox";
+const FAMILIES: [&str; 5] = [INDICATORS, OFFSETS, PLUGINS, META, OUTBOX];
 
 /// How a [`Store`] is opened.
 ///
@@ -248,6 +251,21 @@ impl Store {
                 &snapshot.bytes,
             );
         }
+        let outbox = self.cf(OUTBOX)?;
+        if let Some(before) = checkpoint.outbox_trim() {
+            batch.delete_range_cf(
+                outbox,
+                codec::outbox_key(i64::MIN, ""),
+                codec::outbox_key(before, ""),
+            );
+        }
+        for record in checkpoint.outbox() {
+            batch.put_cf(
+                outbox,
+                codec::outbox_key(record.time, &record.id),
+                &record.body,
+            );
+        }
         Ok(batch)
     }
 }
@@ -320,6 +338,29 @@ impl StateStore for Store {
         self.db
             .get_cf(self.cf(PLUGINS)?, key)
             .map_err(|e| self.rocks(e))
+    }
+
+    fn outbox_since(&self, time: i64, limit: usize) -> Result<Vec<OutboxRecord>, StateError> {
+        let from = codec::outbox_key(time, "");
+        let iter = self.db.iterator_cf(
+            self.cf(OUTBOX)?,
+            IteratorMode::From(&from, rocksdb::Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for entry in iter.take(limit) {
+            let (key, body) = entry.map_err(|e| self.rocks(e))?;
+            let (time, id) =
+                codec::decode_outbox_key(&key).ok_or_else(|| StateError::CorruptOutbox {
+                    path: self.path.clone(),
+                    len: key.len(),
+                })?;
+            out.push(OutboxRecord {
+                time,
+                id,
+                body: body.into_vec(),
+            });
+        }
+        Ok(out)
     }
 
     fn commit(&self, checkpoint: &Checkpoint<'_>) -> Result<(), StateError> {

@@ -214,7 +214,9 @@ impl Connection {
             url: self.config.ws_url.to_string(),
             message,
         };
-        let connect = tokio_tungstenite::connect_async(url.as_str());
+        // Nagle off: a kline frame is small, and waiting to coalesce it
+        // with the next would delay it by up to a round trip.
+        let connect = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true);
         let (mut ws, _) = match tokio::time::timeout(self.config.connect_timeout, connect).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => return Err(ws_err(e.to_string())),

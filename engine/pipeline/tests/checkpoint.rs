@@ -1,0 +1,199 @@
+//! Emit first, checkpoint off the path (ARCHITECTURE §3), on the bundled
+//! EURUSD data with the example `sma_cross` plugin and a real RocksDB
+//! store.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use candlewick_market::{Candle, CsvReader};
+use candlewick_pipeline::{
+    CandleEvent, CheckpointPolicy, Clock, OutboxPolicy, Pipeline, PipelineConfig, Signal, Sink,
+    Strategy, StreamTable,
+};
+use candlewick_plugins::{HostConfig, Limits, PluginHost};
+use candlewick_state::{StateStore, Store, StreamKey};
+
+const STREAMS: [&str; 2] = ["EURUSD/1h", "GBPUSD/1h"];
+const BARS: usize = 1500;
+const KEEP_ALL: OutboxPolicy = OutboxPolicy {
+    retention_ms: i64::MAX,
+};
+
+fn candles() -> Vec<Candle> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/EURUSD-1h.csv");
+    CsvReader::open(&path)
+        .unwrap()
+        .take(BARS)
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn wasm(name: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = candlewick_plugins::testing::build_plugins(&repo).unwrap_or_else(|e| panic!("{e}"));
+    dir.join(format!("{name}.wasm"))
+}
+
+/// Records each signal with the stream's committed offset at the moment
+/// the signal reached the sink.
+struct Witness {
+    store: Arc<Store>,
+    seen: Mutex<Vec<(Signal, Option<i64>)>>,
+}
+
+impl Sink for Witness {
+    fn signal(&self, s: Signal) {
+        let key: StreamKey = format!("{}/{}", s.symbol, s.interval).parse().unwrap();
+        let committed = self.store.offset(&key).unwrap();
+        self.seen.lock().unwrap().push((s, committed));
+    }
+}
+
+/// Runs every bar of both streams through a pipeline with `policy` on a
+/// fresh RocksDB store; returns what the sink saw and the store.
+fn run(
+    policy: CheckpointPolicy,
+    outbox: OutboxPolicy,
+    dir: &Path,
+) -> (Vec<(Signal, Option<i64>)>, Arc<Store>) {
+    let store = Arc::new(Store::open(dir).unwrap());
+    let host = PluginHost::new(HostConfig::default()).unwrap();
+    let mut strategy = Strategy::new(host.load_file(&wasm("sma_cross")).unwrap());
+    strategy.limits = Limits {
+        deadline: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let table = StreamTable::new(STREAMS.iter().map(|k| k.parse().unwrap()).collect(), 2);
+    let ids: Vec<_> = table.ids().collect();
+    let sink = Arc::new(Witness {
+        store: store.clone(),
+        seen: Mutex::default(),
+    });
+    let config = PipelineConfig {
+        checkpoint: policy,
+        outbox,
+        max_batch: 16,
+        ..PipelineConfig::default()
+    };
+    let (pipeline, router) = Pipeline::start(
+        &config,
+        table,
+        store.clone(),
+        Some(&host),
+        &[strategy],
+        sink.clone(),
+        Clock::new(),
+    )
+    .unwrap();
+    let data = candles();
+    for chunk in data.chunks(10) {
+        let batch = chunk
+            .iter()
+            .flat_map(|c| {
+                ids.iter().map(|&stream| CandleEvent {
+                    stream,
+                    candle: *c,
+                    ingest_ns: 0,
+                })
+            })
+            .collect();
+        router.route_batch(batch).unwrap();
+    }
+    drop(router);
+    pipeline.join().unwrap();
+    let seen = std::mem::take(&mut *sink.seen.lock().unwrap());
+    (seen, store)
+}
+
+#[test]
+fn commit_before_emit_holds_every_signal_until_its_candle_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seen, _) = run(CheckpointPolicy::EveryBatch, KEEP_ALL, dir.path());
+    assert!(
+        seen.len() > 20,
+        "sma_cross gave only {} signals",
+        seen.len()
+    );
+    for (s, committed) in &seen {
+        assert!(
+            committed.is_some_and(|c| c >= s.time),
+            "{} emitted before its commit",
+            s.id
+        );
+    }
+}
+
+#[test]
+fn emit_first_never_waits_for_the_checkpoint_and_the_outbox_keeps_every_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    // One checkpoint per 400 applied candles: most signals are emitted
+    // before the checkpoint that covers their candle exists.
+    let policy = CheckpointPolicy::Every {
+        interval: Duration::from_secs(3600),
+        max_candles: 400,
+    };
+    let (seen, store) = run(policy, KEEP_ALL, dir.path());
+    let ahead = seen
+        .iter()
+        .filter(|(s, committed)| committed.is_none_or(|c| c < s.time))
+        .count();
+    assert!(
+        ahead * 2 > seen.len(),
+        "only {ahead} of {} signals went out before their checkpoint",
+        seen.len()
+    );
+
+    // After the final checkpoint (taken as the pipeline stops) the outbox
+    // holds every signal, in (time, id) order, as the feed sends it.
+    let mut want: Vec<(i64, String, String)> = seen
+        .iter()
+        .map(|(s, _)| (s.time, s.id.clone(), s.feed_body()))
+        .collect();
+    want.sort();
+    let stored: Vec<(i64, String, String)> = store
+        .outbox_since(i64::MIN, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.time, r.id, String::from_utf8(r.body).unwrap()))
+        .collect();
+    assert_eq!(stored, want);
+    // `since` is inclusive of its time and skips everything before.
+    let middle = want[want.len() / 2].0;
+    let tail = store.outbox_since(middle, usize::MAX).unwrap();
+    assert_eq!(tail.len(), want.iter().filter(|w| w.0 >= middle).count());
+    // Every stream's final state is durable.
+    let last = candles().last().unwrap().open_time;
+    for key in STREAMS {
+        assert_eq!(store.offset(&key.parse().unwrap()).unwrap(), Some(last));
+    }
+}
+
+#[test]
+fn never_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seen, store) = run(CheckpointPolicy::Never, KEEP_ALL, dir.path());
+    assert!(!seen.is_empty());
+    assert_eq!(store.offset(&STREAMS[0].parse().unwrap()).unwrap(), None);
+    assert!(store.outbox_since(i64::MIN, 10).unwrap().is_empty());
+}
+
+#[test]
+fn the_outbox_keeps_its_retention_of_candle_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let week = 7 * 24 * 3_600_000;
+    let policy = CheckpointPolicy::Every {
+        interval: Duration::from_secs(3600),
+        max_candles: 400,
+    };
+    let (seen, store) = run(policy, OutboxPolicy { retention_ms: week }, dir.path());
+    let newest = seen.iter().map(|(s, _)| s.time).max().unwrap();
+    let want = seen.iter().filter(|(s, _)| s.time >= newest - week).count();
+    let stored = store.outbox_since(i64::MIN, usize::MAX).unwrap();
+    assert!(
+        want > 0 && want < seen.len(),
+        "the data spans more than a week"
+    );
+    assert_eq!(stored.len(), want);
+    assert!(stored.iter().all(|r| r.time >= newest - week));
+}
