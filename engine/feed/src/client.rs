@@ -32,8 +32,7 @@ impl Names {
     }
 
     /// Entries the set holds (`All` is one).
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    fn entries(&self) -> usize {
         match self {
             Names::None => 0,
             Names::All => 1,
@@ -182,7 +181,7 @@ impl Subscription {
     /// Names held.
     #[cfg(test)]
     fn names(&self) -> usize {
-        self.symbols.len() + self.strategies.len()
+        self.symbols.entries() + self.strategies.entries()
     }
 
     fn wants(&self, item: &FeedItem) -> bool {
@@ -388,6 +387,31 @@ fn handle(text: &str, sub: &mut Subscription, policy: Policy<'_>) -> Option<Stri
                 .to_string(),
         ),
     }
+}
+
+/// See [`crate::fuzz_client_ops`].
+pub(crate) fn fuzz_ops<'a>(messages: impl IntoIterator<Item = &'a str>) -> usize {
+    let known = Known {
+        symbols: ["BTCUSDT", "ETHUSDT"].map(String::from).into(),
+        strategies: ["sma_cross"].map(String::from).into(),
+    };
+    let policy = Policy {
+        known: Some(&known),
+        max_names: 8,
+    };
+    let mut open = Subscription::default();
+    let unchecked = Policy {
+        known: None,
+        max_names: 8,
+    };
+    let mut sub = Subscription::default();
+    for m in messages {
+        let _ = handle(m, &mut sub, policy);
+        let _ = handle(m, &mut open, unchecked);
+    }
+    let held = |s: &Subscription| s.symbols.entries() + s.strategies.entries();
+    assert!(held(&open) <= 8, "the bound was passed");
+    held(&sub)
 }
 
 /// Resolves when the watched flag turns true (or its sender is gone).

@@ -63,3 +63,11 @@ pub use guard::Known;
 pub use hub::{FeedItem, Hub};
 pub use prometheus::render;
 pub use server::{serve, FeedConfig, FeedError, FeedState};
+
+/// For the fuzz targets (`fuzz/`): applies client messages to one
+/// subscription under the default bound and a small known set; the
+/// names held at the end (never above the bound).
+#[doc(hidden)]
+pub fn fuzz_client_ops<'a>(messages: impl IntoIterator<Item = &'a str>) -> usize {
+    client::fuzz_ops(messages)
+}
