@@ -158,8 +158,8 @@ impl IndicatorSet {
 }
 
 /// Where two JSON trees differ in shape (object keys, array lengths,
-/// strings, kinds); numbers and booleans may differ, and so may a null
-/// (NaN) against a number.
+/// strings, kinds); numbers and booleans may differ, and a null (an unset
+/// `Option`, a NaN) matches anything.
 fn shape_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> Option<String> {
     use serde_json::Value::*;
     match (a, b) {
@@ -181,7 +181,10 @@ fn shape_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) ->
                 .find_map(|(i, (v, w))| shape_difference(v, w, format!("{at}[{i}]")))
         }
         (String(x), String(y)) if x == y => None,
-        (Number(_) | Null, Number(_) | Null) | (Bool(_), Bool(_)) => None,
+        // `null` is an `Option` not yet set (or a NaN): it may stand for
+        // anything on the other side.
+        (Null, _) | (_, Null) => None,
+        (Number(_), Number(_)) | (Bool(_), Bool(_)) => None,
         _ => Some(at),
     }
 }
