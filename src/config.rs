@@ -248,6 +248,68 @@ pub struct FeedConfig {
     pub candles: bool,
     #[serde(default = "default_send_timeout")]
     pub send_timeout_s: f64,
+    /// Browser origins allowed to open the feed (`https://host[:port]`);
+    /// others get 403. Default none (programs send no `Origin`).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// TCP connections at once before the WebSocket upgrade. Default 256.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a connection may take to send its request head. Default 10.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_s: f64,
+    /// Names one client may subscribe to. Default 1024.
+    #[serde(default = "default_max_subscriptions")]
+    pub max_subscriptions: usize,
+    /// Client messages per second, sustained (over it: closed with 1008).
+    /// Default 20.
+    #[serde(default = "default_ops_per_second")]
+    pub ops_per_second: f64,
+    /// Client messages at once before the rate applies. Default 100.
+    #[serde(default = "default_ops_burst")]
+    pub ops_burst: u32,
+}
+
+fn default_max_connections() -> usize {
+    256
+}
+
+fn default_header_timeout() -> f64 {
+    10.0
+}
+
+fn default_max_subscriptions() -> usize {
+    1024
+}
+
+fn default_ops_per_second() -> f64 {
+    20.0
+}
+
+fn default_ops_burst() -> u32 {
+    100
+}
+
+/// Shortest feed token accepted: a guessable token is no gate.
+pub const MIN_TOKEN_BYTES: usize = 16;
+
+/// Upper bounds on sizes and durations: beyond them a value is a typo (or
+/// would exhaust memory, or panic converting to a `Duration`).
+pub mod bounds {
+    pub const WORKERS: usize = 1024;
+    pub const QUEUE: usize = 1 << 22;
+    pub const BATCH: usize = 1 << 20;
+    pub const TAIL_BARS: usize = 1 << 20;
+    pub const CLIENTS: usize = 1 << 20;
+    pub const SUBSCRIPTIONS: usize = 1 << 20;
+    /// Binance allows 1024 streams per connection.
+    pub const STREAMS_PER_CONNECTION: usize = 1024;
+    /// A day, in seconds.
+    pub const SECONDS: f64 = 86_400.0;
+    /// A plugin call's deadline, ms.
+    pub const DEADLINE_MS: f64 = 60_000.0;
+    pub const OPS_PER_SECOND: f64 = 1e6;
+    pub const SPEED: f64 = 1e9;
 }
 
 fn default_client_queue() -> usize {
@@ -276,12 +338,91 @@ impl FeedConfig {
             .iter()
             .map(|t| match t.strip_prefix("env:") {
                 Some(var) => match std::env::var(var) {
-                    Ok(v) if !v.is_empty() => Ok(v),
+                    Ok(v) if v.len() >= MIN_TOKEN_BYTES => Ok(v),
+                    Ok(v) if !v.is_empty() => bail!(
+                        "feed.tokens: the token in {var} is shorter than {MIN_TOKEN_BYTES} bytes"
+                    ),
                     _ => bail!("feed.tokens: environment variable {var} is not set"),
                 },
                 None => Ok(t.clone()),
             })
             .collect()
+    }
+
+    /// The feed server's settings from this section (tokens resolved).
+    /// `run` is to build its feed from this (today it sets a few fields
+    /// inline, so the new limits take their defaults there).
+    ///
+    /// # Errors
+    /// As [`FeedConfig::resolved_tokens`].
+    pub fn server_config(&self) -> anyhow::Result<candlewick_feed::FeedConfig> {
+        use std::time::Duration;
+        Ok(candlewick_feed::FeedConfig {
+            tokens: self.resolved_tokens()?,
+            max_clients: self.max_clients,
+            client_queue: self.client_queue,
+            candles: self.candles,
+            send_timeout: Duration::from_secs_f64(self.send_timeout_s),
+            max_connections: self.max_connections,
+            header_timeout: Duration::from_secs_f64(self.header_timeout_s),
+            allowed_origins: self.allowed_origins.clone(),
+            max_subscriptions: self.max_subscriptions,
+            ops_per_second: self.ops_per_second,
+            ops_burst: self.ops_burst,
+            ..candlewick_feed::FeedConfig::default()
+        })
+    }
+
+    /// The checks on who may reach the feed and how (see SECURITY.md).
+    fn validate(&self) -> anyhow::Result<()> {
+        use bounds::*;
+        for t in &self.tokens {
+            if !t.starts_with("env:") && t.len() < MIN_TOKEN_BYTES {
+                // The token itself is never shown.
+                bail!("feed.tokens: a token is shorter than {MIN_TOKEN_BYTES} bytes");
+            }
+        }
+        let exposed = !self.listen.ip().is_loopback();
+        if exposed && self.tokens.iter().any(|t| t == DEMO_TOKEN) {
+            bail!(
+                "feed.listen {} is not a loopback address, and feed.tokens holds the public demo \
+                 token: anyone could read the feed. Use a secret token (\"env:NAME\")",
+                self.listen
+            );
+        }
+        if exposed {
+            tracing::warn!(
+                listen = %self.listen,
+                "the feed listens beyond loopback without TLS: tokens and signals cross the \
+                 network in clear; put a TLS-terminating proxy in front or bind 127.0.0.1"
+            );
+        }
+        for o in &self.allowed_origins {
+            let rest = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.contains('/') || r.contains('*')) {
+                bail!("feed.allowed_origins: {o:?} is not an origin (scheme://host[:port], no path, no wildcard)");
+            }
+        }
+        let sizes = [
+            ("client_queue", self.client_queue, QUEUE),
+            ("max_clients", self.max_clients, CLIENTS),
+            ("max_connections", self.max_connections, CLIENTS),
+            ("max_subscriptions", self.max_subscriptions, SUBSCRIPTIONS),
+        ];
+        for (key, v, max) in sizes {
+            if v == 0 || v > max {
+                bail!("feed.{key} must be between 1 and {max}");
+            }
+        }
+        within("feed.send_timeout_s", self.send_timeout_s, SECONDS)?;
+        within("feed.header_timeout_s", self.header_timeout_s, SECONDS)?;
+        within("feed.ops_per_second", self.ops_per_second, OPS_PER_SECOND)?;
+        if self.ops_burst == 0 {
+            bail!("feed.ops_burst must be at least 1");
+        }
+        Ok(())
     }
 }
 
@@ -355,11 +496,58 @@ impl Config {
             }
         }
         self.validate_models()?;
+        self.validate_bounds()?;
         if self.feed.tokens.is_empty() {
             bail!("feed.tokens must name at least one token");
         }
         if !(self.feed.send_timeout_s.is_finite() && self.feed.send_timeout_s > 0.0) {
             bail!("feed.send_timeout_s must be positive");
+        }
+        self.feed.validate()?;
+        Ok(())
+    }
+
+    /// Upper bounds on the engine's sizes and durations ([`bounds`]).
+    fn validate_bounds(&self) -> anyhow::Result<()> {
+        use bounds::*;
+        let e = &self.engine;
+        let sizes = [
+            ("engine.workers", e.workers, WORKERS),
+            ("engine.queue_capacity", e.queue_capacity, QUEUE),
+            ("engine.max_batch", e.max_batch, BATCH),
+            ("engine.tail_bars", e.tail_bars, TAIL_BARS),
+        ];
+        for (key, v, max) in sizes {
+            if v > max {
+                bail!("{key} must be at most {max}");
+            }
+        }
+        if self.source.speed > SPEED {
+            bail!("source.speed must be at most {SPEED}");
+        }
+        if let Some(b) = &self.binance {
+            within("binance.idle_timeout_s", b.idle_timeout_s, SECONDS)?;
+            if b.max_streams_per_connection == 0
+                || b.max_streams_per_connection > STREAMS_PER_CONNECTION
+            {
+                bail!("binance.max_streams_per_connection must be between 1 and {STREAMS_PER_CONNECTION}");
+            }
+        }
+        for (i, s) in self.strategies.iter().enumerate() {
+            if let Some(d) = s.deadline_ms {
+                within("strategies: deadline_ms", d, DEADLINE_MS)?;
+            }
+            if let Some(name) = &s.name {
+                if !candlewick_plugins::is_strategy_name(name) {
+                    bail!("strategies[{i}].name {name:?} must be 1-64 of [a-z0-9_-]");
+                }
+                let again = self.strategies[..i]
+                    .iter()
+                    .any(|o| o.name.as_deref() == Some(name.as_str()));
+                if again {
+                    bail!("strategies: the name {name:?} is given twice");
+                }
+            }
         }
         Ok(())
     }
@@ -382,6 +570,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `value` must be a finite number in `(0, max]`.
+fn within(key: &str, value: f64, max: f64) -> anyhow::Result<()> {
+    if !(value.is_finite() && value > 0.0 && value <= max) {
+        bail!("{key} must be a number above 0 and at most {max}");
+    }
+    Ok(())
 }
 
 /// toml's errors span several lines with a source excerpt; keep the gist.
@@ -457,5 +653,118 @@ mod tests {
             e.contains("binance.ws_url") && e.contains("not in allowed_hosts"),
             "{e}"
         );
+    }
+
+    fn validated(text: &str) -> anyhow::Result<Config> {
+        let c: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn err(text: &str) -> String {
+        format!("{:#}", validated(text).unwrap_err())
+    }
+
+    #[test]
+    fn the_demo_token_is_refused_beyond_loopback() {
+        let open = EMBEDDED_DEFAULT.replace("127.0.0.1:8765", "0.0.0.0:8765");
+        let e = err(&open);
+        assert!(e.contains("public demo token"), "{e}");
+        let secret = open.replace(
+            "tokens = [\"candlewick-local-demo\"]",
+            "tokens = [\"env:CW_FEED_TOKEN\"]",
+        );
+        validated(&secret).unwrap();
+    }
+
+    #[test]
+    fn short_tokens_are_refused_and_never_shown() {
+        let short = EMBEDDED_DEFAULT.replace("candlewick-local-demo", "hunter2");
+        let e = err(&short);
+        assert!(e.contains("shorter than 16 bytes"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        let empty = EMBEDDED_DEFAULT.replace("candlewick-local-demo", "");
+        assert!(err(&empty).contains("shorter than"));
+    }
+
+    #[test]
+    fn origins_must_be_origins() {
+        let with = |o: &str| {
+            EMBEDDED_DEFAULT.replace(
+                "send_timeout_s = 30.0",
+                &format!("send_timeout_s = 30.0\nallowed_origins = [{o:?}]"),
+            )
+        };
+        let c = validated(&with("https://dash.example.com")).unwrap();
+        let server = c.feed.server_config().unwrap();
+        assert_eq!(server.allowed_origins, ["https://dash.example.com"]);
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "dash.example.com",
+            "https://x/y",
+        ] {
+            assert!(err(&with(bad)).contains("allowed_origins"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations_have_upper_bounds() {
+        let cases = [
+            (
+                "send_timeout_s = 30.0",
+                "send_timeout_s = 1e300",
+                "feed.send_timeout_s",
+            ),
+            (
+                "send_timeout_s = 30.0",
+                "send_timeout_s = inf",
+                "send_timeout_s",
+            ),
+            (
+                "client_queue = 4096",
+                "client_queue = 1000000000",
+                "feed.client_queue",
+            ),
+            ("max_clients = 1024", "max_clients = 0", "feed.max_clients"),
+        ];
+        for (from, to, key) in cases {
+            let e = err(&EMBEDDED_DEFAULT.replace(from, to));
+            assert!(e.contains(key), "{to}: {e}");
+        }
+        let engine =
+            |body: &str| EMBEDDED_DEFAULT.replace("[engine]", &format!("[engine]\n{body}"));
+        for (body, key) in [
+            ("queue_capacity = 1000000000000", "engine.queue_capacity"),
+            ("max_batch = 1000000000000", "engine.max_batch"),
+            ("workers = 100000", "engine.workers"),
+            ("tail_bars = 1000000000000", "engine.tail_bars"),
+        ] {
+            // The key is given twice: drop the file's own line.
+            let key_name = body.split(' ').next().unwrap();
+            let text: String = engine(body)
+                .lines()
+                .filter(|l| !(l.starts_with(key_name) && *l != body))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let e = err(&text);
+            assert!(e.contains(key), "{body}: {e}");
+        }
+        let binance = include_str!("../config/binance.toml");
+        let e = err(&binance.replace("idle_timeout_s = ", "idle_timeout_s = 1e300 #"));
+        assert!(e.contains("binance.idle_timeout_s"), "{e}");
+    }
+
+    #[test]
+    fn strategy_names_are_checked_and_unique() {
+        let with = |extra: &str| format!("{EMBEDDED_DEFAULT}\n{extra}");
+        let entry = |name: &str| format!("[[strategies]]\nwasm = \"x.wasm\"\nname = \"{name}\"\n");
+        for bad in ["@tail", "@model:lstm", "Upper", ""] {
+            let e = err(&with(&entry(bad)));
+            assert!(e.contains("must be 1-64"), "{bad}: {e}");
+        }
+        let e = err(&with(&format!("{}{}", entry("twin"), entry("twin"))));
+        assert!(e.contains("given twice"), "{e}");
+        validated(&with(&entry("sma_cross_fast"))).unwrap();
     }
 }

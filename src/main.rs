@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         cmd: commands::plugin::PluginCommand,
     },
+    /// Repair the engine's state store (forget one stream).
+    State {
+        #[command(subcommand)]
+        cmd: commands::state::StateCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(args),
         Command::Fetch(args) => commands::fetch::run(args),
         Command::Plugin { cmd } => commands::plugin::run(cmd),
+        Command::State { cmd } => commands::state::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

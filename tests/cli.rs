@@ -274,3 +274,38 @@ fn run_refuses_a_config_with_a_typo() {
         "{stderr}"
     );
 }
+
+/// `state forget` drops one stream's records: the next run applies it
+/// again from its first candle, where it would otherwise resume.
+#[test]
+fn state_forget_makes_one_stream_start_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "--exit-at-end",
+        "--speed",
+        "0",
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let first = candlewick(dir.path(), &args);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let forget = candlewick(dir.path(), &["state", "forget", "--stream", "EURUSD/1h"]);
+    let said = String::from_utf8_lossy(&forget.stdout);
+    assert!(
+        forget.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forget.stderr)
+    );
+    assert!(said.contains("forgot EURUSD/1h"), "{said}");
+    let again = candlewick(dir.path(), &args);
+    let log = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{log}");
+    assert!(log.contains("applied=5000 already_applied=0"), "{log}");
+    let bad = candlewick(dir.path(), &["state", "forget", "--stream", "EURUSD"]);
+    assert!(!bad.status.success());
+}

@@ -152,3 +152,37 @@ fn rehashed_weights_missing_a_tensor_are_refused() {
     assert!(matches!(err.kind(), Refusal::MissingTensor { .. }), "{err}");
     assert!(err.to_string().contains("head.bias"), "{err}");
 }
+
+#[test]
+fn oversized_architectures_are_refused_before_the_weights_are_read() {
+    let root = tempfile::tempdir().unwrap();
+    let cases: [(ArchKind, &str, serde_json::Value, &str); 4] = [
+        (ArchKind::Lstm, "layers", 1000.into(), "arch.layers 1000"),
+        (ArchKind::Lstm, "hidden", 60000.into(), "arch.hidden 60000"),
+        (ArchKind::Gru, "window", 65536.into(), "arch.window 65536"),
+        // Within each bound, too much together: 4096² x 64 heads.
+        (ArchKind::Transformer, "heads", 64.into(), "window² x heads"),
+    ];
+    for (i, (kind, field, value, expected)) in cases.into_iter().enumerate() {
+        let dir = write_tiny(&root.path().join(i.to_string()), kind);
+        // The weights would not match anyway: the refusal must come first.
+        std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+        edit_manifest(&dir, |m| {
+            m["arch"][field] = value.clone();
+            if kind == ArchKind::Transformer {
+                m["arch"]["window"] = 4096.into();
+                m["arch"]["hidden"] = 4096.into();
+                m["window"] = 4096.into();
+            }
+            if field == "window" {
+                m["window"] = value.clone();
+            }
+        });
+        let err = Artifact::load(&dir, &Device::Cpu).unwrap_err();
+        assert!(
+            matches!(err.kind(), Refusal::ManifestMalformed(_)),
+            "{field}: {err}"
+        );
+        assert!(err.to_string().contains(expected), "{field}: {err}");
+    }
+}

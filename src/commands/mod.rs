@@ -8,5 +8,6 @@ pub mod model;
 pub mod output;
 pub mod plugin;
 pub mod run;
+pub mod state;
 pub mod train;
 pub mod watch;

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use candlewick_feed::{FeedConfig, FeedState, Hub};
+use candlewick_feed::{FeedState, Hub};
 use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::replay::{Replay, ReplayReport};
@@ -164,14 +164,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("feed.listen {}: cannot listen", config.feed.listen))?;
     let addr = listener.local_addr()?;
-    let feed_config = FeedConfig {
-        tokens: config.feed.resolved_tokens()?,
-        max_clients: config.feed.max_clients,
-        client_queue: config.feed.client_queue,
-        candles: config.feed.candles,
-        send_timeout: Duration::from_secs_f64(config.feed.send_timeout_s),
-        ..FeedConfig::default()
-    };
+    let feed_config = config.feed.server_config()?;
     let demo = feed_config.tokens.iter().any(|t| t == DEMO_TOKEN);
     let feed_state = FeedState::new(
         feed_config,
@@ -180,7 +173,11 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         health.clone(),
         feed_stop,
     )
-    .with_outbox(store.clone());
+    .with_outbox(store.clone())
+    .with_known(
+        router.table().ids().map(|id| router.table().key(id).symbol.to_string()),
+        strategies.iter().map(|s| s.name.to_string()),
+    );
     let feed_health = health.clone();
     let mut feed_task = tokio::spawn(async move {
         feed_health.set("feed", TaskState::Running);

@@ -11,15 +11,21 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// Print the signal feed of a running engine for a person.
 ///
-/// Example: candlewick watch --url ws://127.0.0.1:8765/v1/feed --token T
+/// Example: CANDLEWICK_FEED_TOKEN=T candlewick watch --url ws://127.0.0.1:8765/v1/feed
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     /// The feed, e.g. ws://127.0.0.1:8765/v1/feed.
     #[arg(long)]
     pub url: String,
     /// A token the engine accepts (sent as `Authorization: Bearer`).
-    #[arg(long)]
-    pub token: String,
+    /// On a shared machine prefer `--token-file` or the
+    /// `CANDLEWICK_FEED_TOKEN` variable: a command line is visible to
+    /// every user (`ps`).
+    #[arg(long, conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the token (surrounding whitespace ignored).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Symbols to show (comma-separated); default all.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub symbols: Vec<String>,
@@ -47,6 +53,49 @@ pub struct WatchArgs {
     pub since: Option<String>,
 }
 
+/// The variable `watch` reads the token from when no flag gives it.
+pub const TOKEN_VAR: &str = "CANDLEWICK_FEED_TOKEN";
+
+/// Largest token file read (a token is a line).
+const MAX_TOKEN_FILE: u64 = 4096;
+
+/// The token: `--token`, else `--token-file`, else the variable.
+///
+/// # Errors
+/// None given, an unreadable or oversized file, or an empty token. The
+/// token itself is never in a message.
+fn feed_token(
+    flag: Option<&str>,
+    file: Option<&std::path::Path>,
+    var: Option<String>,
+) -> anyhow::Result<String> {
+    let token = match (flag, file) {
+        (Some(t), _) => t.to_owned(),
+        (None, Some(path)) => {
+            use std::io::Read;
+            let mut text = String::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(MAX_TOKEN_FILE + 1).read_to_string(&mut text))
+                .with_context(|| format!("--token-file {}", path.display()))?;
+            if text.len() as u64 > MAX_TOKEN_FILE {
+                bail!(
+                    "--token-file {}: longer than {MAX_TOKEN_FILE} bytes; a token is one line",
+                    path.display()
+                );
+            }
+            text.trim().to_owned()
+        }
+        (None, None) => match var {
+            Some(v) => v.trim().to_owned(),
+            None => bail!("no feed token: give --token-file PATH, set {TOKEN_VAR}, or --token"),
+        },
+    };
+    if token.is_empty() {
+        bail!("the feed token is empty");
+    }
+    Ok(token)
+}
+
 pub fn run(args: WatchArgs) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -61,8 +110,13 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         .as_str()
         .into_client_request()
         .with_context(|| format!("--url {}", args.url))?;
-    let bearer = HeaderValue::from_str(&format!("Bearer {}", args.token))
-        .map_err(|_| anyhow!("--token holds characters a header cannot carry"))?;
+    let token = feed_token(
+        args.token.as_deref(),
+        args.token_file.as_deref(),
+        std::env::var(TOKEN_VAR).ok(),
+    )?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| anyhow!("the token holds characters a header cannot carry"))?;
     request.headers_mut().insert("authorization", bearer);
     let (mut ws, _) = match tokio::time::timeout(
         Duration::from_secs(10),
@@ -167,5 +221,35 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
             Some("error") if !args.json => eprintln!("! feed error: {text}"),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_comes_from_the_flag_the_file_or_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-file-0123456789\n").unwrap();
+        let var = || Some("from-var-0123456789".to_owned());
+        assert_eq!(feed_token(Some("flag"), None, var()).unwrap(), "flag");
+        assert_eq!(
+            feed_token(None, Some(&file), var()).unwrap(),
+            "from-file-0123456789"
+        );
+        assert_eq!(
+            feed_token(None, None, var()).unwrap(),
+            "from-var-0123456789"
+        );
+        let e = feed_token(None, None, None).unwrap_err().to_string();
+        assert!(e.contains(TOKEN_VAR) && e.contains("--token-file"), "{e}");
+        std::fs::write(&file, "  \n").unwrap();
+        assert!(feed_token(None, Some(&file), None).is_err());
+        std::fs::write(&file, "x".repeat(10_000)).unwrap();
+        let e = feed_token(None, Some(&file), None).unwrap_err().to_string();
+        assert!(e.contains("longer than"), "{e}");
+        assert!(!e.contains("xxxx"), "never the token: {e}");
     }
 }

@@ -9,6 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use crate::guard::{Bucket, Known};
 use crate::hub::{FeedItem, ItemKind};
 use crate::resume::{self, Sent};
 use crate::FeedState;
@@ -28,6 +29,31 @@ impl Names {
             Names::None => false,
             Names::All => true,
             Names::Some(set) => set.contains(name),
+        }
+    }
+
+    /// Entries the set holds (`All` is one).
+    fn entries(&self) -> usize {
+        match self {
+            Names::None => 0,
+            Names::All => 1,
+            Names::Some(set) => set.len(),
+        }
+    }
+
+    /// Entries the set would hold after [`Names::add`]`(names)`.
+    fn len_after(&self, names: &Option<Vec<String>>) -> usize {
+        let Some(names) = names else { return 1 };
+        if names.iter().any(|n| n == "*") {
+            return 1;
+        }
+        match self {
+            Names::All => 1,
+            Names::None => names.iter().collect::<HashSet<_>>().len(),
+            Names::Some(set) => {
+                let fresh: HashSet<&String> = names.iter().filter(|n| !set.contains(*n)).collect();
+                set.len() + fresh.len()
+            }
         }
     }
 
@@ -62,15 +88,106 @@ impl Names {
     }
 }
 
+/// What a client may subscribe to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy<'a> {
+    /// `None`: any name (the set is still bounded).
+    pub known: Option<&'a Known>,
+    /// Most names (symbols plus strategies) one client holds.
+    pub max_names: usize,
+}
+
+/// Why a subscribe changed nothing.
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    Unknown { code: &'static str, name: String },
+    TooMany { limit: usize },
+}
+
+impl Refusal {
+    fn frame(&self) -> String {
+        match self {
+            Refusal::Unknown { code, name } => {
+                serde_json::json!({"type": "error", "code": code, "name": name}).to_string()
+            }
+            Refusal::TooMany { limit } => serde_json::json!({
+                "type": "error", "code": "too_many_subscriptions", "limit": limit
+            })
+            .to_string(),
+        }
+    }
+}
+
+/// The first name of `names` not in `known` (`"*"` always passes).
+fn unknown(
+    names: &Option<Vec<String>>,
+    known: &HashSet<String>,
+    code: &'static str,
+) -> Result<(), Refusal> {
+    let first = names
+        .iter()
+        .flatten()
+        .find(|n| *n != "*" && !known.contains(n.as_str()));
+    match first {
+        None => Ok(()),
+        Some(name) => Err(Refusal::Unknown {
+            code,
+            name: clip(name, 64),
+        }),
+    }
+}
+
+/// At most `max` bytes of `s`, cut on a character boundary: a name echoed
+/// back in an error is the client's own, but need not be all of it.
+fn clip(s: &str, max: usize) -> String {
+    let mut cut = s.len().min(max);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s[..cut].to_owned()
+}
+
 #[derive(Debug, Default)]
 struct Subscription {
     symbols: Names,
     strategies: Names,
     candles: bool,
     predictions: bool,
+    /// Set by a subscribe with `since`, taken by the connection's loop,
+    /// which then serves the resume (see [`crate::resume`]).
+    resume_from: Option<i64>,
 }
 
 impl Subscription {
+    /// Adds the names, all or none: every name must exist and the client
+    /// must stay within its bound.
+    fn subscribe(
+        &mut self,
+        symbols: &Option<Vec<String>>,
+        strategies: &Option<Vec<String>>,
+        policy: Policy<'_>,
+    ) -> Result<(), Refusal> {
+        if let Some(known) = policy.known {
+            unknown(symbols, &known.symbols, "unknown_symbol")?;
+            unknown(strategies, &known.strategies, "unknown_strategy")?;
+        }
+        let after = self.symbols.len_after(symbols) + self.strategies.len_after(strategies);
+        if after > policy.max_names.max(2) {
+            return Err(Refusal::TooMany {
+                limit: policy.max_names,
+            });
+        }
+        self.symbols.add(symbols);
+        self.strategies.add(strategies);
+        Ok(())
+    }
+
+    /// Names held.
+    #[cfg(test)]
+    fn names(&self) -> usize {
+        self.symbols.entries() + self.strategies.entries()
+    }
+
     fn wants(&self, item: &FeedItem) -> bool {
         self.symbols.contains(&item.symbol)
             && match item.kind {
@@ -108,6 +225,7 @@ enum End {
     Shutdown,
     Idle,
     SendTimeout,
+    RateLimited,
     Error(String),
 }
 
@@ -126,6 +244,7 @@ pub(crate) async fn run(
         End::ClientClosed | End::Shutdown => tracing::debug!("feed client closed"),
         End::Idle => tracing::info!("feed client dropped: idle"),
         End::SendTimeout => tracing::info!("feed client dropped: not reading (send timeout)"),
+        End::RateLimited => tracing::info!("feed client dropped: over its message rate"),
         End::Error(e) => tracing::debug!(cause = %e, "feed client connection error"),
     }
 }
@@ -145,6 +264,11 @@ async fn serve(
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
+    let mut ops = Bucket::new(config.ops_per_second, config.ops_burst, Instant::now());
+    let policy = Policy {
+        known: state.known.as_deref(),
+        max_names: config.max_subscriptions,
+    };
 
     macro_rules! send {
         ($msg:expr) => {
@@ -178,13 +302,25 @@ async fn serve(
             }
             msg = incoming.next() => {
                 last_heard = Instant::now();
+                let counted = matches!(
+                    msg,
+                    Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Ping(_)))
+                );
+                if counted && !ops.take(last_heard) {
+                    let _ = tx
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1008,
+                            reason: "rate limit".into(),
+                        })))
+                        .await;
+                    return End::RateLimited;
+                }
                 match msg {
                     Some(Ok(Message::Text(text))) => {
-                        let (reply, since) = handle(&text, &mut sub);
-                        if let Some(reply) = reply {
+                        if let Some(reply) = handle(&text, &mut sub, policy) {
                             send!(Message::Text(reply.into()));
                         }
-                        if let Some(time) = since {
+                        if let Some(time) = sub.resume_from.take() {
                             match resume::since(state, time, |i| sub.wants(i)) {
                                 Ok(r) => {
                                     for item in &r.frames {
@@ -245,10 +381,10 @@ fn frame(item: &FeedItem, seq: u64) -> Message {
     Message::Text(format!("{{\"type\":\"{kind}\",\"seq\":{seq},{}", item.body).into())
 }
 
-/// Applies one client message; the reply to send, if any, and the time to
-/// resume from when the message asked for it.
-fn handle(text: &str, sub: &mut Subscription) -> (Option<String>, Option<i64>) {
-    let reply = match serde_json::from_str::<Op>(text) {
+/// Applies one client message; the reply to send, if any. A subscription
+/// that asks to resume leaves its time in [`Subscription::resume_from`].
+fn handle(text: &str, sub: &mut Subscription, policy: Policy<'_>) -> Option<String> {
+    match serde_json::from_str::<Op>(text) {
         Ok(Op::Subscribe {
             symbols,
             strategies,
@@ -256,11 +392,13 @@ fn handle(text: &str, sub: &mut Subscription) -> (Option<String>, Option<i64>) {
             predictions,
             since,
         }) => {
-            sub.symbols.add(&symbols);
-            sub.strategies.add(&strategies);
+            if let Err(refusal) = sub.subscribe(&symbols, &strategies, policy) {
+                return Some(refusal.frame());
+            }
             sub.candles |= candles;
             sub.predictions |= predictions;
-            return (None, since);
+            sub.resume_from = since;
+            None
         }
         Ok(Op::Unsubscribe {
             symbols,
@@ -279,8 +417,32 @@ fn handle(text: &str, sub: &mut Subscription) -> (Option<String>, Option<i64>) {
             serde_json::json!({"type": "error", "code": "bad_request", "message": e.to_string()})
                 .to_string(),
         ),
+    }
+}
+
+/// See [`crate::fuzz_client_ops`].
+pub(crate) fn fuzz_ops<'a>(messages: impl IntoIterator<Item = &'a str>) -> usize {
+    let known = Known {
+        symbols: ["BTCUSDT", "ETHUSDT"].map(String::from).into(),
+        strategies: ["sma_cross"].map(String::from).into(),
     };
-    (reply, None)
+    let policy = Policy {
+        known: Some(&known),
+        max_names: 8,
+    };
+    let mut open = Subscription::default();
+    let unchecked = Policy {
+        known: None,
+        max_names: 8,
+    };
+    let mut sub = Subscription::default();
+    for m in messages {
+        let _ = handle(m, &mut sub, policy);
+        let _ = handle(m, &mut open, unchecked);
+    }
+    let held = |s: &Subscription| s.symbols.entries() + s.strategies.entries();
+    assert!(held(&open) <= 8, "the bound was passed");
+    held(&sub)
 }
 
 /// Resolves when the watched flag turns true (or its sender is gone).
@@ -291,6 +453,11 @@ async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const OPEN: Policy<'static> = Policy {
+        known: None,
+        max_names: 1024,
+    };
 
     fn item(kind: ItemKind, symbol: &str, strategy: &str) -> FeedItem {
         FeedItem {
@@ -312,7 +479,8 @@ mod tests {
         assert_eq!(
             handle(
                 r#"{"op":"subscribe","symbols":["BTCUSDT"],"strategies":["sma_cross"]}"#,
-                &mut sub
+                &mut sub,
+                OPEN
             ),
             (None, None)
         );
@@ -323,25 +491,101 @@ mod tests {
         handle(
             r#"{"op":"subscribe","symbols":["*"],"candles":true}"#,
             &mut sub,
+            OPEN,
         );
         assert!(sub.wants(&item(ItemKind::Candle, "ETHUSDT", "")));
         let prediction = item(ItemKind::Prediction, "ETHUSDT", "lstm");
         assert!(!sub.wants(&prediction), "predictions are opt-in");
-        handle(r#"{"op":"subscribe","predictions":true}"#, &mut sub);
+        handle(r#"{"op":"subscribe","predictions":true}"#, &mut sub, OPEN);
         assert!(sub.wants(&prediction));
-        handle(r#"{"op":"unsubscribe","strategies":["*"]}"#, &mut sub);
+        handle(r#"{"op":"unsubscribe","strategies":["*"]}"#, &mut sub, OPEN);
         assert!(!sub.wants(&sig));
         assert_eq!(
-            handle(r#"{"op":"ping"}"#, &mut sub).0.as_deref(),
+            handle(r#"{"op":"ping"}"#, &mut sub, OPEN).as_deref(),
             Some(r#"{"type":"pong"}"#)
         );
         assert_eq!(
-            handle(r#"{"op":"subscribe","since":1700000000000}"#, &mut sub),
-            (None, Some(1_700_000_000_000))
+            handle(r#"{"op":"subscribe","since":1700000000000}"#, &mut sub, OPEN),
+            None
         );
-        assert!(handle(r#"{"op":"dance"}"#, &mut sub)
-            .0
+        assert_eq!(sub.resume_from, Some(1_700_000_000_000));
+        assert!(handle(r#"{"op":"dance"}"#, &mut sub, OPEN)
             .unwrap()
             .contains("bad_request"));
+    }
+
+    fn known() -> Known {
+        Known {
+            symbols: ["BTCUSDT", "ETHUSDT"].map(String::from).into(),
+            strategies: ["sma_cross"].map(String::from).into(),
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_refused_and_change_nothing() {
+        let known = known();
+        let policy = Policy {
+            known: Some(&known),
+            max_names: 1024,
+        };
+        let mut sub = Subscription::default();
+        let reply = handle(
+            r#"{"op":"subscribe","symbols":["BTCUSDT","DOGEUSDT"]}"#,
+            &mut sub,
+            policy,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(v["code"], "unknown_symbol");
+        assert_eq!(v["name"], "DOGEUSDT");
+        assert_eq!(sub.names(), 0, "all or nothing");
+        let reply = handle(
+            r#"{"op":"subscribe","symbols":["BTCUSDT"],"strategies":["nope"]}"#,
+            &mut sub,
+            policy,
+        )
+        .unwrap();
+        assert!(reply.contains("\"unknown_strategy\""), "{reply}");
+        assert_eq!(sub.names(), 0);
+        assert_eq!(
+            handle(
+                r#"{"op":"subscribe","symbols":["BTCUSDT","*"],"strategies":["sma_cross"]}"#,
+                &mut sub,
+                policy
+            ),
+            None
+        );
+        assert!(sub.wants(&item(ItemKind::Signal, "ETHUSDT", "sma_cross")));
+        // A long name is echoed clipped.
+        let long = format!(r#"{{"op":"subscribe","symbols":["{}"]}}"#, "é".repeat(500));
+        let reply = handle(&long, &mut sub, policy).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert!(v["name"].as_str().unwrap().len() <= 64);
+    }
+
+    #[test]
+    fn ten_thousand_fresh_names_leave_the_set_bounded() {
+        let known = known();
+        let checked = Policy {
+            known: Some(&known),
+            max_names: 100,
+        };
+        let unchecked = Policy {
+            known: None,
+            max_names: 100,
+        };
+        for policy in [checked, unchecked] {
+            let mut sub = Subscription::default();
+            let mut refused = 0;
+            for i in 0..10_000 {
+                let msg =
+                    format!(r#"{{"op":"subscribe","symbols":["FRESH{i}"],"strategies":["s{i}"]}}"#);
+                if handle(&msg, &mut sub, policy).is_some() {
+                    refused += 1;
+                }
+            }
+            assert!(sub.names() <= 100, "{}", sub.names());
+            assert!(refused >= 10_000 - 50, "{refused}");
+        }
     }
 }

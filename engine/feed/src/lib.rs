@@ -5,6 +5,12 @@
 //!
 //! ## A client's life
 //!
+//! 0. **Connection.** Every accepted socket gets `TCP_NODELAY`. At most
+//!    [`FeedConfig::max_connections`] connections may be in the HTTP phase
+//!    at once (more are closed), and one that has not sent its request head
+//!    within [`FeedConfig::header_timeout`] is closed (slowloris, idle
+//!    sockets). A browser `Origin` not on [`FeedConfig::allowed_origins`]
+//!    is answered `403`.
 //! 1. **Handshake.** The token comes as `Authorization: Bearer TOKEN` or
 //!    `?token=TOKEN` and is compared in constant time with the configured
 //!    ones. A missing or unknown token is answered `401` before any upgrade;
@@ -17,6 +23,14 @@
 //!    predictions for them). `unsubscribe` removes names added
 //!    by name (`"*"` or an omitted list removes all); `ping` is
 //!    answered `pong`. Until it subscribes a client receives nothing.
+//!    Only names the engine runs are accepted (see [`FeedState::with_known`]):
+//!    a subscribe naming another gets `{"type":"error","code":
+//!    "unknown_symbol"` (or `"unknown_strategy"`) `,"name":...}` and changes
+//!    nothing; one that would take the client past
+//!    [`FeedConfig::max_subscriptions`] names gets `too_many_subscriptions`.
+//!    A client sending more than [`FeedConfig::ops_burst`] messages at once,
+//!    or more than [`FeedConfig::ops_per_second`] sustained, is closed with
+//!    1008 ("rate limit").
 //! 3. **Frames.** Each `signal`, `candle` and `prediction` frame (an
 //!    extension of DESIGN §7: `{"type":"prediction","seq":N,"symbol":...,
 //!    "interval":...,"model":...,"time":...,"p_up":...,"p_flat":...,
@@ -39,11 +53,22 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod guard;
 mod hub;
+mod listener;
 mod prometheus;
 mod resume;
 mod server;
 
+pub use guard::Known;
 pub use hub::{FeedItem, Hub};
 pub use prometheus::render;
 pub use server::{serve, FeedConfig, FeedError, FeedState};
+
+/// For the fuzz targets (`fuzz/`): applies client messages to one
+/// subscription under the default bound and a small known set; the
+/// names held at the end (never above the bound).
+#[doc(hidden)]
+pub fn fuzz_client_ops<'a>(messages: impl IntoIterator<Item = &'a str>) -> usize {
+    client::fuzz_ops(messages)
+}

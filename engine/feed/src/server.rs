@@ -1,6 +1,5 @@
 //! The HTTP side: routes, the handshake's auth, graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +14,7 @@ use candlewick_state::StateStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::guard::{origin_allowed, public_reason, Known, LogLimiter};
 use crate::Hub;
 
 /// The feed's settings. Each default is stated on its field.
@@ -37,6 +37,26 @@ pub struct FeedConfig {
     /// A client that does not take one frame within this is dropped.
     /// Default 30 s.
     pub send_timeout: Duration,
+    /// TCP connections at once that have not (yet) upgraded to the feed:
+    /// handshakes, `/healthz`, `/metrics`. More are closed at once.
+    /// Default 256.
+    pub max_connections: usize,
+    /// A connection that has not sent a whole request head within this is
+    /// closed (slowloris; an idle keep-alive socket too). Default 10 s.
+    pub header_timeout: Duration,
+    /// Browser origins allowed to open the feed, e.g.
+    /// `https://dash.example.com`. A handshake with another `Origin` gets
+    /// 403 (see [`crate::guard`]: loopback pages of the engine itself
+    /// pass). Default: none.
+    pub allowed_origins: Vec<String>,
+    /// Names (symbols plus strategies) one client may subscribe to.
+    /// Default 1024.
+    pub max_subscriptions: usize,
+    /// Client messages per second, sustained; a client over it is closed
+    /// with 1008. Default 20.
+    pub ops_per_second: f64,
+    /// Client messages at once before the rate applies. Default 100.
+    pub ops_burst: u32,
 }
 
 impl Default for FeedConfig {
@@ -49,6 +69,12 @@ impl Default for FeedConfig {
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             send_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            allowed_origins: Vec::new(),
+            max_subscriptions: 1024,
+            ops_per_second: 20.0,
+            ops_burst: 100,
         }
     }
 }
@@ -61,6 +87,12 @@ impl std::fmt::Debug for FeedConfig {
             .field("max_clients", &self.max_clients)
             .field("client_queue", &self.client_queue)
             .field("candles", &self.candles)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout", &self.header_timeout)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("max_subscriptions", &self.max_subscriptions)
+            .field("ops_per_second", &self.ops_per_second)
+            .field("ops_burst", &self.ops_burst)
             .finish_non_exhaustive()
     }
 }
@@ -75,7 +107,11 @@ pub struct FeedState {
     pub shutdown: watch::Receiver<bool>,
     /// The engine's signal outbox, for clients that resume with `since`.
     pub outbox: Option<Arc<dyn StateStore>>,
+    /// The names clients may subscribe to; `None` checks none (each
+    /// client's set is still bounded by `max_subscriptions`).
+    pub known: Option<Arc<Known>>,
     clients: Arc<AtomicUsize>,
+    refusals: Arc<LogLimiter>,
 }
 
 impl FeedState {
@@ -93,7 +129,37 @@ impl FeedState {
             health,
             shutdown,
             outbox: None,
+            known: None,
             clients: Arc::new(AtomicUsize::new(0)),
+            refusals: Arc::new(LogLimiter::new(Duration::from_secs(1))),
+        }
+    }
+
+    /// Accepts subscriptions only to these symbols and strategies; another
+    /// name gets an `unknown_symbol` / `unknown_strategy` error frame.
+    pub fn with_known(
+        mut self,
+        symbols: impl IntoIterator<Item = String>,
+        strategies: impl IntoIterator<Item = String>,
+    ) -> Self {
+        self.known = Some(Arc::new(Known {
+            symbols: symbols.into_iter().collect(),
+            strategies: strategies.into_iter().collect(),
+        }));
+        self
+    }
+
+    /// Logs a refused handshake, at most one line a second (the rest are
+    /// counted in the next line and in `feed_refused`).
+    fn refused(&self, status: StatusCode, reason: &str) {
+        self.metrics.add(&self.metrics.counters.feed_refused, 1);
+        if let Some(held_back) = self.refusals.admit(std::time::Instant::now()) {
+            tracing::info!(
+                status = status.as_u16(),
+                reason,
+                held_back,
+                "feed client refused"
+            );
         }
     }
 
@@ -119,19 +185,25 @@ pub enum FeedError {
 /// # Errors
 /// [`FeedError::Io`] when accepting fails for good.
 pub async fn serve(listener: TcpListener, state: FeedState) -> Result<(), FeedError> {
-    let mut shutdown = state.shutdown.clone();
+    let shutdown = state.shutdown.clone();
+    let limits = crate::listener::Limits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.header_timeout,
+    };
+    let refused = state.clone();
     let app = axum::Router::new()
         .route("/v1/feed", get(feed))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state);
-    axum::serve(
+    crate::listener::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        limits,
+        shutdown,
+        move || refused.refused(StatusCode::SERVICE_UNAVAILABLE, "too many connections"),
+        |_| {},
     )
-    .with_graceful_shutdown(async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
-    })
     .await?;
     Ok(())
 }
@@ -152,15 +224,22 @@ async fn feed(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let given = bearer.or(query.token.as_deref());
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("?"));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !origin_allowed(origin, host, &state.config.allowed_origins) {
+        state.refused(StatusCode::FORBIDDEN, "origin not allowed");
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
     let known = given.is_some_and(|t| state.config.tokens.iter().any(|k| same(k, t)));
     if !known {
-        state.metrics.add(&state.metrics.counters.feed_refused, 1);
         let why = if given.is_none() {
             "missing token"
         } else {
             "unknown token"
         };
-        tracing::info!(reason = why, "feed client refused");
+        state.refused(StatusCode::UNAUTHORIZED, why);
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -171,7 +250,7 @@ async fn feed(
     let clients = state.clients.clone();
     if clients.fetch_add(1, Ordering::SeqCst) >= state.config.max_clients {
         clients.fetch_sub(1, Ordering::SeqCst);
-        state.metrics.add(&state.metrics.counters.feed_refused, 1);
+        state.refused(StatusCode::SERVICE_UNAVAILABLE, "too many clients");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many clients").into_response();
     }
     let slot = ClientSlot(clients);
@@ -217,7 +296,7 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 async fn healthz(State(state): State<FeedState>) -> Response {
-    let tasks = state.health.snapshot();
+    let tasks = public_tasks(&state.health);
     let healthy = state.health.is_healthy();
     let body = serde_json::json!({
         "status": if healthy { "ok" } else { "degraded" },
@@ -236,6 +315,39 @@ async fn healthz(State(state): State<FeedState>) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// Each task's state for `/healthz`, which anyone who reaches the port may
+/// read: a code and a short reason, with paths, URLs and addresses taken
+/// out of error texts (the log has them in full).
+fn public_tasks(health: &Health) -> serde_json::Map<String, serde_json::Value> {
+    use candlewick_pipeline::TaskState;
+    use serde_json::json;
+    health
+        .snapshot()
+        .into_iter()
+        .map(|(task, s)| {
+            let v = match s {
+                TaskState::Running => json!({"state": "running"}),
+                TaskState::Finished => json!({"state": "finished"}),
+                TaskState::Restarting {
+                    failures,
+                    last_error,
+                } => json!({
+                    "state": "restarting",
+                    "code": "task_restarting",
+                    "failures": failures,
+                    "reason": public_reason(&last_error),
+                }),
+                TaskState::Failed { error } => json!({
+                    "state": "failed",
+                    "code": "task_failed",
+                    "reason": public_reason(&error),
+                }),
+            };
+            (task, v)
+        })
+        .collect()
 }
 
 async fn metrics(State(state): State<FeedState>) -> Response {

@@ -34,6 +34,8 @@ pub(crate) struct Batches {
     schema: SchemaRef,
     /// Rows in the file, when its footer says.
     total_rows: Option<u64>,
+    /// A decoder panicked: its state is unknown, nothing more is read.
+    failed: bool,
 }
 
 enum Decoder {
@@ -46,7 +48,20 @@ impl Batches {
     /// Opens `path` as `format` (Arrow or Parquet). With `symbols_only`,
     /// decodes just the `symbol` column (for listing a file's symbols);
     /// such a file must have one.
+    ///
+    /// arrow-rs and parquet have known panics on malformed input: a panic
+    /// while opening or decoding becomes the same "cannot read" error as a
+    /// decoder's own, and the stream ends there.
     pub(crate) fn open(
+        path: &Path,
+        format: Format,
+        symbols_only: bool,
+    ) -> Result<Batches, DataError> {
+        std::panic::catch_unwind(|| Batches::open_unguarded(path, format, symbols_only))
+            .unwrap_or_else(|_| Err(DataError::new(path, 0, decoder_panicked())))
+    }
+
+    fn open_unguarded(
         path: &Path,
         format: Format,
         symbols_only: bool,
@@ -83,6 +98,7 @@ impl Batches {
                     decoder: Decoder::Parquet(reader),
                     schema,
                     total_rows: total,
+                    failed: false,
                 })
             }
             Format::Arrow | Format::Csv => {
@@ -100,6 +116,7 @@ impl Batches {
                         schema,
                         decoder: Decoder::IpcFile(reader),
                         total_rows: None,
+                        failed: false,
                     })
                 } else {
                     let reader = StreamReader::try_new(input, None).map_err(|e| err(invalid(e)))?;
@@ -109,6 +126,7 @@ impl Batches {
                         decoder: Decoder::IpcStream(reader),
                         schema,
                         total_rows: None,
+                        failed: false,
                     })
                 }
             }
@@ -125,17 +143,30 @@ impl Batches {
 
     /// The next batch; `None` at the end of the file.
     pub(crate) fn next_batch(&mut self) -> Option<Result<RecordBatch, DataErrorKind>> {
-        match &mut self.decoder {
+        if self.failed {
+            return None;
+        }
+        let decoder = &mut self.decoder;
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match decoder {
             Decoder::IpcFile(r) => r.next().map(|b| b.map_err(invalid)),
             Decoder::IpcStream(r) => r.next().map(|b| b.map_err(invalid)),
             Decoder::Parquet(r) => r.next().map(|b| b.map_err(invalid)),
-        }
+        }));
+        next.unwrap_or_else(|_| {
+            self.failed = true;
+            Some(Err(decoder_panicked()))
+        })
     }
 }
 
 fn reader_schema(reader: &ParquetRecordBatchReader) -> SchemaRef {
     use arrow_array::RecordBatchReader;
     reader.schema()
+}
+
+/// A panic inside arrow-rs or parquet, as a "cannot read" fault.
+fn decoder_panicked() -> DataErrorKind {
+    invalid("the decoder failed on malformed data (it panicked; the file is corrupt)")
 }
 
 /// A decoder's error as a "cannot read" fault: the file is corrupt,

@@ -258,7 +258,7 @@ pub fn symbols(path: &Path) -> Result<Vec<String>, DataError> {
     let Some(index) = batches.schema().index_of(SYMBOL).ok() else {
         return Ok(Vec::new());
     };
-    let mut names: Vec<String> = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     let mut rows = 0u64;
     while let Some(batch) = batches.next_batch() {
         let batch = batch.map_err(|k| DataError::new(path, 0, k))?;
@@ -273,13 +273,12 @@ pub fn symbols(path: &Path) -> Result<Vec<String>, DataError> {
         }
         for name in layout_free.names() {
             if !names.contains(name) {
-                names.push(name.clone());
+                names.insert(name.clone());
             }
         }
         rows += batch.num_rows() as u64;
     }
-    names.sort();
-    Ok(names)
+    Ok(names.into_iter().collect())
 }
 
 /// Messages from [`crate::HistoryError`] start with the path, which
@@ -301,6 +300,9 @@ struct Columnar {
     rows_before: u64,
     /// Symbol names, interned across batches: a row's id indexes this.
     names: Vec<String>,
+    /// `names` inverted, so interning is O(1) per name (a file with many
+    /// symbols must not cost symbols² per batch).
+    ids: std::collections::HashMap<String, u32>,
     /// For the current batch: its symbol keys to ids in `names`.
     key_to_id: Vec<u32>,
     /// Per symbol id (one slot without a symbol column): last time seen.
@@ -329,6 +331,7 @@ impl Columnar {
             next: 0,
             rows_before: 0,
             names: Vec::new(),
+            ids: std::collections::HashMap::new(),
             key_to_id: Vec::new(),
             previous: vec![None],
             done: false,
@@ -424,15 +427,17 @@ impl Columnar {
         self.key_to_id.clear();
         if let Some(symbols) = &bound.symbols {
             for name in symbols.names() {
-                let id = match self.names.iter().position(|n| n == name) {
-                    Some(id) => id,
+                let id = match self.ids.get(name) {
+                    Some(&id) => id,
                     None => {
+                        let id = self.names.len() as u32;
                         self.names.push(name.clone());
+                        self.ids.insert(name.clone(), id);
                         self.previous.push(None);
-                        self.names.len() - 1
+                        id
                     }
                 };
-                self.key_to_id.push(id as u32);
+                self.key_to_id.push(id);
             }
         }
         self.bound = Some(bound);

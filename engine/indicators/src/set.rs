@@ -113,4 +113,78 @@ impl IndicatorSet {
         }
         self.applied += 1;
     }
+
+    /// Checks a set restored from bytes (a checkpoint) before it is used:
+    /// a well-formed record can still hold impossible contents (a ring
+    /// index past its buffer, a window of another length), which would
+    /// panic or compute garbage later. The set must have exactly the
+    /// structure its own spec builds (columns, widths, every buffer's
+    /// length) and must take a few candles without panicking.
+    ///
+    /// # Errors
+    /// What differs, or that an update panicked.
+    pub fn check_restored(&self) -> Result<(), String> {
+        let fresh = IndicatorSet::parse(&self.spec).map_err(|e| format!("spec: {e}"))?;
+        if fresh.columns != self.columns
+            || fresh.widths != self.widths
+            || fresh.lookbacks != self.lookbacks
+            || fresh.indicators.len() != self.indicators.len()
+        {
+            return Err("columns or widths differ from what the spec builds".into());
+        }
+        let shape =
+            |set: &IndicatorSet| serde_json::to_value(&set.indicators).map_err(|e| e.to_string());
+        if let Some(path) = shape_difference(&shape(&fresh)?, &shape(self)?, String::new()) {
+            return Err(format!("state differs in shape from the spec's at {path}"));
+        }
+        let mut trial = self.clone();
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut out = vec![0.0; trial.width()];
+            for t in 0..3 {
+                let x = 1.0 + f64::from(t);
+                let c = Candle {
+                    open_time: i64::from(t),
+                    open: x,
+                    high: x + 1.0,
+                    low: x - 0.5,
+                    close: x + 0.5,
+                    volume: 10.0,
+                };
+                trial.update(&c, &mut out);
+            }
+        }));
+        ok.map_err(|_| "an update on the restored state panicked".to_owned())
+    }
+}
+
+/// Where two JSON trees differ in shape (object keys, array lengths,
+/// strings, kinds); numbers and booleans may differ, and a null (an unset
+/// `Option`, a NaN) matches anything.
+fn shape_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            if x.len() != y.len() || x.keys().zip(y.keys()).any(|(k, l)| k != l) {
+                return Some(at);
+            }
+            x.iter()
+                .zip(y.values())
+                .find_map(|((k, v), w)| shape_difference(v, w, format!("{at}.{k}")))
+        }
+        (Array(x), Array(y)) => {
+            if x.len() != y.len() {
+                return Some(format!("{at} (length {} instead of {})", y.len(), x.len()));
+            }
+            x.iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (v, w))| shape_difference(v, w, format!("{at}[{i}]")))
+        }
+        (String(x), String(y)) if x == y => None,
+        // `null` is an `Option` not yet set (or a NaN): it may stand for
+        // anything on the other side.
+        (Null, _) | (_, Null) => None,
+        (Number(_), Number(_)) | (Bool(_), Bool(_)) => None,
+        _ => Some(at),
+    }
 }

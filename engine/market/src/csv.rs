@@ -14,7 +14,7 @@
 //! the line and the field. Blank lines are not data and are passed over.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::time::{epoch_integer_to_ms, parse_timestamp};
@@ -37,6 +37,25 @@ struct Layout {
     names: [String; 6],
     /// Number of fields every row must have.
     width: usize,
+}
+
+/// Longest line accepted, newline included: a row is about 100 bytes and
+/// a header a few hundred, so a longer line is not candle data, and
+/// reading it whole could exhaust memory (a file with no newline at all).
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// `read_line` that stops after [`MAX_LINE_BYTES`]; `Ok(0)` at the end.
+fn read_line_bounded<R: BufRead>(input: &mut R, buf: &mut String) -> Result<usize, DataErrorKind> {
+    let n = input
+        .take(MAX_LINE_BYTES as u64 + 1)
+        .read_line(buf)
+        .map_err(DataErrorKind::Io)?;
+    if n > MAX_LINE_BYTES {
+        return Err(DataErrorKind::LineTooLong {
+            limit: MAX_LINE_BYTES,
+        });
+    }
+    Ok(n)
 }
 
 const BINANCE_WIDTH: usize = 12;
@@ -93,9 +112,8 @@ impl<R: BufRead> CsvReader<R> {
         let mut consumed = 0;
         loop {
             buf.clear();
-            let n = input
-                .read_line(&mut buf)
-                .map_err(|e| DataError::new(path, line_no, e.into()))?;
+            let n = read_line_bounded(&mut input, &mut buf)
+                .map_err(|kind| DataError::new(path, line_no + 1, kind))?;
             if n == 0 {
                 return Err(DataError::new(path, 0, DataErrorKind::Empty));
             }
@@ -137,10 +155,8 @@ impl<R: BufRead> CsvReader<R> {
         }
         loop {
             self.buf.clear();
-            let n = self
-                .input
-                .read_line(&mut self.buf)
-                .map_err(|e| DataError::new(&self.path, self.line_no + 1, e.into()))?;
+            let n = read_line_bounded(&mut self.input, &mut self.buf)
+                .map_err(|kind| DataError::new(&self.path, self.line_no + 1, kind))?;
             if n == 0 {
                 return Ok(false);
             }
@@ -384,5 +400,49 @@ mod tests {
             err(&format!("{HEAD}\n\n2017-04-19 09:00:00,1,2,0.5,1.5,-1\n")),
             "t.csv:4: volume is negative"
         );
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_an_error_not_a_huge_allocation() {
+        let long = format!(
+            "time,open,high,low,close,volume\n{}\n",
+            "1".repeat(MAX_LINE_BYTES + 10)
+        );
+        let e = err(&long);
+        assert!(e.contains(":2:") && e.contains("longer than"), "{e}");
+        // No newline at all, in the header.
+        let e = CsvReader::new(
+            "x.csv".as_ref(),
+            std::io::Cursor::new("t".repeat(MAX_LINE_BYTES * 4)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":1:") && e.contains("longer than"), "{e}");
+        // Exactly at the limit still reads (and then fails for its content).
+        let edge = format!(
+            "time,open,high,low,close,volume\n{}\n",
+            "2".repeat(MAX_LINE_BYTES - 1)
+        );
+        assert!(!err(&edge).contains("longer than"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_candles_or_an_error_with_its_line(text in "[0-9a-zA-Z,.:\\- \r\n]{0,600}") {
+            if let Err(e) = read(&text) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn any_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            if let Ok(r) = CsvReader::new(Path::new("t.csv"), Cursor::new(bytes)) {
+                for row in r {
+                    if let Ok(c) = row {
+                        proptest::prop_assert!(c.check().is_ok());
+                    }
+                }
+            }
+        }
     }
 }

@@ -29,6 +29,8 @@ pub enum DataErrorKind {
     Io(std::io::Error),
     #[error("the file is empty")]
     Empty,
+    #[error("the line is longer than {limit} bytes (not candle data)")]
+    LineTooLong { limit: usize },
     #[error("header has no {0} column")]
     MissingColumn(&'static str),
     #[error("expected {expected} fields, found {found} (truncated or malformed line)")]

@@ -11,8 +11,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module};
 
 use crate::error::LoadError;
-use crate::imports::{self, StoreData};
-use crate::limits::{Limits, DEFAULT_EPOCH_TICK, DEFAULT_MODULE_BYTES};
+use crate::imports::{self, LogGate, StoreData};
+use crate::limits::{
+    Limits, DEFAULT_EPOCH_TICK, DEFAULT_HOST_LOG_LINES_PER_SEC, DEFAULT_MODULE_BYTES,
+};
 use crate::manifest::Manifest;
 use crate::plugin::Plugin;
 use crate::ticker::EpochTicker;
@@ -30,6 +32,9 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// Largest module accepted.
     pub max_module_bytes: usize,
+    /// Guest log lines per second across all of this host's plugins (a
+    /// burst of twice that); the rest are dropped and counted.
+    pub log_lines_per_sec: u32,
 }
 
 impl Default for HostConfig {
@@ -39,6 +44,7 @@ impl Default for HostConfig {
             epoch_tick: DEFAULT_EPOCH_TICK,
             cache_dir: None,
             max_module_bytes: DEFAULT_MODULE_BYTES,
+            log_lines_per_sec: DEFAULT_HOST_LOG_LINES_PER_SEC,
         }
     }
 }
@@ -91,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<StoreData>,
     pub(crate) config: HostConfig,
+    /// The host-wide budget of guest log lines.
+    pub(crate) log_gate: Arc<LogGate>,
     /// Compiled modules by content hash. Only the load path takes the lock.
     modules: Mutex<HashMap<[u8; 32], Module>>,
     /// Digest of the engine's compilation settings: part of the disk cache key.
@@ -155,6 +163,7 @@ impl PluginHost {
                 linker,
                 modules: Mutex::new(HashMap::new()),
                 engine_key: hasher.finish(),
+                log_gate: Arc::new(LogGate::new(config.log_lines_per_sec)),
                 config,
                 _ticker: ticker,
             }),

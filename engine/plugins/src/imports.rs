@@ -2,7 +2,8 @@
 //! load-time check that a module imports nothing else.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use candlewick_sdk::abi::{imports, level, IMPORT_MODULE};
 use wasmtime::{Caller, Engine, ExternType, FuncType, Linker, Module, ResourceLimiter};
@@ -72,10 +73,66 @@ pub(crate) struct StoreData {
     pub(crate) last_error: Option<String>,
     pub(crate) metrics: BTreeMap<String, f64>,
     limits: Limits,
+    log_gate: Arc<LogGate>,
+}
+
+/// The log lines per second all plugins of a host may write together: a
+/// token bucket (burst twice the rate), so a thousand plugins each within
+/// their per-call budget still cannot flood the engine's log.
+#[derive(Debug)]
+pub(crate) struct LogGate {
+    per_second: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl LogGate {
+    pub(crate) fn new(per_second: u32) -> Self {
+        let per_second = f64::from(per_second);
+        LogGate {
+            per_second,
+            state: Mutex::new((2.0 * per_second, Instant::now())),
+        }
+    }
+
+    /// Whether one more line may be written at `now`.
+    pub(crate) fn admit(&self, now: Instant) -> bool {
+        let mut state = match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let (tokens, last) = &mut *state;
+        let dt = now.saturating_duration_since(*last).as_secs_f64();
+        *last = now;
+        *tokens = (*tokens + dt * self.per_second).min(2.0 * self.per_second);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A guest's text made safe for a log line: control characters (newlines,
+/// escape sequences that would repaint a terminal, NUL) are written as
+/// `\u{..}` escapes, so one guest line is one log line, verbatim otherwise.
+pub(crate) fn escape_controls(line: &str) -> String {
+    if !line.chars().any(char::is_control) {
+        return line.to_owned();
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl StoreData {
-    pub(crate) fn new(plugin: Arc<str>, limits: &Limits) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, limits: &Limits, log_gate: Arc<LogGate>) -> Self {
         StoreData {
             limiter: Limiter {
                 memory_bytes: limits.memory_bytes,
@@ -88,14 +145,18 @@ impl StoreData {
             last_error: None,
             metrics: BTreeMap::new(),
             limits: limits.clone(),
+            log_gate,
         }
     }
 
-    /// Readies the store for the next call into the guest.
+    /// Readies the store for the next call into the guest. A refused
+    /// `memory.grow` of an earlier call that the guest survived must not
+    /// make this call's unrelated trap read as a memory fault.
     #[inline]
     pub(crate) fn begin_call(&mut self, now_ms: i64) {
         self.now_ms = now_ms;
         self.log_budget = self.limits.log_lines_per_call;
+        self.limiter.memory_exceeded = false;
     }
 }
 
@@ -123,11 +184,15 @@ fn log(mut caller: Caller<'_, StoreData>, lvl: i32, ptr: u32, len: u32) {
         return;
     }
     data.log_budget -= 1;
+    if !data.log_gate.admit(Instant::now()) {
+        data.logs_dropped += 1;
+        return;
+    }
     let Some(bytes) = guest_bytes(&mut caller, ptr, len, cap) else {
         caller.data_mut().logs_dropped += 1;
         return;
     };
-    let line = String::from_utf8_lossy(&bytes).into_owned();
+    let line = escape_controls(&String::from_utf8_lossy(&bytes));
     let data = caller.data_mut();
     let plugin = &*data.plugin;
     match lvl {
@@ -152,6 +217,34 @@ fn metric(mut caller: Caller<'_, StoreData>, ptr: u32, len: u32, value: f64) {
     let data = caller.data_mut();
     if data.metrics.contains_key(&name) || data.metrics.len() < data.limits.metric_names {
         data.metrics.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain é line"), "plain é line");
+        let forged = "ok\n2026-01-01T00:00:00Z ERROR engine: fake\x1b[2J\0\r";
+        let e = escape_controls(forged);
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        assert_eq!(
+            e,
+            "ok\\u{a}2026-01-01T00:00:00Z ERROR engine: fake\\u{1b}[2J\\u{0}\\u{d}"
+        );
+    }
+
+    #[test]
+    fn the_host_log_gate_admits_its_burst_then_its_rate() {
+        let gate = LogGate::new(10);
+        let t0 = Instant::now();
+        let burst = (0..1000).filter(|_| gate.admit(t0)).count();
+        assert!((20..=21).contains(&burst), "{burst}");
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!((0..1000).filter(|_| gate.admit(t1)).count(), 10);
     }
 }
 

@@ -50,6 +50,7 @@ mod host;
 mod imports;
 mod limits;
 mod manifest;
+mod names;
 mod plugin;
 mod reload;
 mod runner;
@@ -63,8 +64,30 @@ pub use candlewick_sdk::abi::Action;
 pub use error::{Fault, LoadError, ManifestError, ParamError};
 pub use host::{HostConfig, LoadedModule, PluginHost};
 pub use limits::*;
-pub use manifest::{Manifest, ParamDecl, ParamType};
+pub use manifest::{manifest_limits, Manifest, ParamDecl, ParamType};
+pub use names::{check_strategy_names, is_strategy_name, NameError};
 pub use plugin::Plugin;
 pub use reload::ModuleWatcher;
 pub use runner::{Health, PluginRunner, PluginStats, ReloadOutcome};
 pub use signal::PluginSignal;
+
+/// For the fuzz targets (`fuzz/`): validates `bytes` as the signal records
+/// a guest wrote for an `n`-bar batch, as `run_batch` does; the number
+/// accepted before the first refusal.
+#[doc(hidden)]
+pub fn fuzz_signal_records(bytes: &[u8], n: u32) -> usize {
+    use candlewick_sdk::abi::{SignalRecord, SIGNAL_RECORD_SIZE};
+    let mut next = 0;
+    let mut ok = 0;
+    for chunk in bytes.chunks_exact(SIGNAL_RECORD_SIZE) {
+        let mut b = [0u8; SIGNAL_RECORD_SIZE];
+        b.copy_from_slice(chunk);
+        let r = SignalRecord::from_le_bytes(&b);
+        if signal::validate(&r, n, next).is_err() {
+            break;
+        }
+        next = r.bar + 1;
+        ok += 1;
+    }
+    ok
+}

@@ -28,6 +28,13 @@ pub const DEFAULT_METRIC_NAMES: usize = 32;
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_micros(500);
 /// Largest module accepted at load.
 pub const DEFAULT_MODULE_BYTES: usize = 16 << 20;
+/// Default largest snapshot one instance may hand back; a larger one
+/// quarantines it. Snapshots are kept per stream and written at every
+/// checkpoint, so this bounds both.
+pub const DEFAULT_SNAPSHOT_BYTES: usize = 1 << 20;
+/// Default guest log lines per second across all plugins of one host (the
+/// per-call limit alone lets 1,000 plugins write 8,000 lines a batch).
+pub const DEFAULT_HOST_LOG_LINES_PER_SEC: u32 = 200;
 
 /// Per-instance resource limits.
 ///
@@ -41,6 +48,7 @@ pub const DEFAULT_MODULE_BYTES: usize = 16 << 20;
 /// | `log_lines_per_call` | further lines of that call are dropped and counted |
 /// | `log_line_bytes` | the line is cut |
 /// | `metric_names` | new names are dropped (existing names still update) |
+/// | `snapshot_bytes` | a larger snapshot is invalid output: the plugin is quarantined |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub deadline: Duration,
@@ -49,6 +57,7 @@ pub struct Limits {
     pub log_lines_per_call: u32,
     pub log_line_bytes: usize,
     pub metric_names: usize,
+    pub snapshot_bytes: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +69,7 @@ impl Default for Limits {
             log_lines_per_call: DEFAULT_LOG_LINES_PER_CALL,
             log_line_bytes: DEFAULT_LOG_LINE_BYTES,
             metric_names: DEFAULT_METRIC_NAMES,
+            snapshot_bytes: DEFAULT_SNAPSHOT_BYTES,
         }
     }
 }

@@ -20,6 +20,25 @@ use crate::error::{ManifestError, ParamError};
 /// Integers travel as `f64`, so they must be exact: |v| <= 2^53.
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
+/// What a manifest may ask of the host: a hostile one costs at most
+/// milliseconds and a bounded amount of memory at load.
+pub mod manifest_limits {
+    /// Bytes of manifest JSON.
+    pub const BYTES: usize = 64 << 10;
+    /// Declared parameters.
+    pub const PARAMS: usize = 64;
+    /// Indicator items.
+    pub const INDICATORS: usize = 64;
+    /// Model outputs.
+    pub const MODELS: usize = 64;
+    /// Sum of every number in the filled indicator spec (periods, and
+    /// other arguments, which only makes it stricter): indicator memory per
+    /// stream grows with the periods.
+    pub const PERIOD_SUM: f64 = 250_000.0;
+    /// Bytes of `description` and of each parameter's `doc`.
+    pub const TEXT: usize = 4096;
+}
+
 /// A parameter's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -118,6 +137,13 @@ impl Manifest {
     /// # Errors
     /// [`ManifestError`] naming the first bad field.
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        use manifest_limits as lim;
+        if bytes.len() > lim::BYTES {
+            return Err(invalid(
+                "manifest",
+                format!("{} bytes is over the limit of {}", bytes.len(), lim::BYTES),
+            ));
+        }
         let mut m: Manifest =
             serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
         if m.abi != candlewick_sdk::abi::ABI_VERSION {
@@ -132,14 +158,30 @@ impl Manifest {
         if m.version.is_empty() || m.version.len() > 64 {
             return Err(invalid("version", "must be 1-64 characters"));
         }
+        if m.description.len() > lim::TEXT {
+            return Err(invalid("description", format!("over {} bytes", lim::TEXT)));
+        }
+        for (field, n, max) in [
+            ("params", m.params.len(), lim::PARAMS),
+            ("indicators", m.indicators.len(), lim::INDICATORS),
+            ("models", m.models.len(), lim::MODELS),
+        ] {
+            if n > max {
+                return Err(invalid(field, format!("{n} items, at most {max}")));
+            }
+        }
         let mut defaults = Vec::with_capacity(m.params.len());
+        let mut names = std::collections::HashSet::with_capacity(m.params.len());
         for (i, p) in m.params.iter().enumerate() {
             let field = format!("params[{i}] ({})", p.name);
             if !is_name(&p.name) || p.name.contains('-') {
                 return Err(invalid(field, "name must be 1-64 of [a-z0-9_]"));
             }
-            if m.params[..i].iter().any(|q| q.name == p.name) {
+            if !names.insert(p.name.as_str()) {
                 return Err(invalid(field, "declared twice"));
+            }
+            if p.doc.len() > lim::TEXT {
+                return Err(invalid(field, format!("doc over {} bytes", lim::TEXT)));
             }
             for (what, bound) in [("min", p.min), ("max", p.max)] {
                 if bound.is_some_and(|b| !b.is_finite()) {
@@ -167,15 +209,20 @@ impl Manifest {
             defaults.push(value);
         }
         m.defaults = defaults;
+        let mut models = std::collections::HashSet::with_capacity(m.models.len());
         for (i, model) in m.models.iter().enumerate() {
-            if model.is_empty() || m.models[..i].contains(model) {
-                return Err(invalid(format!("models[{i}]"), "empty or repeated"));
+            if model.is_empty() || model.len() > 64 || !models.insert(model.as_str()) {
+                return Err(invalid(
+                    format!("models[{i}]"),
+                    "empty, over 64 bytes or repeated",
+                ));
             }
         }
         // The indicator templates must make a valid spec with the defaults.
         let spec = m
             .indicator_spec(&m.defaults)
             .map_err(|e| invalid("indicators", e))?;
+        spec_budget(&spec).map_err(|e| invalid("indicators", e))?;
         if !spec.is_empty() {
             IndicatorSet::parse(&spec)
                 .map_err(|e| invalid("indicators", format!("{spec:?}: {e}")))?;
@@ -287,6 +334,32 @@ impl Manifest {
     }
 }
 
+/// Refuses a filled spec whose numbers sum past
+/// [`manifest_limits::PERIOD_SUM`], before any indicator allocates its
+/// window.
+///
+/// # Errors
+/// A message with the sum and the limit.
+pub(crate) fn spec_budget(spec: &str) -> Result<(), String> {
+    let mut sum = 0.0f64;
+    for token in spec.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E')) {
+        if let Ok(v) = token.parse::<f64>() {
+            if v.is_finite() {
+                sum += v.abs().ceil();
+            } else {
+                sum = f64::INFINITY;
+            }
+        }
+    }
+    if sum > manifest_limits::PERIOD_SUM {
+        return Err(format!(
+            "the indicators' periods sum to {sum}, over the limit of {}",
+            manifest_limits::PERIOD_SUM
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a value against its declaration's type and range.
 fn check_value(p: &ParamDecl, v: f64) -> Result<(), String> {
     if !v.is_finite() {
@@ -383,5 +456,66 @@ mod tests {
         );
         let e = bad(r#"{"abi":1,"name":"x","version":"1","indicators":["zzz(3)"]}"#);
         assert!(e.to_string().starts_with("indicators"), "{e}");
+    }
+
+    #[test]
+    fn manifest_limits_are_enforced() {
+        use std::fmt::Write;
+        let with = |extra: &str| format!(r#"{{"abi":1,"name":"x","version":"1"{extra}}}"#);
+        let bad = |s: String| Manifest::from_json(s.as_bytes()).unwrap_err().to_string();
+        let mut params = String::new();
+        for i in 0..65 {
+            let sep = if i == 0 { "" } else { "," };
+            write!(params, r#"{sep}{{"name":"p{i}","type":"int","default":1}}"#).unwrap();
+        }
+        let e = bad(with(&format!(r#","params":[{params}]"#)));
+        assert!(e.contains("params") && e.contains("at most 64"), "{e}");
+        let items = vec!["\"sma(2)\""; 65].join(",");
+        let e = bad(with(&format!(r#","indicators":[{items}]"#)));
+        assert!(e.contains("indicators") && e.contains("at most 64"), "{e}");
+        // Each period is allowed; together they are too much.
+        let items = vec!["\"sma(100000)\""; 3].join(",");
+        let e = bad(with(&format!(r#","indicators":[{items}]"#)));
+        assert!(e.contains("sum to 300000"), "{e}");
+        let huge = with(&format!(r#","description":"{}""#, "d".repeat(70_000)));
+        assert!(bad(huge).contains("over the limit"));
+        let e = bad(with(&format!(r#","description":"{}""#, "d".repeat(5000))));
+        assert!(e.contains("description"), "{e}");
+    }
+
+    #[test]
+    fn a_hostile_manifest_costs_little() {
+        // 64 KiB of parameters, all distinct, at the count limit: quick.
+        use std::fmt::Write;
+        let mut params = String::new();
+        for i in 0..64 {
+            let sep = if i == 0 { "" } else { "," };
+            write!(params, r#"{sep}{{"name":"p{i}","type":"int","default":1}}"#).unwrap();
+        }
+        let json = format!(r#"{{"abi":1,"name":"x","version":"1","params":[{params}]}}"#);
+        let m = Manifest::from_json(json.as_bytes()).unwrap();
+        assert_eq!(m.params.len(), 64);
+        let dup = json.replace(r#""name":"p63""#, r#""name":"p0""#);
+        let e = Manifest::from_json(dup.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("declared twice"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_are_a_manifest_or_an_error(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = Manifest::from_json(&bytes);
+            let _ = Manifest::from_module(&bytes);
+        }
+
+        #[test]
+        fn any_edit_of_a_real_manifest_is_checked_without_panic(at in 0usize..500, cut in 0usize..30, with in "[0-9a-z_{}()\\[\\]\",:.-]{0,16}") {
+            let at = at.min(SMA.len());
+            let end = (at + cut).min(SMA.len());
+            let text = format!("{}{with}{}", &SMA[..at], &SMA[end..]);
+            if let Ok(m) = Manifest::from_json(text.as_bytes()) {
+                let _ = m.indicator_spec(m.defaults());
+                let _ = m.resolve_params(&[("fast", "7")]);
+            }
+        }
     }
 }

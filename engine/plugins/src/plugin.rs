@@ -17,9 +17,6 @@ use crate::limits::Limits;
 use crate::manifest::Manifest;
 use crate::signal::{validate, PluginSignal};
 
-/// Largest snapshot accepted from a guest.
-const MAX_SNAPSHOT_BYTES: usize = 16 << 20;
-
 /// One live, sandboxed plugin instance.
 ///
 /// A `Plugin` is driven by one thread at a time (it is `Send`, not shared):
@@ -74,7 +71,11 @@ impl Plugin {
         let deadline_ticks = (limits.deadline.as_nanos().div_ceil(tick) + 1) as u64;
         let mut store = Store::new(
             &shared.engine,
-            StoreData::new(manifest.name.as_str().into(), limits),
+            StoreData::new(
+                manifest.name.as_str().into(),
+                limits,
+                shared.log_gate.clone(),
+            ),
         );
         store.limiter(|data| &mut data.limiter);
         // The start function, if any, and every call below run under the deadline.
@@ -392,8 +393,11 @@ impl Plugin {
             return Err(Fault::ErrorCode(packed));
         }
         let (ptr, len) = (packed as u32, (packed >> 32) as usize);
-        if len > MAX_SNAPSHOT_BYTES {
-            return Err(Fault::InvalidOutput(format!("snapshot of {len} bytes")));
+        if len > self.limits.snapshot_bytes {
+            return Err(Fault::InvalidOutput(format!(
+                "snapshot of {len} bytes is over the limit of {}",
+                self.limits.snapshot_bytes
+            )));
         }
         self.read(ptr, len)
             .map(Some)

@@ -496,6 +496,10 @@ fn prepare(
     if spec.is_empty() {
         return Ok((params, Indicators(None)));
     }
+    crate::manifest::spec_budget(&spec).map_err(|reason| LoadError::Indicators {
+        spec: spec.clone(),
+        reason,
+    })?;
     let indicators = IndicatorSet::parse(&spec).map_err(|e| LoadError::Indicators {
         spec: spec.clone(),
         reason: e.to_string(),

@@ -45,10 +45,63 @@ pub(crate) fn decode_set(stream: &StreamKey, bytes: &[u8]) -> Result<IndicatorSe
         return Err(corrupt("checksum mismatch".to_owned()));
     }
     match postcard::take_from_bytes::<IndicatorSet>(payload) {
-        Ok((set, [])) => Ok(set),
+        Ok((set, [])) => {
+            set.check_restored().map_err(corrupt)?;
+            Ok(set)
+        }
         Ok((_, rest)) => Err(corrupt(format!("{} trailing bytes", rest.len()))),
         Err(e) => Err(corrupt(format!("cannot decode: {e}"))),
     }
+}
+
+/// For the fuzz targets (`fuzz/`): decodes `bytes` as a stored indicator
+/// record and, when it is accepted, applies candles to it (which must
+/// never panic once decoding said yes).
+#[doc(hidden)]
+pub fn fuzz_indicator_record(bytes: &[u8]) -> bool {
+    let stream: StreamKey = match "BTCUSDT/1m".parse() {
+        Ok(k) => k,
+        Err(_) => return false,
+    };
+    let Ok(mut set) = decode_set(&stream, bytes) else {
+        return false;
+    };
+    let mut out = vec![0.0; set.width()];
+    for t in 0..4 {
+        let x = 100.0 + f64::from(t);
+        let c = candlewick_market::Candle {
+            open_time: i64::from(t) * 60_000,
+            open: x,
+            high: x + 2.0,
+            low: x - 1.0,
+            close: x + 1.0,
+            volume: 3.0,
+        };
+        set.update(&c, &mut out);
+    }
+    true
+}
+
+/// For the fuzz targets: a valid record of `spec` (warmed by a few
+/// candles), to mutate.
+#[doc(hidden)]
+pub fn fuzz_seed_record(spec: &str) -> Option<Vec<u8>> {
+    let stream: StreamKey = "BTCUSDT/1m".parse().ok()?;
+    let mut set = IndicatorSet::parse(spec).ok()?;
+    let mut out = vec![0.0; set.width()];
+    for t in 0..40 {
+        let x = 100.0 + (f64::from(t) * 0.3).sin();
+        let c = candlewick_market::Candle {
+            open_time: i64::from(t) * 60_000,
+            open: x,
+            high: x + 1.0,
+            low: x - 1.0,
+            close: x + 0.5,
+            volume: 3.0,
+        };
+        set.update(&c, &mut out);
+    }
+    encode_set(&stream, &set).ok()
 }
 
 pub(crate) fn encode_offset(open_time: i64) -> [u8; 8] {
@@ -163,6 +216,48 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode_set(&key(), &longer).is_err());
+    }
+
+    /// Sets the first field `name` found in `v` to `to`.
+    fn poke(v: &mut serde_json::Value, name: &str, to: serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(slot) = m.get_mut(name) {
+                    *slot = to;
+                    return true;
+                }
+                m.values_mut().any(|x| poke(x, name, to.clone()))
+            }
+            serde_json::Value::Array(a) => a.iter_mut().any(|x| poke(x, name, to.clone())),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn well_formed_records_with_impossible_contents_are_corrupt_not_a_panic() {
+        let set = warmed_set();
+        let cases: [(&str, serde_json::Value); 4] = [
+            // A ring's write position far past its buffer.
+            ("next", 1_000_000.into()),
+            // A rolling extreme's head past its buffer.
+            ("head", 99_999.into()),
+            // A window of another length than the spec's.
+            ("slots", serde_json::json!([1.0, 2.0])),
+            // Columns that do not match the spec.
+            ("columns", serde_json::json!(["sma_3"])),
+        ];
+        for (field, value) in cases {
+            let mut json = serde_json::to_value(&set).unwrap();
+            assert!(poke(&mut json, field, value), "{field} not found");
+            let bad: IndicatorSet = serde_json::from_value(json).unwrap();
+            let bytes = encode_set(&key(), &bad).unwrap();
+            match decode_set(&key(), &bytes) {
+                Err(StateError::Corrupt {
+                    cf: "indicators", ..
+                }) => {}
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 
     #[test]

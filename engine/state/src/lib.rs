@@ -92,6 +92,8 @@ mod store;
 mod stream;
 
 pub use checkpoint::{Checkpoint, OutboxRecord, PluginSnapshot};
+#[doc(hidden)]
+pub use codec::{fuzz_indicator_record, fuzz_seed_record};
 pub use error::StateError;
 pub use key::{StreamKey, StreamKeyError};
 pub use memory::MemoryStore;

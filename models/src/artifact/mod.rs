@@ -202,14 +202,69 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// What an artifact may ask the engine to allocate, checked before the
+/// weights are read or anything is built: a manifest is untrusted input,
+/// and a Transformer's attention alone takes `window² x heads` floats per
+/// forward.
+pub mod size_limits {
+    pub const WINDOW: usize = 4096;
+    pub const FEATURES: usize = 4096;
+    pub const HIDDEN: usize = 4096;
+    pub const LAYERS: usize = 16;
+    pub const HEADS: usize = 64;
+    pub const FF: usize = 16384;
+    pub const CLASSES: usize = 64;
+    /// `window² x heads` (attention scores per layer and sample): 2^26
+    /// floats, 256 MiB.
+    pub const ATTENTION: u64 = 1 << 26;
+}
+
+fn check_sizes(arch: &crate::ArchConfig) -> Result<(), String> {
+    use size_limits as lim;
+    for (field, v, max) in [
+        ("window", arch.window, lim::WINDOW),
+        ("features", arch.features, lim::FEATURES),
+        ("hidden", arch.hidden, lim::HIDDEN),
+        ("layers", arch.layers, lim::LAYERS),
+        ("heads", arch.heads, lim::HEADS),
+        ("ff", arch.ff, lim::FF),
+        ("classes", arch.classes, lim::CLASSES),
+    ] {
+        if v > max {
+            return Err(format!("arch.{field} {v} is over the limit of {max}"));
+        }
+    }
+    let attention = (arch.window as u64)
+        .saturating_mul(arch.window as u64)
+        .saturating_mul(arch.heads.max(1) as u64);
+    if arch.kind == crate::ArchKind::Transformer && attention > lim::ATTENTION {
+        return Err(format!(
+            "arch: window² x heads = {attention} is over the limit of {}",
+            lim::ATTENTION
+        ));
+    }
+    Ok(())
+}
+
 fn read_manifest(dir: &Path) -> Result<Manifest, Refusal> {
     let text =
         std::fs::read_to_string(dir.join(MANIFEST_FILE)).map_err(|source| Refusal::Unreadable {
             file: MANIFEST_FILE.into(),
             source,
         })?;
+    parse_manifest(&text)
+}
+
+/// For the fuzz targets (`fuzz/`): every manifest check an artifact's
+/// `manifest.json` text goes through before anything else is read.
+#[doc(hidden)]
+pub fn fuzz_manifest(text: &str) -> bool {
+    parse_manifest(text).is_ok()
+}
+
+fn parse_manifest(text: &str) -> Result<Manifest, Refusal> {
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Refusal::ManifestMalformed(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| Refusal::ManifestMalformed(e.to_string()))?;
     let format = value.get("format").and_then(|v| v.as_str()).unwrap_or("");
     if format != FORMAT {
         return Err(Refusal::NotAnArtifact {
@@ -239,6 +294,7 @@ fn read_manifest(dir: &Path) -> Result<Manifest, Refusal> {
     m.arch
         .validate()
         .map_err(|e| Refusal::ManifestMalformed(format!("arch: {e}")))?;
+    check_sizes(&m.arch).map_err(Refusal::ManifestMalformed)?;
     if m.window != m.arch.window {
         return Err(Refusal::ManifestMalformed(format!(
             "window {} differs from arch.window {}",

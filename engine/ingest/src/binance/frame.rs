@@ -113,4 +113,23 @@ mod tests {
             .contains("low"));
         assert_eq!(parse(r#"{"result":null,"id":1}"#), Ok(Frame::Other));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_parsed_or_refused_without_panic(text in ".{0,400}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn any_edit_of_a_real_frame_is_parsed_or_refused(at in 0usize..600, cut in 0usize..40, with in "[0-9a-z\"{}:,.\\-]{0,12}") {
+            let at = at.min(FRAME.len());
+            let end = (at + cut).min(FRAME.len());
+            if FRAME.is_char_boundary(at) && FRAME.is_char_boundary(end) {
+                let text = format!("{}{with}{}", &FRAME[..at], &FRAME[end..]);
+                if let Ok(Frame::Kline { candle, .. }) = parse(&text) {
+                    proptest::prop_assert!(candle.check().is_ok());
+                }
+            }
+        }
+    }
 }

@@ -25,6 +25,13 @@
 mod frame;
 pub mod rest;
 
+/// For the fuzz targets (`fuzz/`): parses one combined-stream frame;
+/// whether it held a closed kline.
+#[doc(hidden)]
+pub fn fuzz_frame(text: &str) -> bool {
+    matches!(frame::parse(text), Ok(Frame::Kline { closed: true, .. }))
+}
+
 pub use rest::{Kline, KlinePager, RestClient, RestOptions, RestStats};
 
 use std::sync::Arc;
@@ -108,6 +115,41 @@ const LOG_MALFORMED: u8 = 1;
 const LOG_DUPLICATE: u8 = 2;
 const LOG_OUT_OF_ORDER: u8 = 4;
 const LOG_UNKNOWN: u8 = 8;
+const LOG_IMPOSSIBLE_TIME: u8 = 16;
+
+/// How far the exchange's clock may run ahead of ours before a kline's
+/// open time is taken for a lie.
+pub const CLOCK_SKEW_MS: i64 = 5 * 60_000;
+
+/// Whether a closed kline of `interval` opening at `open_time` can be real
+/// at wall time `now_ms`: on the interval's grid, and not opening more
+/// than an interval plus [`CLOCK_SKEW_MS`] from now. One that is not would
+/// become the stream's offset and make every real kline after it look old.
+///
+/// # Errors
+/// A short reason.
+pub fn admit_open_time(
+    interval: candlewick_market::Interval,
+    open_time: i64,
+    now_ms: i64,
+) -> Result<(), String> {
+    if !crate::grid::is_open_time(interval, open_time) {
+        return Err(format!(
+            "open time {open_time} is not on the {interval} grid"
+        ));
+    }
+    let limit = now_ms
+        .saturating_add(interval.nominal_ms())
+        .saturating_add(CLOCK_SKEW_MS);
+    if open_time > limit {
+        return Err(format!(
+            "open time {open_time} is in the future (now {now_ms})"
+        ));
+    }
+    Ok(())
+}
+
+use rest::wall_ms;
 
 /// How a session ended.
 enum End {
@@ -225,7 +267,11 @@ impl Connection {
         tracing::info!(connection = %self.name, streams = self.streams.len(), "exchange connected; backfilling");
         for i in 0..self.streams.len() {
             let id = self.streams[i];
-            self.backfill(id, None).await?;
+            // A backfill may wait out a long `Retry-After`: shutdown ends it.
+            tokio::select! {
+                r = self.backfill(id, None) => r?,
+                _ = stopped(shutdown) => return Ok(End::Shutdown),
+            }
         }
         loop {
             let next = tokio::select! {
@@ -246,7 +292,11 @@ impl Connection {
                 Ok(Some(Ok(msg))) => msg,
             };
             match msg {
-                Message::Text(text) => self.on_text(text.as_str()).await?,
+                // A gap's backfill may wait on the exchange: shutdown ends it.
+                Message::Text(text) => tokio::select! {
+                    r = self.on_text(text.as_str()) => r?,
+                    _ = stopped(shutdown) => return Ok(End::Shutdown),
+                },
                 Message::Close(frame) => {
                     return Ok(End::Lost(format!("server sent close {frame:?}")));
                 }
@@ -285,6 +335,19 @@ impl Connection {
         if !closed {
             self.metrics()
                 .add(&self.metrics().counters.frames_forming, 1);
+            return Ok(());
+        }
+        let interval = self.router.table().key(id).interval;
+        if let Err(reason) = admit_open_time(interval, candle.open_time, wall_ms()) {
+            // Counted with the malformed frames: never routed, never an offset.
+            self.metrics()
+                .add(&self.metrics().counters.frames_malformed, 1);
+            self.log_once(
+                LOG_IMPOSSIBLE_TIME,
+                "kline with an impossible open time skipped",
+                &reason,
+                text,
+            );
             return Ok(());
         }
         let last = self.last[id.0 as usize];
@@ -339,4 +402,33 @@ impl Connection {
 /// Resolves when the watched flag turns true (or its sender is gone).
 async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candlewick_market::Interval;
+
+    #[test]
+    fn klines_off_the_grid_or_in_the_future_are_refused() {
+        let base = 1_699_999_980_000; // on the 1m grid
+        let now = base + 40_000; // 40 s into that minute
+        let m1: Interval = "1m".parse().unwrap();
+        let h1: Interval = "1h".parse().unwrap();
+        admit_open_time(m1, base - 60_000, now).unwrap();
+        admit_open_time(m1, base, now).unwrap();
+        let e = admit_open_time(m1, base + 1, now).unwrap_err();
+        assert!(e.contains("grid"), "{e}");
+        let e = admit_open_time(h1, base, now).unwrap_err();
+        assert!(e.contains("grid"), "{e}");
+        // Within an interval plus the skew: a fast exchange clock.
+        admit_open_time(m1, base + 5 * 60_000, now).unwrap();
+        let e = admit_open_time(m1, base + 60 * 60_000, now).unwrap_err();
+        assert!(e.contains("future"), "{e}");
+        assert!(
+            admit_open_time(m1, 4_102_444_800_000, now).is_err(),
+            "year 2100"
+        );
+        assert!(admit_open_time(m1, i64::MAX - (i64::MAX % 60_000), now).is_err());
+    }
 }
