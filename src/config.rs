@@ -444,8 +444,8 @@ impl Config {
                 "embedded config/default.toml".to_owned(),
             ),
         };
-        let config: Config =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {}", one_line(&e)))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, &text)))?;
         config.validate().with_context(|| origin.clone())?;
         Ok(config)
     }
@@ -581,12 +581,76 @@ fn within(key: &str, value: f64, max: f64) -> anyhow::Result<()> {
 }
 
 /// toml's errors span several lines with a source excerpt; keep the gist.
-fn one_line(e: &toml::de::Error) -> String {
-    let message = e.message().trim();
-    match e.span() {
-        Some(span) => format!("{message} (at byte {})", span.start),
-        None => message.to_owned(),
+/// Why the signal feed cannot listen on `addr`, in words: for a busy port,
+/// what is likely on it and how to choose another.
+pub fn listen_error(addr: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    let port = addr.port();
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "the signal feed cannot listen on {addr}: port {port} is in use, most likely by \
+             another `candlewick run` (`ss -ltnp 'sport = :{port}'` shows which process); \
+             stop it, or pick another port with `--listen 127.0.0.1:{}` (or `[feed] listen` in \
+             the config; port 0 takes any free one)",
+            port.wrapping_add(1).max(1024)
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "the signal feed cannot listen on {addr}: permission denied (ports below 1024 need \
+             privileges); pick another with `--listen 127.0.0.1:8765`"
+        ),
+        _ => anyhow::anyhow!("the signal feed cannot listen on {addr}: {e}"),
     }
+}
+
+/// A TOML or type error as `:LINE:COLUMN: message`, with the closest valid
+/// key named when a key is unknown (a typo must say what was meant).
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let mut message = e.message().trim().replace('\n', " ");
+    if let Some(hint) = did_you_mean(&message) {
+        message.push_str(&hint);
+    }
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!(":{line}:{column}: {message}")
+        }
+        None => format!(": {message}"),
+    }
+}
+
+/// For serde's "unknown field `X`, expected one of `a`, `b`" (or "expected
+/// `a` or `b`"): "; did you mean `a`?" naming the nearest valid key by edit
+/// distance, when one is near enough to be a typo.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (typed, rest) = rest.split_once('`')?;
+    let valid: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let (best, distance) = valid
+        .iter()
+        .map(|v| (*v, edit_distance(typed, v)))
+        .min_by_key(|(_, d)| *d)?;
+    (distance <= typed.len().max(best.len()) / 2).then(|| format!("; did you mean `{best}`?"))
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -609,6 +673,26 @@ mod tests {
         let c: Config = toml::from_str(text).unwrap();
         c.validate().unwrap();
         assert_eq!(c.source.kind, SourceKind::Binance);
+    }
+
+    #[test]
+    fn a_misspelt_key_names_the_closest_valid_one_and_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let typo = EMBEDDED_DEFAULT.replace("max_batch", "max_bacth");
+        std::fs::write(&path, &typo).unwrap();
+        let e = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        let line = typo.lines().position(|l| l.contains("max_bacth")).unwrap() + 1;
+        assert!(
+            e.contains(&format!("c.toml:{line}:1: unknown field `max_bacth`")),
+            "{e}"
+        );
+        assert!(e.ends_with("did you mean `max_batch`?"), "{e}");
+        assert_eq!(
+            did_you_mean("unknown field `zzzzzzzz`, expected `path` or `sync`"),
+            None
+        );
+        assert_eq!(edit_distance("synk", "sync"), 1);
     }
 
     #[test]

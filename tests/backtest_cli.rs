@@ -92,7 +92,13 @@ fn sma_cross_on_eurusd_matches_backtesting_py_and_reruns_identically() {
     let first = reference_run(dir.path(), &data, "a");
     assert!(first.status.success(), "{}", stderr(&first));
     let out = dir.path().join("a");
-    for f in ["stats.json", "trades.csv", "equity.csv", "report.html"] {
+    for f in [
+        "stats.json",
+        "trades.csv",
+        "trades.parquet",
+        "equity.parquet",
+        "report.html",
+    ] {
         assert!(out.join(f).is_file(), "{f} written");
     }
 
@@ -316,14 +322,47 @@ fn parameter_out_of_range_is_named() {
 }
 
 #[test]
-fn data_with_a_gap_is_refused() {
+fn a_gap_is_run_over_and_counted_or_refused_with_gaps_fail() {
     let dir = tempfile::tempdir().unwrap();
+    let whole = csv_with(dir.path(), "whole.csv", 400, |_| {});
     // Drop three weekday hours (rows 100-102): a hole no weekend explains.
-    let data = csv_with(dir.path(), "gap.csv", 400, |l| {
+    let holed = csv_with(dir.path(), "gap.csv", 400, |l| {
         l.drain(101..104);
     });
-    let e = refused(dir.path(), &data, "sma_cross", &[]);
-    assert!(e.contains("missing") && e.contains("--allow-gaps"), "{e}");
+    let strategy = wasm("sma_cross");
+    let stats = |data: &str, out: &str| {
+        let o = candlewick(
+            dir.path(),
+            &[
+                "backtest",
+                "--data",
+                data,
+                "--strategy",
+                &strategy,
+                "--out",
+                out,
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains("Missing Bars"), "{}", stdout(&o));
+        json(&dir.path().join(out).join("stats.json"))["stats"].clone()
+    };
+    let (a, b) = (stats(&whole, "whole"), stats(&holed, "holed"));
+    let n = |s: &serde_json::Value, k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k}: {s}"));
+    // The untouched hours hold weekend closures only; the hole adds one
+    // gap of three missing bars, and no weekend.
+    assert!(n(&a, "Gaps") > 0);
+    assert_eq!(n(&a, "Gaps"), n(&a, "Weekend Gaps"), "{a}");
+    assert_eq!(n(&b, "Gaps"), n(&a, "Gaps") + 1, "{b}");
+    assert_eq!(n(&b, "Weekend Gaps"), n(&a, "Weekend Gaps"));
+    assert_eq!(n(&b, "Missing Bars"), n(&a, "Missing Bars") + 3);
+
+    let e = refused(dir.path(), &holed, "sma_cross", &["--gaps", "fail"]);
+    assert!(e.contains("missing") && e.contains("--gaps report"), "{e}");
+    let e = refused(dir.path(), &holed, "sma_cross", &["--gaps", "weekends"]);
+    assert!(e.contains("3 bars missing"), "{e}");
+    let e = refused(dir.path(), &whole, "sma_cross", &["--gaps", "fail"]);
+    assert!(e.contains("missing"), "a weekend is a hole too: {e}");
 }
 
 #[test]

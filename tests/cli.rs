@@ -270,7 +270,8 @@ fn run_refuses_a_config_with_a_typo() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.contains("c.toml: unknown field `send_timout_s`"),
+        stderr.contains("unknown field `send_timout_s`")
+            && stderr.contains("did you mean `send_timeout_s`?"),
         "{stderr}"
     );
 }

@@ -1,6 +1,13 @@
 //! `candlewick backtest`: run a wasm strategy over a candle file through the
 //! simulated broker, print the statistics and the run fingerprint, and
-//! write `stats.json`, `trades.csv`, `equity.csv` and `report.html`.
+//! write `stats.json`, `trades.csv` and `trades.parquet`, the per-bar
+//! series (`equity.parquet`, or `equity.csv` with `--equity-format csv`)
+//! and `report.html`.
+//!
+//! Data comes as it is: holes (weekends, exchange holidays, nights, a
+//! missing minute of a 24/7 market) are run over and counted in the
+//! statistics (`Gaps`, `Missing Bars`, `Largest Gap`), never filled in;
+//! `--gaps fail` refuses them instead.
 //!
 //! History goes through the live engine's shard workers ([`Replay`]): the
 //! same router, indicator state and plugin runners as `candlewick run`,
@@ -24,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use candlewick_backtest::fingerprint::{fingerprint, sha256_file, sha256_hex, Inputs};
-use candlewick_backtest::report::{summary_table, write_all, Report};
+use candlewick_backtest::report::{summary_table, write_files, PerBarFormat, Report};
 use candlewick_backtest::sweep::{grid, heatmap_svg, sweep, to_csv, ParamRange, Point};
 use candlewick_backtest::{
     backtest_limits, BrokerConfig, EndOfData, GapPolicy, Replay, ReplaySeries, RunError,
@@ -71,8 +78,19 @@ pub struct BacktestArgs {
     /// `open` of the last bar (backtesting.py's finalize_trades).
     #[arg(long, default_value = "close", value_parser = ["close", "open"])]
     pub end_at: String,
-    /// Accept any hole in the data (default: only weekend/holiday closures).
-    #[arg(long)]
+    /// Holes in the data (bars missing between two bars: weekends,
+    /// holidays, nights, a lost minute): `report` (default) runs over them
+    /// and counts them in the statistics (none is filled in); `fail` stops
+    /// at the first; `weekends` stops at the first that is not a weekend
+    /// closure.
+    #[arg(long, value_enum, default_value_t = Gaps::Report)]
+    pub gaps: Gaps,
+    /// Per-bar output (equity, drawdown, exposure): `parquet`
+    /// (`equity.parquet`, default) or `csv` (`equity.csv`).
+    #[arg(long, value_enum, default_value_t = EquityFormat::Parquet)]
+    pub equity_format: EquityFormat,
+    /// Old spelling of `--gaps report`, now the default.
+    #[arg(long, hide = true, conflicts_with = "gaps")]
     pub allow_gaps: bool,
     /// Statistic that ranks a sweep, by its backtesting.py name.
     #[arg(long, default_value = "Sharpe Ratio")]
@@ -88,6 +106,33 @@ pub struct BacktestArgs {
     /// reads exactly one model. Verified before anything runs.
     #[arg(long = "model", value_name = "[NAME=]DIR")]
     pub models: Vec<String>,
+}
+
+/// What `--gaps` does with a hole in the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Gaps {
+    /// Run over it; count it in the statistics.
+    Report,
+    /// Stop at the first hole.
+    Fail,
+    /// Stop at the first hole that is not a weekend closure.
+    Weekends,
+}
+
+/// The per-bar file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EquityFormat {
+    Parquet,
+    Csv,
+}
+
+impl EquityFormat {
+    fn per_bar(self) -> PerBarFormat {
+        match self {
+            EquityFormat::Parquet => PerBarFormat::Parquet,
+            EquityFormat::Csv => PerBarFormat::Csv,
+        }
+    }
 }
 
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
@@ -251,10 +296,11 @@ fn options(args: &BacktestArgs) -> anyhow::Result<RunOptions> {
     broker.validate()?;
     Ok(RunOptions {
         broker,
-        gaps: if args.allow_gaps {
-            GapPolicy::Allow
-        } else {
-            GapPolicy::Weekends
+        gaps: match args.gaps {
+            _ if args.allow_gaps => GapPolicy::Allow,
+            Gaps::Report => GapPolicy::Allow,
+            Gaps::Fail => GapPolicy::Reject,
+            Gaps::Weekends => GapPolicy::Weekends,
         },
         ..RunOptions::default()
     })
@@ -294,13 +340,10 @@ impl Job<'_> {
             strategy_label: &strategy_label,
             fingerprint: &fp,
         };
-        write_all(&self.args.out, &report)
+        let names = write_files(&self.args.out, &report, self.args.equity_format.per_bar())
             .with_context(|| format!("{}", self.args.out.display()))?;
         print!("{}", summary_table(&report));
-        println!(
-            "wrote {}/{{stats.json,trades.csv,equity.csv,report.html}}",
-            self.args.out.display()
-        );
+        println!("wrote {}/{{{}}}", self.args.out.display(), names.join(","));
         Ok(())
     }
 
@@ -329,7 +372,8 @@ impl Job<'_> {
                 fingerprint: &fp,
             };
             let dir = self.args.out.join(&s.symbol);
-            write_all(&dir, &report).with_context(|| format!("{}", dir.display()))?;
+            write_files(&dir, &report, self.args.equity_format.per_bar())
+                .with_context(|| format!("{}", dir.display()))?;
             let st = &result.stats;
             table.push_str(&format!(
                 "{},{},{},{},{},{},{},{fp}\n",
@@ -367,8 +411,9 @@ impl Job<'_> {
         }
         println!("fingerprint {}", sha256_hex(combined.as_bytes()));
         println!(
-            "wrote {}/{{symbols.csv,SYMBOL/{{stats.json,trades.csv,equity.csv,report.html}}}}",
-            self.args.out.display()
+            "wrote {}/{{symbols.csv,SYMBOL/{{stats.json,trades.csv,trades.parquet,{},report.html}}}}",
+            self.args.out.display(),
+            self.args.equity_format.per_bar().file_name()
         );
         Ok(())
     }

@@ -162,7 +162,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let (feed_stop_tx, feed_stop) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind(config.feed.listen)
         .await
-        .with_context(|| format!("feed.listen {}: cannot listen", config.feed.listen))?;
+        .map_err(|e| crate::config::listen_error(config.feed.listen, e))?;
     let addr = listener.local_addr()?;
     let feed_config = config.feed.server_config()?;
     let demo = feed_config.tokens.iter().any(|t| t == DEMO_TOKEN);

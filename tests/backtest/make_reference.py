@@ -9,6 +9,11 @@ writes what Candlewick must reproduce:
     fixtures/sma_cross_eurusd_trades.csv   one row per trade
     fixtures/sma_cross_eurusd_stats.json   the statistics, final equity included
 
+With a data file and a name (`make_reference.py DATA.csv NAME`), the same
+for that file as `fixtures/sma_cross_NAME_{trades.csv,stats.json}`, plus
+`fixtures/sma_cross_NAME_equity.csv` (equity at every bar's close): the
+NYSE daily file (`ACME-1d.csv`, holidays and half-days) is made so.
+
 Settings: cash 10 000, commission 0.001 (= `--fee-bps 10`), no spread,
 market orders filled at the next bar's open (`trade_on_close=False`),
 whole units (backtesting.py's only mode; Candlewick's `--lot-size 1`),
@@ -20,7 +25,8 @@ closed by a market order filled at the *last bar's open*; Candlewick's
 Usage (pinned version; reruns are byte-identical):
 
     python -m venv /tmp/bt && /tmp/bt/bin/pip install backtesting==0.6.6
-    /tmp/bt/bin/python tests/backtest/make_reference.py [DATA.csv]
+    /tmp/bt/bin/python tests/backtest/make_reference.py [DATA.csv NAME]
+    /tmp/bt/bin/python tests/backtest/make_reference.py tests/backtest/fixtures/ACME-1d.csv nyse_daily
 """
 import json
 import math
@@ -73,7 +79,8 @@ def main():
     if backtesting.__version__ != PINNED:
         sys.exit(f"backtesting.py {PINNED} is pinned, found {backtesting.__version__}")
     root = HERE.parent.parent
-    data_path = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "data" / "EURUSD-1h.csv"
+    data_path = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else root / "data" / "EURUSD-1h.csv"
+    name = sys.argv[2] if len(sys.argv) > 2 else "eurusd"
     data = pd.read_csv(data_path, index_col=0, parse_dates=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -84,7 +91,7 @@ def main():
     out.mkdir(exist_ok=True)
     trades = stats["_trades"]
     cols = ["EntryBar", "ExitBar", "Size", "EntryPrice", "ExitPrice", "PnL", "Commission", "ReturnPct"]
-    with open(out / "sma_cross_eurusd_trades.csv", "w") as f:
+    with open(out / f"sma_cross_{name}_trades.csv", "w") as f:
         f.write("entry_bar,exit_bar,size,entry_price,exit_price,pnl,commission,return_pct\n")
         for row in trades[cols].itertuples(index=False):
             f.write(",".join(repr(float(x)) if isinstance(x, float) else str(int(x)) for x in row) + "\n")
@@ -97,9 +104,14 @@ def main():
                      "trade_on_close": False, "n1": SmaCross.n1, "n2": SmaCross.n2},
         "stats": {k: plain(v) for k, v in stats.items() if k not in skip},
     }
-    with open(out / "sma_cross_eurusd_stats.json", "w") as f:
+    with open(out / f"sma_cross_{name}_stats.json", "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
+    if name != "eurusd":
+        with open(out / f"sma_cross_{name}_equity.csv", "w") as f:
+            f.write("bar,equity\n")
+            for i, e in enumerate(stats["_equity_curve"]["Equity"]):
+                f.write(f"{i},{float(e)!r}\n")
     print(stats.drop(list(skip)).to_string())
 
 

@@ -85,7 +85,8 @@ pub enum SeriesError {
     },
     #[error(
         "bar {index}: {missing} bars missing after {} (interval {} s, next bar {} s later); \
-         fill or cut the data, or pass --allow-gaps",
+         fill or cut the data, or run over holes (`--gaps report`, the default: they are \
+         counted in the statistics, never filled)",
         fmt(*previous), interval_ms / 1000, gap_ms / 1000
     )]
     Gap {

@@ -152,7 +152,7 @@ fn identical_reruns_give_an_identical_fingerprint_and_a_change_does_not() {
 }
 
 #[test]
-fn writes_four_files_and_the_html_needs_no_network() {
+fn writes_every_file_and_the_html_needs_no_network() {
     let r = run_on(&mut CrossSource::new(10, 20).expect("p"), &eurusd());
     let inputs = Inputs {
         data_sha256: "0".repeat(64),
@@ -176,8 +176,10 @@ fn writes_four_files_and_the_html_needs_no_network() {
         .lines()
         .last()
         .is_some_and(|l| l.ends_with("end_of_data")));
-    let equity = std::fs::read_to_string(dir.path().join("equity.csv")).expect("equity");
-    assert_eq!(equity.lines().count(), 5001);
+    let equity =
+        candlewick_history::read_table_parquet(&dir.path().join("equity.parquet")).expect("equity");
+    assert_eq!(equity.rows(), 5000);
+    assert_eq!(equity.floats("equity"), Some(r.curve.equity()));
     let stats: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("stats.json")).expect("json"),
     )
@@ -263,7 +265,7 @@ fn bad_series_and_strategies_are_named() {
         matches!(err, RunError::Series(SeriesError::Gap { missing: 5, .. })),
         "{err}"
     );
-    assert!(err.to_string().contains("--allow-gaps"));
+    assert!(err.to_string().contains("--gaps report"), "{err}");
     let mut allow = options();
     allow.gaps = GapPolicy::Allow;
     assert!(run(

@@ -115,35 +115,83 @@ fn same_trades_as_backtesting_py() {
         .all(|t| t.exit_reason == ExitReason::Signal));
 }
 
+/// Every statistic backtesting.py 0.6.6 reports (less its `_` objects):
+/// the fixture must hold each, and so must ours, or the test fails rather
+/// than comparing fewer.
+const STATISTICS: [&str; 32] = [
+    "Start",
+    "End",
+    "Duration",
+    "Exposure Time [%]",
+    "Equity Final [$]",
+    "Equity Peak [$]",
+    "Commissions [$]",
+    "Return [%]",
+    "Buy & Hold Return [%]",
+    "Return (Ann.) [%]",
+    "Volatility (Ann.) [%]",
+    "CAGR [%]",
+    "Sharpe Ratio",
+    "Sortino Ratio",
+    "Calmar Ratio",
+    "Alpha [%]",
+    "Beta",
+    "Max. Drawdown [%]",
+    "Avg. Drawdown [%]",
+    "Max. Drawdown Duration",
+    "Avg. Drawdown Duration",
+    "# Trades",
+    "Win Rate [%]",
+    "Best Trade [%]",
+    "Worst Trade [%]",
+    "Avg. Trade [%]",
+    "Max. Trade Duration",
+    "Avg. Trade Duration",
+    "Profit Factor",
+    "Expectancy [%]",
+    "SQN",
+    "Kelly Criterion",
+];
+
 #[test]
 fn same_final_equity_and_statistics_as_backtesting_py() {
     let ours = run_eurusd(EndOfData::CloseAtLastOpen);
     let expected = reference_stats();
     let got = serde_json::to_value(&ours.stats).expect("stats serialise");
-    let numbers = expected.as_object().expect("object");
-    let mut compared = 0;
-    for (name, want) in numbers {
-        let have = &got[name.as_str()];
+    let fixture = expected.as_object().expect("object");
+    let mut names: Vec<&str> = fixture.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut wanted = STATISTICS.to_vec();
+    wanted.sort_unstable();
+    assert_eq!(names, wanted, "the fixture's statistics");
+    for name in STATISTICS {
+        let want = &expected[name];
+        let have = got
+            .get(name)
+            .unwrap_or_else(|| panic!("{name}: missing from our statistics"));
         match want {
             serde_json::Value::Number(n) => {
-                let (w, h) = (
-                    n.as_f64().unwrap_or(f64::NAN),
-                    have.as_f64().unwrap_or(f64::NAN),
-                );
+                let w = n.as_f64().expect("a finite number");
+                let h = have
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{name}: backtesting.py {w}, ours {have}"));
                 assert!(close(w, h, 1e-9), "{name}: backtesting.py {w}, ours {h}");
             }
             serde_json::Value::String(s) => assert_eq!(have.as_str(), Some(s.as_str()), "{name}"),
             serde_json::Value::Null => assert!(have.is_null(), "{name}: expected null, got {have}"),
             other => panic!("{name}: unexpected {other}"),
         }
-        compared += 1;
     }
-    assert_eq!(compared, numbers.len());
+    // Spot values read off backtesting.py's printout, so a fixture
+    // regenerated wrongly cannot carry the comparison with it.
+    assert_eq!(got["# Trades"].as_f64(), Some(263.0));
+    assert_eq!(got["Duration"].as_str(), Some("294 days 06:00:00"));
     let final_equity = expected["Equity Final [$]"].as_f64().expect("number");
     assert_eq!(
         ours.stats.equity_final, final_equity,
         "final equity, bit for bit"
     );
+    assert!((final_equity - 5931.4458).abs() < 1e-4, "{final_equity}");
 }
 
 #[test]

@@ -68,9 +68,11 @@ mod error;
 mod format;
 mod reader;
 pub mod schema;
+mod table;
 mod writer;
 
 pub use error::HistoryError;
 pub use format::Format;
 pub use reader::{symbols, CandleReader, Progress, Row};
+pub use table::{read_table_parquet, write_table_parquet, Column, ColumnData, Table, Values};
 pub use writer::{CandleWriter, WriteOptions};

@@ -248,7 +248,10 @@ fn detect(first: &str) -> Result<(Layout, bool), DataErrorKind> {
             .iter()
             .skip(1)
             .position(|h| h == want)
-            .ok_or(DataErrorKind::MissingColumn(want))?
+            .ok_or_else(|| DataErrorKind::CsvHeader {
+                missing: want,
+                found: first.chars().take(80).collect(),
+            })?
             + 1;
         columns[k + 1] = i;
         names[k + 1] = fields[i].to_owned();
@@ -377,7 +380,10 @@ mod tests {
         );
         assert_eq!(
             err(",Open,High,Low,Volume\n"),
-            "t.csv:1: header has no close column"
+            "t.csv:1: header has no close column (it reads \",Open,High,Low,Volume\"); a candle \
+             CSV's first line names the time column, then open, high, low, close and volume in \
+             any case and order (more columns are fine), or the file is Binance kline rows \
+             without a header"
         );
         assert_eq!(err(""), "t.csv: the file is empty");
     }

@@ -33,6 +33,16 @@ pub enum DataErrorKind {
     LineTooLong { limit: usize },
     #[error("header has no {0} column")]
     MissingColumn(&'static str),
+    /// A CSV whose first line is neither a candle header nor a kline row.
+    #[error(
+        "header has no {missing} column (it reads {found:?}); a candle CSV's first line names \
+         the time column, then open, high, low, close and volume in any case and order (more \
+         columns are fine), or the file is Binance kline rows without a header"
+    )]
+    CsvHeader {
+        missing: &'static str,
+        found: String,
+    },
     #[error("expected {expected} fields, found {found} (truncated or malformed line)")]
     FieldCount { expected: usize, found: usize },
     #[error("field {field}: cannot parse {value:?} as {what}")]

@@ -15,6 +15,10 @@ pub enum LoadError {
     },
     #[error("module is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
+    /// The bytes are not a binary WebAssembly module at all (a source
+    /// file, a text module, a native library...).
+    #[error("not a WebAssembly module: {0}")]
+    NotWasm(String),
     #[error("not a valid WebAssembly module: {0}")]
     Compile(String),
     #[error("manifest: {0}")]
@@ -55,7 +59,11 @@ pub enum LoadError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManifestError {
-    #[error("no `cw_manifest` custom section (was the plugin built with export_strategy!?)")]
+    #[error(
+        "a WebAssembly module, but not a Candlewick strategy: it has no `cw_manifest` section, \
+         which the SDK's export_strategy! macro adds (start one with `candlewick plugin new NAME`, \
+         build it with `candlewick plugin build NAME`)"
+    )]
     Missing,
     #[error("more than one `cw_manifest` section")]
     Duplicate,

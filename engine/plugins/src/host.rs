@@ -203,6 +203,7 @@ impl PluginHost {
                 limit,
             });
         }
+        not_wasm(wasm)?;
         let manifest = Manifest::from_module(wasm)?;
         let hash: [u8; 32] = Sha256::digest(wasm).into();
         let module = self.compile_cached(wasm, &hash)?;
@@ -338,4 +339,34 @@ impl PluginHost {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Refuses bytes that are not a binary WebAssembly module, saying what
+/// they look like, before a parser reports magic numbers.
+fn not_wasm(bytes: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    if bytes.starts_with(MAGIC) {
+        return Ok(());
+    }
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]);
+    let what = if bytes.is_empty() {
+        "the file is empty".to_owned()
+    } else if head.trim_start().starts_with("(module") {
+        "this is WebAssembly text (.wat); compile it to a binary .wasm first".to_owned()
+    } else if bytes.starts_with(b"\x7fELF")
+        || bytes.starts_with(b"MZ")
+        || bytes.starts_with(&[0xcf, 0xfa, 0xed, 0xfe])
+    {
+        "this is a native executable or library; a strategy is built for wasm32-unknown-unknown \
+         (`candlewick plugin build NAME`)"
+            .to_owned()
+    } else if std::str::from_utf8(&bytes[..bytes.len().min(512)]).is_ok() {
+        "this is a text file; a strategy is the .wasm that `candlewick plugin build NAME` writes"
+            .to_owned()
+    } else {
+        "a .wasm file starts with the bytes \\0asm, and this one does not; give the .wasm that \
+         `candlewick plugin build NAME` writes"
+            .to_owned()
+    };
+    Err(LoadError::NotWasm(what))
 }

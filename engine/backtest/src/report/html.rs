@@ -193,6 +193,69 @@ fn esc(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use candlewick_market::Candle;
+
+    use crate::fingerprint::Inputs;
+    use crate::{run, CrossSource, RunOptions};
+
+    /// A million bars make a report of a few hundred kilobytes, and the
+    /// one bar that spikes is still drawn (each pixel column keeps its
+    /// minimum and maximum).
+    #[test]
+    fn a_million_bars_make_a_small_report_that_shows_a_spike() {
+        let n = 1_000_000;
+        let bars = (0..n).map(|i| {
+            let mut p = 100.0 + (f64::from(i) / 700.0).sin() * 5.0;
+            if i == 654_321 {
+                p = 170.0;
+            }
+            Ok(Candle {
+                open_time: 1_600_000_000_000 + i64::from(i) * 60_000,
+                open: p,
+                high: p + 0.01,
+                low: p - 0.01,
+                close: p,
+                volume: 1.0,
+            })
+        });
+        let mut source = CrossSource::new(10, 20).unwrap();
+        let result = run(&mut source, bars, &RunOptions::default(), &mut |_| {}).unwrap();
+        let inputs = Inputs {
+            data_sha256: "0".repeat(64),
+            strategy: "cross".into(),
+            params: vec![],
+        };
+        let html = super::render_html(&super::Report {
+            result: &result,
+            inputs: &inputs,
+            data_label: "synthetic",
+            strategy_label: "cross",
+            fingerprint: "f",
+        });
+        assert!(html.len() < 1 << 20, "{} bytes", html.len());
+        // The price chart's top tick is the spike's close.
+        assert!(
+            html.contains(">170.00000<"),
+            "the spike sets the price axis"
+        );
+        let price = &html[html.find("aria-label=\"price\"").unwrap()..];
+        let points = price
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let ys: Vec<f64> = points
+            .split_whitespace()
+            .map(|xy| xy.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        assert!(ys.len() <= 2_000, "{} points drawn", ys.len());
+        // The spike is the highest point drawn (smallest y), at the top.
+        let top = ys.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(top < 15.0, "the spike is drawn: top y {top}");
+    }
+
     #[test]
     fn escapes_markup() {
         assert_eq!(

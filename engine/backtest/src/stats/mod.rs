@@ -28,10 +28,12 @@
 mod annual;
 mod drawdown;
 mod duration;
+mod gaps;
 mod trades;
 
 pub use annual::Annualisation;
 pub use duration::Span;
+pub use gaps::Gaps;
 
 use serde::Serialize;
 
@@ -107,6 +109,20 @@ pub struct Stats {
     pub sqn: f64,
     #[serde(rename = "Kelly Criterion")]
     pub kelly: f64,
+    /// Holes in the series (not a backtesting.py field): every spacing
+    /// wider than the bar interval, of which weekend closures.
+    #[serde(rename = "Gaps")]
+    pub gaps: u64,
+    #[serde(rename = "Weekend Gaps")]
+    pub weekend_gaps: u64,
+    /// Bars the holes would hold; none is interpolated.
+    #[serde(rename = "Missing Bars")]
+    pub missing_bars: u64,
+    #[serde(rename = "Largest Gap")]
+    pub largest_gap: Span,
+    /// Open time of the bar before the largest gap.
+    #[serde(rename = "Largest Gap After")]
+    pub largest_gap_after: Option<String>,
     /// How returns were annualised (not a backtesting.py field).
     #[serde(rename = "Annualisation")]
     pub annualisation: Annualisation,
@@ -148,6 +164,7 @@ impl Stats {
         let buy_hold = (last(close) - c0) / c0 * 100.0;
         let years = duration::years(t1 - t0);
         let beta = annual::beta(equity, close);
+        let holes = gaps::Gaps::measure(time);
         Stats {
             start: candlewick_market::time::format_ms(t0),
             end: candlewick_market::time::format_ms(t1),
@@ -185,6 +202,11 @@ impl Stats {
             expectancy_pct: tr.mean_return * 100.0,
             sqn: tr.sqn,
             kelly: tr.kelly,
+            gaps: holes.count,
+            weekend_gaps: holes.weekend,
+            missing_bars: holes.missing_bars,
+            largest_gap: holes.largest,
+            largest_gap_after: holes.largest_after,
             annualisation: ann,
         }
     }
