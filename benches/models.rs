@@ -18,7 +18,7 @@
 
 use std::path::Path;
 
-use candlewick_inference::{InferenceStage, NamedModel};
+use candlewick_inference::{InferenceStage, Kernel, NamedModel};
 use candlewick_market::{Candle, CsvReader};
 use candlewick_models::arch::{init_params, CpuNet, CpuScratch, Network};
 use candlewick_models::candle_core::{Device, Tensor};
@@ -65,8 +65,14 @@ fn forward(c: &mut Criterion) {
             group.throughput(Throughput::Elements(b as u64));
             group.bench_with_input(BenchmarkId::from_parameter(b), &x, |bench, x| {
                 bench.iter(|| {
-                    cpu.forward(std::hint::black_box(x), b, WINDOW, &mut scratch, &mut logits)
-                        .expect("forward")
+                    cpu.forward(
+                        std::hint::black_box(x),
+                        b,
+                        WINDOW,
+                        &mut scratch,
+                        &mut logits,
+                    )
+                    .expect("forward")
                 })
             });
         }
@@ -84,30 +90,36 @@ fn stage(c: &mut Criterion) {
         .expect("bundled data")
         .collect::<Result<_, _>>()
         .expect("valid data");
-    let mut group = c.benchmark_group("inference/stage");
-    group.sample_size(20);
-    for streams in [1usize, 256] {
-        let mut stage = InferenceStage::new(std::slice::from_ref(&model), streams).expect("stage");
-        // Stream s starts 7 * s bars in; 200 bars fill every window.
-        let warm = 200;
-        for s in 0..streams {
-            stage.warm(0, s, &data[7 * s..7 * s + warm]).expect("warm");
+    // `inference/stage`: the CPU path (the default); `inference/stage_candle`:
+    // the same stage on candle's forward, the reference.
+    for (name, kernel) in [("stage", Kernel::Cpu), ("stage_candle", Kernel::Candle)] {
+        let mut group = c.benchmark_group(format!("inference/{name}"));
+        group.sample_size(20);
+        for streams in [1usize, 256] {
+            let mut stage =
+                InferenceStage::with_kernel(std::slice::from_ref(&model), streams, kernel)
+                    .expect("stage");
+            // Stream s starts 7 * s bars in; 200 bars fill every window.
+            let warm = 200;
+            for s in 0..streams {
+                stage.warm(0, s, &data[7 * s..7 * s + warm]).expect("warm");
+            }
+            let mut next = warm;
+            group.throughput(Throughput::Elements(streams as u64));
+            group.bench_function(BenchmarkId::from_parameter(streams), |b| {
+                b.iter(|| {
+                    for s in 0..streams {
+                        let bar = &data[(7 * s + next) % data.len()];
+                        stage.push(s, bar).expect("push");
+                    }
+                    next += 1;
+                    stage.run_batch().expect("forward");
+                })
+            });
+            assert_eq!(stage.stats().failed_forwards, 0);
         }
-        let mut next = warm;
-        group.throughput(Throughput::Elements(streams as u64));
-        group.bench_function(BenchmarkId::from_parameter(streams), |b| {
-            b.iter(|| {
-                for s in 0..streams {
-                    let bar = &data[(7 * s + next) % data.len()];
-                    stage.push(s, bar).expect("push");
-                }
-                next += 1;
-                stage.run_batch().expect("forward");
-            })
-        });
-        assert_eq!(stage.stats().failed_forwards, 0);
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, forward, stage);

@@ -67,7 +67,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let p = median_ms(iters, || {
                 cpu.forward(&xs, b, cfg.window, &mut scratch, &mut got)
             })?;
-            println!("{kind:>11} batch {b:>4}: candle {c:8.3} ms  cpu {p:8.3} ms  (|diff| {diff:.1e})");
+            println!(
+                "{kind:>11} batch {b:>4}: candle {c:8.3} ms  cpu {p:8.3} ms  (|diff| {diff:.1e})"
+            );
             candle_ms.push(format!("\"{b}\": {c}"));
             cpu_ms.push(format!("\"{b}\": {p}"));
         }

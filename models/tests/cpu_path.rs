@@ -107,9 +107,21 @@ fn refuses_a_misshapen_input() {
     let cpu = CpuNet::new(&n).unwrap();
     let mut out = [0f32; 3];
     let mut s = CpuScratch::default();
-    assert!(cpu.forward(&input(1, 7, 4), 1, 7, &mut s, &mut out).is_err(), "window");
-    assert!(cpu.forward(&input(1, 8, 4)[1..], 1, 8, &mut s, &mut out).is_err(), "length");
-    assert!(cpu.forward(&input(2, 8, 4), 2, 8, &mut s, &mut out).is_err(), "logits");
+    assert!(
+        cpu.forward(&input(1, 7, 4), 1, 7, &mut s, &mut out)
+            .is_err(),
+        "window"
+    );
+    assert!(
+        cpu.forward(&input(1, 8, 4)[1..], 1, 8, &mut s, &mut out)
+            .is_err(),
+        "length"
+    );
+    assert!(
+        cpu.forward(&input(2, 8, 4), 2, 8, &mut s, &mut out)
+            .is_err(),
+        "logits"
+    );
     assert!(cpu.forward(&input(1, 8, 4), 1, 8, &mut s, &mut out).is_ok());
 }
 
@@ -150,7 +162,12 @@ fn shipped_artifact_agrees_on_real_windows() {
     // Alone, a bar gets what it got in its batch.
     let alone = fast.predict(&[&windows[500]]).unwrap()[0].unwrap();
     let batched = fast
-        .predict(&windows[480..544].iter().map(Vec::as_slice).collect::<Vec<_>>())
+        .predict(
+            &windows[480..544]
+                .iter()
+                .map(Vec::as_slice)
+                .collect::<Vec<_>>(),
+        )
         .unwrap()[20]
         .unwrap();
     assert_eq!(alone, batched);

@@ -6,8 +6,8 @@
 //! contiguous, `N` padded with zero columns to a multiple of `NR`. The
 //! micro-kernels then read each panel front to back, broadcast one input
 //! value per step and multiply-add into accumulators that stay in
-//! registers: 4 rows x 1 panel when there are rows to share a panel, 1 row
-//! x 4 panels when there is only one (batch 1, the latency case), so the
+//! registers: 6 (or 2) rows x 1 panel when there are rows to share a panel,
+//! 1 row x 4 panels when there is only one (batch 1, the latency case), so the
 //! fused multiply-adds are independent either way.
 
 use pulp::Simd;
@@ -88,63 +88,124 @@ pub(crate) fn gemm_acc<S: Simd>(
     ldo: usize,
 ) {
     let panels = w.panels();
+    let k = w.k();
     let mut r = 0;
-    while r + 4 <= m {
-        for p in 0..panels {
-            micro::<S, 4, 1>(s, &a[r * lda..], lda, w, p, &mut out[r * ldo..], ldo);
+    if S::F32_LANES == 8 {
+        // AVX2: a panel row is two vectors; 8 accumulators in registers.
+        while r + 6 <= m {
+            let rows: [&[f32]; 6] = std::array::from_fn(|i| &a[(r + i) * lda..][..k]);
+            for p in 0..panels {
+                rows_x8::<S, 6>(s, rows, w.panel(p), &mut out[r * ldo..], ldo, p * NR);
+            }
+            r += 6;
         }
-        r += 4;
+        while r + 2 <= m {
+            let rows: [&[f32]; 2] = [&a[r * lda..][..k], &a[(r + 1) * lda..][..k]];
+            for p in 0..panels {
+                rows_x8::<S, 2>(s, rows, w.panel(p), &mut out[r * ldo..], ldo, p * NR);
+            }
+            r += 2;
+        }
+        while r < m {
+            let row = &a[r * lda..][..k];
+            let mut p = 0;
+            while p + 4 <= panels {
+                let ps = [w.panel(p), w.panel(p + 1), w.panel(p + 2), w.panel(p + 3)];
+                panels4x8(s, row, ps, &mut out[r * ldo..], p * NR);
+                p += 4;
+            }
+            while p < panels {
+                generic(s, row, w.panel(p), &mut out[r * ldo + p * NR..][..NR]);
+                p += 1;
+            }
+            r += 1;
+        }
     }
     while r < m {
-        let mut p = 0;
-        while p + 4 <= panels {
-            micro::<S, 1, 4>(s, &a[r * lda..], lda, w, p, &mut out[r * ldo..], ldo);
-            p += 4;
-        }
-        while p < panels {
-            micro::<S, 1, 1>(s, &a[r * lda..], lda, w, p, &mut out[r * ldo..], ldo);
-            p += 1;
+        for p in 0..panels {
+            generic(
+                s,
+                &a[r * lda..][..k],
+                w.panel(p),
+                &mut out[r * ldo + p * NR..][..NR],
+            );
         }
         r += 1;
     }
 }
 
-/// `MR` rows times `NP` panels starting at panel `p0`.
+/// `out[.., ..NR] += row x panel` for any vector width (SSE, scalar, the
+/// leftover panels). Like the kernels above it sums the products from zero
+/// and adds the sum to `out` last, so a row rounds the same whichever
+/// kernel ran it.
 #[inline(always)]
-fn micro<S: Simd, const MR: usize, const NP: usize>(
-    s: S,
-    a: &[f32],
-    lda: usize,
-    w: &Packed,
-    p0: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    // Vectors per panel row; at most NR (the scalar fallback).
-    let v = NR / S::F32_LANES;
-    let k = w.k();
-    let zero = s.splat_f32s(0.0);
-    let mut acc = [[[zero; NR]; NP]; MR];
-    let panels: [&[f32]; NP] = std::array::from_fn(|q| w.panel(p0 + q));
-    for kk in 0..k {
-        let xs: [S::f32s; MR] = std::array::from_fn(|r| s.splat_f32s(a[r * lda + kk]));
-        for q in 0..NP {
-            let row = S::as_simd_f32s(&panels[q][kk * NR..kk * NR + NR]).0;
-            for (r, x) in xs.iter().enumerate() {
-                for (u, wv) in row.iter().enumerate().take(v) {
-                    acc[r][q][u] = s.mul_add_e_f32s(*x, *wv, acc[r][q][u]);
-                }
-            }
+fn generic<S: Simd>(s: S, row: &[f32], panel: &[f32], out: &mut [f32]) {
+    let mut acc = [0f32; NR];
+    let (av, tail) = S::as_mut_simd_f32s(&mut acc);
+    debug_assert!(tail.is_empty());
+    for (x, wk) in row.iter().zip(panel.chunks_exact(NR)) {
+        let xv = s.splat_f32s(*x);
+        for (d, wv) in av.iter_mut().zip(S::as_simd_f32s(wk).0) {
+            *d = s.mul_add_e_f32s(xv, *wv, *d);
         }
     }
-    for (r, accs) in acc.iter().enumerate() {
-        for (q, acc) in accs.iter().enumerate() {
-            let col = (p0 + q) * NR;
-            let dst = S::as_mut_simd_f32s(&mut out[r * ldo + col..r * ldo + col + NR]).0;
-            for (d, a) in dst.iter_mut().zip(acc.iter()).take(v) {
-                *d = s.add_f32s(*d, *a);
-            }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o += a;
+    }
+}
+
+/// `MR` rows times one panel, two vectors a panel row (AVX2): `2 MR`
+/// accumulators in registers.
+#[inline(always)]
+fn rows_x8<S: Simd, const MR: usize>(
+    s: S,
+    rows: [&[f32]; MR],
+    panel: &[f32],
+    out: &mut [f32],
+    ldo: usize,
+    col: usize,
+) {
+    let z = s.splat_f32s(0.0);
+    let mut c = [[z; 2]; MR];
+    for (kk, wk) in panel.chunks_exact(NR).enumerate() {
+        let w = S::as_simd_f32s(wk).0;
+        let (w0, w1) = (w[0], w[1]);
+        for (acc, row) in c.iter_mut().zip(rows) {
+            let xv = s.splat_f32s(row[kk]);
+            acc[0] = s.mul_add_e_f32s(xv, w0, acc[0]);
+            acc[1] = s.mul_add_e_f32s(xv, w1, acc[1]);
         }
+    }
+    for (r, acc) in c.iter().enumerate() {
+        let d = S::as_mut_simd_f32s(&mut out[r * ldo + col..][..NR]).0;
+        d[0] = s.add_f32s(d[0], acc[0]);
+        d[1] = s.add_f32s(d[1], acc[1]);
+    }
+}
+
+/// One row times four panels, two vectors a panel row (AVX2).
+#[inline(always)]
+fn panels4x8<S: Simd>(s: S, row: &[f32], panels: [&[f32]; 4], out: &mut [f32], col: usize) {
+    let z = s.splat_f32s(0.0);
+    let mut c = [[z; 2]; 4];
+    let [p0, p1, p2, p3] = panels;
+    let ws = p0
+        .chunks_exact(NR)
+        .zip(p1.chunks_exact(NR))
+        .zip(p2.chunks_exact(NR))
+        .zip(p3.chunks_exact(NR));
+    for (x, (((w0, w1), w2), w3)) in row.iter().zip(ws) {
+        let xv = s.splat_f32s(*x);
+        for (acc, wk) in c.iter_mut().zip([w0, w1, w2, w3]) {
+            let w = S::as_simd_f32s(wk).0;
+            acc[0] = s.mul_add_e_f32s(xv, w[0], acc[0]);
+            acc[1] = s.mul_add_e_f32s(xv, w[1], acc[1]);
+        }
+    }
+    for (q, acc) in c.iter().enumerate() {
+        let d = S::as_mut_simd_f32s(&mut out[col + q * NR..][..NR]).0;
+        d[0] = s.add_f32s(d[0], acc[0]);
+        d[1] = s.add_f32s(d[1], acc[1]);
     }
 }
 
@@ -172,8 +233,12 @@ mod tests {
     #[test]
     fn equals_the_naive_product_for_every_shape_and_kernel() {
         for (m, n, k) in [(1, 5, 3), (1, 70, 9), (4, 16, 1), (7, 33, 20), (9, 64, 64)] {
-            let w: Vec<f32> = (0..n * k).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 11 % 17) as f32 - 8.0) / 5.0).collect();
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+                .collect();
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 11 % 17) as f32 - 8.0) / 5.0)
+                .collect();
             let p = Packed::from_out_in(&w, n, k);
             let ldo = p.np() + 3;
             let mut out = vec![1.0f32; m * ldo];
@@ -185,9 +250,13 @@ mod tests {
             });
             for r in 0..m {
                 for j in 0..n {
-                    let want: f32 = 1.0 + (0..k).map(|kk| a[r * k + kk] * w[j * k + kk]).sum::<f32>();
+                    let want: f32 =
+                        1.0 + (0..k).map(|kk| a[r * k + kk] * w[j * k + kk]).sum::<f32>();
                     let got = out[r * ldo + j];
-                    assert!((got - want).abs() < 1e-4, "m{m} n{n} k{k} r{r} j{j}: {got} vs {want}");
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "m{m} n{n} k{k} r{r} j{j}: {got} vs {want}"
+                    );
                 }
                 for j in n..p.np() {
                     assert_eq!(out[r * ldo + j], 1.0, "padding stays untouched");

@@ -128,7 +128,17 @@ impl Encoder {
             let last_only = l == last;
             blk.ln1.apply(&buf.x, live, dp, &mut buf.y);
             blk.qkv.apply(s, &buf.y, dp, live, &mut buf.qkv, qp);
-            self.attention(&buf.qkv, qp, m, t, last_only, &mut buf.scores, &mut buf.att, dp);
+            self.attention(
+                s,
+                &buf.qkv,
+                qp,
+                m,
+                t,
+                last_only,
+                &mut buf.scores,
+                &mut buf.att,
+                dp,
+            );
             if last_only {
                 // Keep each window's last position, in row order.
                 for r in 0..m {
@@ -159,8 +169,9 @@ impl Encoder {
     /// Output rows: `(r, i)` for every query `i`, or one per window.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn attention(
+    fn attention<S: Simd>(
         &self,
+        s: S,
         qkv: &[f32],
         qp: usize,
         m: usize,
@@ -184,16 +195,14 @@ impl Encoder {
                     let mut max = f32::NEG_INFINITY;
                     for (j, sc) in scores[..t].iter_mut().enumerate() {
                         let k = &win[j * qp + d + hh * dh..][..dh];
-                        let dot: f32 = q.iter().zip(k).map(|(a, b)| a * b).sum();
-                        *sc = dot * scale;
+                        *sc = dot(s, q, k) * scale;
                         max = max.max(*sc);
                     }
-                    let mut sum = 0.0;
+                    // Two passes: the map vectorises, the sum does not.
                     for sc in &mut scores[..t] {
                         *sc = exp_approx(*sc - max);
-                        sum += *sc;
                     }
-                    let inv = 1.0 / sum;
+                    let inv = 1.0 / scores[..t].iter().sum::<f32>();
                     let oh = &mut o[hh * dh..(hh + 1) * dh];
                     oh.fill(0.0);
                     for (j, p) in scores[..t].iter().enumerate() {
@@ -217,4 +226,16 @@ fn add_rows(x: &mut [f32], y: &[f32], m: usize, ld: usize, d: usize) {
             *a += b;
         }
     }
+}
+
+/// `a . b` with vector multiply-adds (the head width is a few vectors).
+#[inline(always)]
+fn dot<S: Simd>(s: S, a: &[f32], b: &[f32]) -> f32 {
+    let (av, at) = S::as_simd_f32s(a);
+    let (bv, bt) = S::as_simd_f32s(b);
+    let mut acc = s.splat_f32s(0.0);
+    for (x, y) in av.iter().zip(bv) {
+        acc = s.mul_add_e_f32s(*x, *y, acc);
+    }
+    s.reduce_sum_f32s(acc) + at.iter().zip(bt).map(|(x, y)| x * y).sum::<f32>()
 }
