@@ -51,7 +51,7 @@ pub use config::{ArchConfig, ArchKind};
 pub use dataset::LabelRule;
 pub use error::ModelError;
 pub use features::{FeatureSpec, FeatureSpecError};
-pub use predictor::{NoPrediction, Outcome, Prediction, Predictor, PredictorStats};
+pub use predictor::{Kernel, NoPrediction, Outcome, Prediction, Predictor, PredictorStats};
 pub use scaler::Scaler;
 pub use train::{Progress, TrainConfig, Trained};
 pub use window::FeatureWindow;

@@ -12,7 +12,7 @@
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
-use crate::arch::Network;
+use crate::arch::{CpuNet, CpuScratch, Network};
 use crate::{Artifact, ModelError, Scaler};
 
 /// Why one symbol got no prediction this batch.
@@ -74,10 +74,25 @@ pub struct PredictorStats {
     pub non_finite_output: u64,
 }
 
+/// Which implementation runs a [`Predictor`]'s forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// [`CpuNet`]: packed weights, preallocated buffers, run-time SIMD; the
+    /// default on the CPU (tested against candle's output).
+    Cpu,
+    /// candle's [`Network::forward`] on the predictor's device: the
+    /// reference, and the path on a GPU.
+    Candle,
+}
+
 /// A loaded network plus its scaler, answering batches of windows.
 #[derive(Debug)]
 pub struct Predictor {
     network: Network,
+    /// The packed CPU network and its buffers when the kernel is [`Kernel::Cpu`].
+    cpu: Option<(CpuNet, CpuScratch)>,
+    /// Reused: logits, then probabilities, `(B, classes)`.
+    logits: Vec<f32>,
     scaler: Scaler,
     window: usize,
     width: usize,
@@ -93,11 +108,31 @@ pub struct Predictor {
 pub type Outcome = Result<Prediction, NoPrediction>;
 
 impl Predictor {
-    /// A predictor for a verified artifact on `device`.
+    /// A predictor for a verified artifact on `device`: [`Kernel::Cpu`] on
+    /// the CPU, [`Kernel::Candle`] on any other device.
     ///
     /// # Errors
     /// [`ModelError::Config`] when the network does not have 3 classes.
     pub fn new(artifact: &Artifact, device: Device) -> Result<Self, ModelError> {
+        let kernel = if device.is_cpu() {
+            Kernel::Cpu
+        } else {
+            Kernel::Candle
+        };
+        Self::with_kernel(artifact, device, kernel)
+    }
+
+    /// A predictor that runs `kernel` ([`Kernel::Cpu`] always runs on the
+    /// CPU, whatever `device`).
+    ///
+    /// # Errors
+    /// As [`Predictor::new`], and [`ModelError::Tensor`] when the weights
+    /// cannot be packed.
+    pub fn with_kernel(
+        artifact: &Artifact,
+        device: Device,
+        kernel: Kernel,
+    ) -> Result<Self, ModelError> {
         let network = artifact.network().clone();
         if network.config().classes != 3 {
             return Err(ModelError::config(
@@ -105,7 +140,13 @@ impl Predictor {
                 "the predictor answers 3 classes",
             ));
         }
+        let cpu = match kernel {
+            Kernel::Cpu => Some((CpuNet::new(&network)?, CpuScratch::default())),
+            Kernel::Candle => None,
+        };
         Ok(Predictor {
+            cpu,
+            logits: Vec::new(),
             window: artifact.window(),
             width: artifact.features().width(),
             scaler: artifact.scaler().clone(),
@@ -125,6 +166,14 @@ impl Predictor {
     /// Features per bar.
     pub fn width(&self) -> usize {
         self.width
+    }
+
+    pub fn kernel(&self) -> Kernel {
+        if self.cpu.is_some() {
+            Kernel::Cpu
+        } else {
+            Kernel::Candle
+        }
     }
 
     pub fn stats(&self) -> PredictorStats {
@@ -242,13 +291,27 @@ impl Predictor {
             return Ok(());
         }
         let (b, t, f) = (self.valid.len(), self.window, self.width);
-        let x = Tensor::from_slice(&self.packed, (b, t, f), &self.device)?;
-        let probs = candle_nn::ops::softmax_last_dim(&self.network.forward(&x)?)?
-            .to_device(&Device::Cpu)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        self.logits.resize(b * 3, 0.0);
+        match &mut self.cpu {
+            Some((net, scratch)) => net.forward(&self.packed, b, t, scratch, &mut self.logits)?,
+            None => {
+                let x = Tensor::from_slice(&self.packed, (b, t, f), &self.device)?;
+                let y = self
+                    .network
+                    .forward(&x)?
+                    .to_device(&Device::Cpu)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                self.logits.copy_from_slice(&y);
+            }
+        }
+        for row in self.logits.chunks_exact_mut(3) {
+            softmax3(row);
+        }
+        let probs = &self.logits;
         for (k, &i) in self.valid.iter().enumerate() {
             let p = [probs[3 * k], probs[3 * k + 1], probs[3 * k + 2]];
+            // A non-finite logit makes every probability of its row NaN.
             out[i] = if p.iter().all(|v| v.is_finite()) {
                 self.stats.predicted += 1;
                 Ok(Prediction { probs: p })
@@ -259,5 +322,19 @@ impl Predictor {
         }
         self.stats.batches += 1;
         Ok(())
+    }
+}
+
+/// Softmax of one row of logits in place (max subtracted first, so large
+/// logits do not overflow); a non-finite logit leaves a NaN in the row.
+fn softmax3(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in row.iter_mut() {
+        *v /= sum;
     }
 }

@@ -39,7 +39,7 @@ mod feed;
 mod model;
 mod stage;
 
-pub use candlewick_models::Prediction;
+pub use candlewick_models::{Kernel, Prediction};
 pub use error::InferenceError;
 pub use feed::{models_from_args, ModelFeed};
 pub use model::{check_unique, used_models, Field, NamedModel, OutputRef, OUTPUTS};

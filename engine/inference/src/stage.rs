@@ -2,7 +2,9 @@
 //! per drained batch.
 
 use candlewick_market::Candle;
-use candlewick_models::{Device, FeatureWindow, NoPrediction, Outcome, Prediction, Predictor};
+use candlewick_models::{
+    Device, FeatureWindow, Kernel, NoPrediction, Outcome, Prediction, Predictor,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{NamedModel, OutputRef};
@@ -71,6 +73,12 @@ struct Saved {
 /// does not depend on how candles were batched. Bars without a prediction
 /// (window not full, a NaN feature, a non-finite output) read NaN, the
 /// ABI's "not available", as indicators in warm-up do.
+///
+/// The forward is the models crate's CPU path ([`Kernel::Cpu`]: packed
+/// weights, buffers reused from batch to batch, SIMD chosen at run time,
+/// batches of 16 windows or more split over rayon's pool), tested against
+/// candle's forward; [`InferenceStage::with_kernel`] picks candle instead.
+/// A bar's answer does not depend on which other bars share its batch.
 #[derive(Debug)]
 pub struct InferenceStage {
     lanes: Vec<Lane>,
@@ -90,6 +98,19 @@ impl InferenceStage {
     /// [`InferenceError::Duplicate`] for two models of one name, or
     /// [`InferenceError::Model`] when a predictor cannot be built.
     pub fn new(models: &[NamedModel], streams: usize) -> Result<Self, InferenceError> {
+        Self::with_kernel(models, streams, Kernel::Cpu)
+    }
+
+    /// [`InferenceStage::new`] with the forward of `kernel` (candle's is
+    /// the reference the CPU path is tested against; benches compare them).
+    ///
+    /// # Errors
+    /// As [`InferenceStage::new`].
+    pub fn with_kernel(
+        models: &[NamedModel],
+        streams: usize,
+        kernel: Kernel,
+    ) -> Result<Self, InferenceError> {
         crate::model::check_unique(models)?;
         let mut lanes = Vec::with_capacity(models.len());
         for m in models {
@@ -98,7 +119,7 @@ impl InferenceStage {
                 source: Box::new(source),
             };
             let a = m.artifact();
-            let predictor = Predictor::new(a, Device::Cpu).map_err(err)?;
+            let predictor = Predictor::with_kernel(a, Device::Cpu, kernel).map_err(err)?;
             let window = FeatureWindow::new(a.features(), a.window())
                 .map_err(|e| err(candlewick_models::ModelError::Features(e)))?;
             lanes.push(Lane {

@@ -8,6 +8,7 @@
 //! of truth about what a model holds.
 
 mod cell;
+pub mod cpu;
 mod gru;
 mod lstm;
 mod params;
@@ -18,6 +19,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 
+pub use cpu::{CpuNet, CpuScratch};
 pub use gru::Gru;
 pub use lstm::Lstm;
 pub use params::{init_params, Init, ParamSpec};
@@ -42,6 +44,9 @@ pub struct Network {
     head_w: Tensor,
     /// `(classes)`.
     head_b: Tensor,
+    /// Every tensor of [`Network::param_specs`], by name: what the CPU
+    /// path ([`CpuNet`]) packs.
+    params: HashMap<String, Tensor>,
 }
 
 impl Network {
@@ -79,8 +84,13 @@ impl Network {
             ArchKind::Gru => Body::Gru(Gru::new(config, &w)?),
             ArchKind::Transformer => Body::Transformer(Transformer::new(config, &w)?),
         };
+        let params = Self::param_specs(config)
+            .iter()
+            .map(|spec| Ok((spec.name.clone(), w.get(&spec.name, &spec.shape)?)))
+            .collect::<Result<_, ModelError>>()?;
         Ok(Network {
             config: config.clone(),
+            params,
             body,
             head_w: w.get("head.weight", &[config.classes, config.hidden])?,
             head_b: w.get("head.bias", &[config.classes])?,
@@ -89,6 +99,12 @@ impl Network {
 
     pub fn config(&self) -> &ArchConfig {
         &self.config
+    }
+
+    /// The network's tensors by name (as f32), as `model.safetensors`
+    /// stores them.
+    pub fn params(&self) -> &HashMap<String, Tensor> {
+        &self.params
     }
 
     /// Logits: `x: (B, T, F)` f32 -> `(B, classes)`. Inference path: fused

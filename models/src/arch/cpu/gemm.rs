@@ -1,0 +1,267 @@
+//! Weights packed once at load, and the one small matrix product the CPU
+//! path is built on.
+//!
+//! A weight `W (N, K)` as PyTorch and candle store it (out, in) is packed
+//! as `W^T` in panels of [`NR`] output columns, each panel `K x NR`
+//! contiguous, `N` padded with zero columns to a multiple of `NR`. The
+//! micro-kernels then read each panel front to back, broadcast one input
+//! value per step and multiply-add into accumulators that stay in
+//! registers: 6 (or 2) rows x 1 panel when there are rows to share a panel,
+//! 1 row x 4 panels when there is only one (batch 1, the latency case), so the
+//! fused multiply-adds are independent either way.
+
+use pulp::Simd;
+
+/// Output columns per panel: two AVX2 vectors, four SSE vectors.
+pub(crate) const NR: usize = 16;
+
+/// `n` rounded up to whole panels.
+pub(crate) fn padded(n: usize) -> usize {
+    n.div_ceil(NR) * NR
+}
+
+/// `W^T` in panels (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct Packed {
+    /// Inputs (`K`).
+    k: usize,
+    /// Outputs before padding (`N`).
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// Packs a row-major `(n, k)` matrix (out, in).
+    pub(crate) fn from_out_in(w: &[f32], n: usize, k: usize) -> Self {
+        debug_assert_eq!(w.len(), n * k);
+        let mut data = vec![0.0; padded(n) * k];
+        for j in 0..n {
+            let panel = &mut data[(j / NR) * k * NR..];
+            for kk in 0..k {
+                panel[kk * NR + j % NR] = w[j * k + kk];
+            }
+        }
+        Packed { k, n, data }
+    }
+
+    pub(crate) fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Output width with padding: the least row stride of an output.
+    pub(crate) fn np(&self) -> usize {
+        padded(self.n)
+    }
+
+    fn panels(&self) -> usize {
+        self.np() / NR
+    }
+
+    fn panel(&self, p: usize) -> &[f32] {
+        &self.data[p * self.k * NR..(p + 1) * self.k * NR]
+    }
+}
+
+/// Sets each of the `m` rows of `out` (stride `ldo`) to `bias` (or zero
+/// where `bias` is shorter than the row).
+#[inline(always)]
+pub(crate) fn fill_rows(out: &mut [f32], m: usize, ldo: usize, width: usize, bias: &[f32]) {
+    for r in 0..m {
+        let row = &mut out[r * ldo..r * ldo + width];
+        row.fill(0.0);
+        let n = bias.len().min(width);
+        row[..n].copy_from_slice(&bias[..n]);
+    }
+}
+
+/// `out[r, j] += sum_k a[r, k] * W[k, j]` for `r < m`, `j < w.np()`: `a`
+/// row-major with stride `lda` (reads `w.k()` values a row), `out` with
+/// stride `ldo >= w.np()`.
+#[inline(always)]
+pub(crate) fn gemm_acc<S: Simd>(
+    s: S,
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    w: &Packed,
+    out: &mut [f32],
+    ldo: usize,
+) {
+    let panels = w.panels();
+    let k = w.k();
+    let mut r = 0;
+    if S::F32_LANES == 8 {
+        // AVX2: a panel row is two vectors; 8 accumulators in registers.
+        while r + 6 <= m {
+            let rows: [&[f32]; 6] = std::array::from_fn(|i| &a[(r + i) * lda..][..k]);
+            for p in 0..panels {
+                rows_x8::<S, 6>(s, rows, w.panel(p), &mut out[r * ldo..], ldo, p * NR);
+            }
+            r += 6;
+        }
+        while r + 2 <= m {
+            let rows: [&[f32]; 2] = [&a[r * lda..][..k], &a[(r + 1) * lda..][..k]];
+            for p in 0..panels {
+                rows_x8::<S, 2>(s, rows, w.panel(p), &mut out[r * ldo..], ldo, p * NR);
+            }
+            r += 2;
+        }
+        while r < m {
+            let row = &a[r * lda..][..k];
+            let mut p = 0;
+            while p + 4 <= panels {
+                let ps = [w.panel(p), w.panel(p + 1), w.panel(p + 2), w.panel(p + 3)];
+                panels4x8(s, row, ps, &mut out[r * ldo..], p * NR);
+                p += 4;
+            }
+            while p < panels {
+                generic(s, row, w.panel(p), &mut out[r * ldo + p * NR..][..NR]);
+                p += 1;
+            }
+            r += 1;
+        }
+    }
+    while r < m {
+        for p in 0..panels {
+            generic(
+                s,
+                &a[r * lda..][..k],
+                w.panel(p),
+                &mut out[r * ldo + p * NR..][..NR],
+            );
+        }
+        r += 1;
+    }
+}
+
+/// `out[.., ..NR] += row x panel` for any vector width (SSE, scalar, the
+/// leftover panels). Like the kernels above it sums the products from zero
+/// and adds the sum to `out` last, so a row rounds the same whichever
+/// kernel ran it.
+#[inline(always)]
+fn generic<S: Simd>(s: S, row: &[f32], panel: &[f32], out: &mut [f32]) {
+    let mut acc = [0f32; NR];
+    let (av, tail) = S::as_mut_simd_f32s(&mut acc);
+    debug_assert!(tail.is_empty());
+    for (x, wk) in row.iter().zip(panel.chunks_exact(NR)) {
+        let xv = s.splat_f32s(*x);
+        for (d, wv) in av.iter_mut().zip(S::as_simd_f32s(wk).0) {
+            *d = s.mul_add_e_f32s(xv, *wv, *d);
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o += a;
+    }
+}
+
+/// `MR` rows times one panel, two vectors a panel row (AVX2): `2 MR`
+/// accumulators in registers.
+#[inline(always)]
+fn rows_x8<S: Simd, const MR: usize>(
+    s: S,
+    rows: [&[f32]; MR],
+    panel: &[f32],
+    out: &mut [f32],
+    ldo: usize,
+    col: usize,
+) {
+    let z = s.splat_f32s(0.0);
+    let mut c = [[z; 2]; MR];
+    for (kk, wk) in panel.chunks_exact(NR).enumerate() {
+        let w = S::as_simd_f32s(wk).0;
+        let (w0, w1) = (w[0], w[1]);
+        for (acc, row) in c.iter_mut().zip(rows) {
+            let xv = s.splat_f32s(row[kk]);
+            acc[0] = s.mul_add_e_f32s(xv, w0, acc[0]);
+            acc[1] = s.mul_add_e_f32s(xv, w1, acc[1]);
+        }
+    }
+    for (r, acc) in c.iter().enumerate() {
+        let d = S::as_mut_simd_f32s(&mut out[r * ldo + col..][..NR]).0;
+        d[0] = s.add_f32s(d[0], acc[0]);
+        d[1] = s.add_f32s(d[1], acc[1]);
+    }
+}
+
+/// One row times four panels, two vectors a panel row (AVX2).
+#[inline(always)]
+fn panels4x8<S: Simd>(s: S, row: &[f32], panels: [&[f32]; 4], out: &mut [f32], col: usize) {
+    let z = s.splat_f32s(0.0);
+    let mut c = [[z; 2]; 4];
+    let [p0, p1, p2, p3] = panels;
+    let ws = p0
+        .chunks_exact(NR)
+        .zip(p1.chunks_exact(NR))
+        .zip(p2.chunks_exact(NR))
+        .zip(p3.chunks_exact(NR));
+    for (x, (((w0, w1), w2), w3)) in row.iter().zip(ws) {
+        let xv = s.splat_f32s(*x);
+        for (acc, wk) in c.iter_mut().zip([w0, w1, w2, w3]) {
+            let w = S::as_simd_f32s(wk).0;
+            acc[0] = s.mul_add_e_f32s(xv, w[0], acc[0]);
+            acc[1] = s.mul_add_e_f32s(xv, w[1], acc[1]);
+        }
+    }
+    for (q, acc) in c.iter().enumerate() {
+        let d = S::as_mut_simd_f32s(&mut out[col + q * NR..][..NR]).0;
+        d[0] = s.add_f32s(d[0], acc[0]);
+        d[1] = s.add_f32s(d[1], acc[1]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Run<'a> {
+        a: &'a [f32],
+        m: usize,
+        w: &'a Packed,
+        out: &'a mut [f32],
+    }
+
+    impl pulp::WithSimd for Run<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, s: S) {
+            let k = self.w.k();
+            let ldo = self.w.np() + 3;
+            gemm_acc(s, self.a, k, self.m, self.w, self.out, ldo);
+        }
+    }
+
+    #[test]
+    fn equals_the_naive_product_for_every_shape_and_kernel() {
+        for (m, n, k) in [(1, 5, 3), (1, 70, 9), (4, 16, 1), (7, 33, 20), (9, 64, 64)] {
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+                .collect();
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 11 % 17) as f32 - 8.0) / 5.0)
+                .collect();
+            let p = Packed::from_out_in(&w, n, k);
+            let ldo = p.np() + 3;
+            let mut out = vec![1.0f32; m * ldo];
+            pulp::Arch::new().dispatch(Run {
+                a: &a,
+                m,
+                w: &p,
+                out: &mut out,
+            });
+            for r in 0..m {
+                for j in 0..n {
+                    let want: f32 =
+                        1.0 + (0..k).map(|kk| a[r * k + kk] * w[j * k + kk]).sum::<f32>();
+                    let got = out[r * ldo + j];
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "m{m} n{n} k{k} r{r} j{j}: {got} vs {want}"
+                    );
+                }
+                for j in n..p.np() {
+                    assert_eq!(out[r * ldo + j], 1.0, "padding stays untouched");
+                }
+            }
+        }
+    }
+}
