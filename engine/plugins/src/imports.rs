@@ -220,34 +220,6 @@ fn metric(mut caller: Caller<'_, StoreData>, ptr: u32, len: u32, value: f64) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(escape_controls("plain é line"), "plain é line");
-        let forged = "ok\n2026-01-01T00:00:00Z ERROR engine: fake\x1b[2J\0\r";
-        let e = escape_controls(forged);
-        assert!(!e.chars().any(char::is_control), "{e:?}");
-        assert_eq!(
-            e,
-            "ok\\u{a}2026-01-01T00:00:00Z ERROR engine: fake\\u{1b}[2J\\u{0}\\u{d}"
-        );
-    }
-
-    #[test]
-    fn the_host_log_gate_admits_its_burst_then_its_rate() {
-        let gate = LogGate::new(10);
-        let t0 = Instant::now();
-        let burst = (0..1000).filter(|_| gate.admit(t0)).count();
-        assert!((20..=21).contains(&burst), "{burst}");
-        let t1 = t0 + Duration::from_secs(1);
-        assert_eq!((0..1000).filter(|_| gate.admit(t1)).count(), 10);
-    }
-}
-
 /// The linker with exactly the three imports; shared by all stores.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<StoreData>> {
     let mut linker = Linker::new(engine);
@@ -300,4 +272,32 @@ pub(crate) fn check_imports(module: &Module) -> Result<(), LoadError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain é line"), "plain é line");
+        let forged = "ok\n2026-01-01T00:00:00Z ERROR engine: fake\x1b[2J\0\r";
+        let e = escape_controls(forged);
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        assert_eq!(
+            e,
+            "ok\\u{a}2026-01-01T00:00:00Z ERROR engine: fake\\u{1b}[2J\\u{0}\\u{d}"
+        );
+    }
+
+    #[test]
+    fn the_host_log_gate_admits_its_burst_then_its_rate() {
+        let gate = LogGate::new(10);
+        let t0 = Instant::now();
+        let burst = (0..1000).filter(|_| gate.admit(t0)).count();
+        assert!((20..=21).contains(&burst), "{burst}");
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!((0..1000).filter(|_| gate.admit(t1)).count(), 10);
+    }
 }

@@ -470,11 +470,11 @@ mod tests {
         }
         let e = bad(with(&format!(r#","params":[{params}]"#)));
         assert!(e.contains("params") && e.contains("at most 64"), "{e}");
-        let items = vec!["\"sma(2)\""; 65].join(",");
+        let items = ["\"sma(2)\""; 65].join(",");
         let e = bad(with(&format!(r#","indicators":[{items}]"#)));
         assert!(e.contains("indicators") && e.contains("at most 64"), "{e}");
         // Each period is allowed; together they are too much.
-        let items = vec!["\"sma(100000)\""; 3].join(",");
+        let items = ["\"sma(100000)\""; 3].join(",");
         let e = bad(with(&format!(r#","indicators":[{items}]"#)));
         assert!(e.contains("sum to 300000"), "{e}");
         let huge = with(&format!(r#","description":"{}""#, "d".repeat(70_000)));
