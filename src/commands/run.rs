@@ -510,6 +510,10 @@ fn load_strategies(
         tracing::info!(strategy = %s.name, wasm = %path.display(), "strategy loaded");
         strategies.push(s);
     }
+    // Names key signals, snapshots and subscriptions: unique, and never one
+    // of the engine's own record names (`@tail`, `@model:...`).
+    candlewick_plugins::check_strategy_names(strategies.iter().map(|s| &*s.name))
+        .map_err(|e| anyhow!("strategies: {e}"))?;
     Ok((Some(host), strategies))
 }
 

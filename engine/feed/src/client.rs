@@ -482,7 +482,7 @@ mod tests {
                 &mut sub,
                 OPEN
             ),
-            (None, None)
+            None
         );
         assert!(sub.wants(&sig));
         assert!(!sub.wants(&item(ItemKind::Signal, "ETHUSDT", "sma_cross")));
