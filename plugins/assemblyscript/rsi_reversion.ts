@@ -12,6 +12,11 @@ export * from "../../sdk/assemblyscript/assembly/exports";
 const LOWER = 1;
 const UPPER = 2;
 
+/** The depth of the excursion, 0 when there was none (NaN). */
+function depthOrZero(d: f64): f64 {
+  return d > 0.0 ? d : 0.0;
+}
+
 /** Rust's f64::clamp: NaN stays NaN. */
 function clamp01(v: f64): f64 {
   if (v < 0.0) v = 0.0;
@@ -34,26 +39,27 @@ class RsiReversion extends Strategy {
     if (isNaN(rsi)) return false;
     const before = this.prev;
     this.prev = rsi;
+    let fired = false;
+    // The extreme is that of the excursion before this bar.
+    if (!isNaN(before) && before < this.lower && rsi >= this.lower) {
+      const depth = depthOrZero((this.lower - this.extreme) / (this.lower > 1.0 ? this.lower : 1.0));
+      this.extreme = NaN;
+      out.buy(clamp01(0.5 + depth));
+      fired = true;
+    } else if (!isNaN(before) && before > this.upper && rsi <= this.upper) {
+      const room = 100.0 - this.upper;
+      const depth = depthOrZero((this.extreme - this.upper) / (room > 1.0 ? room : 1.0));
+      this.extreme = NaN;
+      out.sell(clamp01(0.5 + depth));
+      fired = true;
+    }
+    // Then this bar joins the current excursion.
     if (rsi < this.lower) {
       if (isNaN(this.extreme) || rsi < this.extreme) this.extreme = rsi;
     } else if (rsi > this.upper) {
       if (isNaN(this.extreme) || rsi > this.extreme) this.extreme = rsi;
     }
-    if (isNaN(before)) return false;
-    if (before < this.lower && rsi >= this.lower) {
-      const depth = (this.lower - this.extreme) / (this.lower > 1.0 ? this.lower : 1.0);
-      this.extreme = NaN;
-      out.buy(clamp01(0.5 + depth));
-      return true;
-    }
-    if (before > this.upper && rsi <= this.upper) {
-      const room = 100.0 - this.upper;
-      const depth = (this.extreme - this.upper) / (room > 1.0 ? room : 1.0);
-      this.extreme = NaN;
-      out.sell(clamp01(0.5 + depth));
-      return true;
-    }
-    return false;
+    return fired;
   }
 
   snapshot(buf: usize, cap: i32): i32 {

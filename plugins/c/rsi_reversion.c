@@ -47,31 +47,35 @@ static int rsi_init(const cw_params *p) {
     return CW_OK;
 }
 
+/* The depth of the excursion, 0 when there was none (NaN). */
+static double depth_or_zero(double d) { return d > 0.0 ? d : 0.0; }
+
 static int rsi_on_bar(const cw_bar *bar, cw_signal *out) {
     double rsi = cw_indicator(bar, 0);
     if (cw_is_nan(rsi)) return 0;
     double before = prev;
     prev = rsi;
+    int fired = 0;
+    /* The extreme is that of the excursion before this bar. */
+    if (!cw_is_nan(before) && before < lower && rsi >= lower) {
+        double depth = depth_or_zero((lower - extreme) / (lower > 1.0 ? lower : 1.0));
+        extreme = CW_NAN;
+        *out = cw_buy(clamp01(0.5 + depth));
+        fired = 1;
+    } else if (!cw_is_nan(before) && before > upper && rsi <= upper) {
+        double room = 100.0 - upper;
+        double depth = depth_or_zero((extreme - upper) / (room > 1.0 ? room : 1.0));
+        extreme = CW_NAN;
+        *out = cw_sell(clamp01(0.5 + depth));
+        fired = 1;
+    }
+    /* Then this bar joins the current excursion. */
     if (rsi < lower) {
         extreme = cw_is_nan(extreme) || rsi < extreme ? rsi : extreme;
     } else if (rsi > upper) {
         extreme = cw_is_nan(extreme) || rsi > extreme ? rsi : extreme;
     }
-    if (cw_is_nan(before)) return 0;
-    if (before < lower && rsi >= lower) {
-        double depth = (lower - extreme) / (lower > 1.0 ? lower : 1.0);
-        extreme = CW_NAN;
-        *out = cw_buy(clamp01(0.5 + depth));
-        return 1;
-    }
-    if (before > upper && rsi <= upper) {
-        double room = 100.0 - upper;
-        double depth = (extreme - upper) / (room > 1.0 ? room : 1.0);
-        extreme = CW_NAN;
-        *out = cw_sell(clamp01(0.5 + depth));
-        return 1;
-    }
-    return 0;
+    return fired;
 }
 
 static int32_t rsi_snapshot(uint8_t *buf, uint32_t cap) {

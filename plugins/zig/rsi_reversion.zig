@@ -7,6 +7,11 @@
 //! (previous RSI and the extreme seen since) is snapshotted.
 const cw = @import("candlewick");
 
+/// The depth of the excursion, 0 when there was none (NaN).
+fn depthOrZero(d: f64) f64 {
+    return if (d > 0.0) d else 0.0;
+}
+
 /// Rust's f64::clamp: NaN stays NaN.
 fn clamp01(v: f64) f64 {
     var x = v;
@@ -34,23 +39,24 @@ const RsiReversion = struct {
         const rsi = bar.indicator(0) orelse return null;
         const before = self.prev;
         self.prev = rsi;
+        var signal: ?cw.Signal = null;
+        // The extreme is that of the excursion before this bar.
+        if (!cw.isNan(before) and before < self.lower and rsi >= self.lower) {
+            const depth = depthOrZero((self.lower - self.extreme) / @max(self.lower, 1.0));
+            self.extreme = cw.nan;
+            signal = cw.Signal.buy(clamp01(0.5 + depth));
+        } else if (!cw.isNan(before) and before > self.upper and rsi <= self.upper) {
+            const depth = depthOrZero((self.extreme - self.upper) / @max(100.0 - self.upper, 1.0));
+            self.extreme = cw.nan;
+            signal = cw.Signal.sell(clamp01(0.5 + depth));
+        }
+        // Then this bar joins the current excursion.
         if (rsi < self.lower) {
             if (cw.isNan(self.extreme) or rsi < self.extreme) self.extreme = rsi;
         } else if (rsi > self.upper) {
             if (cw.isNan(self.extreme) or rsi > self.extreme) self.extreme = rsi;
         }
-        if (cw.isNan(before)) return null;
-        if (before < self.lower and rsi >= self.lower) {
-            const depth = (self.lower - self.extreme) / @max(self.lower, 1.0);
-            self.extreme = cw.nan;
-            return cw.Signal.buy(clamp01(0.5 + depth));
-        }
-        if (before > self.upper and rsi <= self.upper) {
-            const depth = (self.extreme - self.upper) / @max(100.0 - self.upper, 1.0);
-            self.extreme = cw.nan;
-            return cw.Signal.sell(clamp01(0.5 + depth));
-        }
-        return null;
+        return signal;
     }
 
     pub fn snapshot(self: *const RsiReversion, buf: []u8) ?usize {
