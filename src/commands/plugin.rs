@@ -1,4 +1,5 @@
-//! `candlewick plugin new NAME` and `candlewick plugin build PATH`.
+//! `candlewick plugin new NAME`, `candlewick plugin build PATH` and
+//! `candlewick plugin check FILE.wasm` (in `plugin_check.rs`).
 //!
 //! `new` scaffolds a strategy crate that builds from any folder. It depends
 //! on the SDK of this checkout by absolute path (known at compile time from
@@ -20,6 +21,9 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use candlewick_plugins::{HostConfig, Limits, PluginHost, PluginRunner, RestartPolicy};
 
+#[path = "plugin_check.rs"]
+mod check;
+
 /// Plugin authoring commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
@@ -36,12 +40,17 @@ pub enum PluginCommand {
         /// The crate's folder (or its Cargo.toml).
         path: PathBuf,
     },
+    /// Check that a module (from any language) conforms to the plugin ABI:
+    /// exports, manifest, init, batches, output, snapshot, determinism,
+    /// memory and time. Exits non-zero naming each failed check.
+    Check(check::CheckArgs),
 }
 
 pub fn run(cmd: PluginCommand) -> Result<()> {
     match cmd {
         PluginCommand::New { name, dir } => new(&name, &dir),
         PluginCommand::Build { path } => build(&path),
+        PluginCommand::Check(args) => check::run(args),
     }
 }
 
