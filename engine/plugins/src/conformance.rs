@@ -470,9 +470,9 @@ impl Checker<'_> {
                 }
             };
             match self.instantiate(module, &setup) {
-                Ok(plugin) => match {
+                Ok(plugin) => {
                     let mut fresh = Some(plugin);
-                    twice(
+                    let ran = twice(
                         || {
                             let plugin = match fresh.take() {
                                 Some(p) => p,
@@ -483,11 +483,14 @@ impl Checker<'_> {
                             run_series(plugin, &setup, &self.opts.candles, 64)
                         },
                         |(f, _)| matches!(f, Fault::Deadline(_)),
-                    )
-                } {
-                    Ok(_) => accepted += 1,
-                    Err((fault, bar)) => problems.push(format!("{case}: {fault} (at bar {bar})")),
-                },
+                    );
+                    match ran {
+                        Ok(_) => accepted += 1,
+                        Err((fault, bar)) => {
+                            problems.push(format!("{case}: {fault} (at bar {bar})"))
+                        }
+                    }
+                }
                 Err(LoadError::Init { message, .. }) => match message {
                     Some(m) => refused.push(format!("{case} ({m})")),
                     None => {
@@ -973,8 +976,8 @@ fn run_range_timed(
     while start < range.end {
         let end = (start + batch.max(1)).min(range.end);
         bars.clear();
-        for i in start..end {
-            bars.push(&candles[i], setup.row(i));
+        for (i, candle) in candles.iter().enumerate().take(end).skip(start) {
+            bars.push(candle, setup.row(i));
         }
         let now_ms = candles[end - 1].open_time;
         let began = Instant::now();
@@ -1118,7 +1121,14 @@ mod tests {
 
     #[test]
     fn each_hostile_module_fails_the_check_that_names_its_fault() {
-        let cases: [(&str, &[(&str, &str)], &str, &str); 7] = [
+        /// Module, overrides, the check that must fail, words of its reason.
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static str,
+            &'static str,
+        );
+        let cases: [Case; 7] = [
             ("hostile", &[("mode", "1")], "time", "missed its deadline"),
             ("hostile", &[("mode", "2")], "memory", "memory limit"),
             ("hostile", &[("mode", "3")], "batches", "trap"),
