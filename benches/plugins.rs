@@ -14,6 +14,11 @@
 //!   like the floor's).
 //! - `plugins/instantiate`: a fresh instance of a cached module, as after a
 //!   quarantine or a reload (store, instantiation, `cw_init`, layout check).
+//! - `plugins/sma_cross_lang/LANG/N`: the same `run_batch` path for the
+//!   `sma_cross` of each SDK (Rust, C, Zig, AssemblyScript) at 1 and 64
+//!   bars per batch. Run `scripts/build-sdk-plugins` first (it reads
+//!   `target/wasm/sdk/LANG/sma_cross.wasm`); a language not built is
+//!   skipped with a message.
 //!
 //! Throughput is in bars, so criterion reports time per bar.
 
@@ -117,5 +122,54 @@ fn sma_cross(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, floor, sma_cross);
+/// The `sma_cross` module of `lang`, if built.
+fn lang_module(lang: &str) -> Option<std::path::PathBuf> {
+    if lang == "rust" {
+        return Some(wasm_path("sma_cross"));
+    }
+    let dir = std::env::var_os("WASM_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/wasm"))
+        });
+    let path = dir.join(format!("sdk/{lang}/sma_cross.wasm"));
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "{} missing: run scripts/build-sdk-plugins; skipping {lang}",
+            path.display()
+        );
+        None
+    }
+}
+
+fn sma_cross_by_language(c: &mut Criterion) {
+    let host = PluginHost::new(HostConfig::default()).expect("host");
+    let limits = candlewick_plugins::Limits {
+        deadline: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let mut group = c.benchmark_group("plugins/sma_cross_lang");
+    for lang in ["rust", "c", "zig", "assemblyscript"] {
+        let Some(path) = lang_module(lang) else {
+            continue;
+        };
+        let module = host.load_file(&path).expect("module loads");
+        let params = module.manifest().defaults().to_vec();
+        for n in [1usize, 64] {
+            let bars = batch(n);
+            let mut plugin = host
+                .instantiate_with(&module, &params, 2, &limits)
+                .expect("instance");
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(BenchmarkId::new(lang, n), &n, |b, _| {
+                b.iter(|| plugin.run_batch(&bars, 0).expect("healthy").len())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, floor, sma_cross, sma_cross_by_language);
 criterion_main!(benches);

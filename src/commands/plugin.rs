@@ -1,4 +1,5 @@
-//! `candlewick plugin new NAME` and `candlewick plugin build PATH`.
+//! `candlewick plugin new NAME`, `candlewick plugin build PATH` and
+//! `candlewick plugin check FILE.wasm` (in `plugin_check.rs`).
 //!
 //! `new` scaffolds a strategy crate that builds from any folder. It depends
 //! on the SDK of this checkout by absolute path (known at compile time from
@@ -20,28 +21,56 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use candlewick_plugins::{HostConfig, Limits, PluginHost, PluginRunner, RestartPolicy};
 
+#[path = "plugin_check.rs"]
+mod check;
+#[path = "plugin_lang.rs"]
+mod lang;
+
 /// Plugin authoring commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginCommand {
-    /// Create a ready-to-build strategy crate NAME in DIR.
+    /// Create a ready-to-build strategy project NAME in DIR, with a test.
     New {
-        /// Crate and plugin name: lower case letters, digits and `_`.
+        /// Plugin name: lower case letters, digits and `_`.
         name: String,
-        /// Folder to create the crate in.
+        /// Folder to create the project in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// Language of the project (its SDK is copied in, except Rust's).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: lang::Lang,
     },
-    /// Build a plugin crate to wasm (release, size-optimised); print its size and manifest.
+    /// Build a plugin to wasm (Rust crate, or C, Zig or AssemblyScript
+    /// sources); print its size and manifest.
     Build {
-        /// The crate's folder (or its Cargo.toml).
+        /// A Rust crate's folder (or its Cargo.toml), a C/Zig/AssemblyScript
+        /// source file, or a folder of sources of one language.
         path: PathBuf,
+        /// Where to write the module (one source file only); default:
+        /// beside the source, NAME.wasm.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
+    /// Check that a module (from any language) conforms to the plugin ABI:
+    /// exports, manifest, init, batches, output, snapshot, determinism,
+    /// memory and time. Exits non-zero naming each failed check.
+    Check(check::CheckArgs),
 }
 
 pub fn run(cmd: PluginCommand) -> Result<()> {
     match cmd {
-        PluginCommand::New { name, dir } => new(&name, &dir),
-        PluginCommand::Build { path } => build(&path),
+        PluginCommand::New { name, dir, lang } => new(&name, &dir, lang),
+        PluginCommand::Build { path, out } => match lang::detect(&path)? {
+            Some((language, sources)) => {
+                for wasm in lang::build(language, &sources, out.as_deref())? {
+                    report(&wasm)?;
+                }
+                Ok(())
+            }
+            None if out.is_some() => bail!("--out is for C, Zig and AssemblyScript sources"),
+            None => build(&path),
+        },
+        PluginCommand::Check(args) => check::run(args),
     }
 }
 
@@ -93,7 +122,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-fn new(name: &str, dir: &Path) -> Result<()> {
+fn new(name: &str, dir: &Path, language: lang::Lang) -> Result<()> {
     if !valid_name(name) {
         bail!(
             "plugin name {name:?}: use lower case letters, digits and `_`, starting with a letter"
@@ -102,6 +131,9 @@ fn new(name: &str, dir: &Path) -> Result<()> {
     let root = dir.join(name);
     if root.exists() {
         bail!("{}: already exists", root.display());
+    }
+    if language != lang::Lang::Rust {
+        return lang::new(name, &root, language);
     }
     let sdk = if Path::new(SDK_DIR).join("Cargo.toml").is_file() {
         format!("{{ path = {:?} }}", SDK_DIR)

@@ -45,6 +45,7 @@
 //! batch call, 64 MiB memory, 512 KiB wasm stack.
 
 mod bars;
+pub mod conformance;
 mod error;
 mod host;
 mod imports;

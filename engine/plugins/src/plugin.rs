@@ -233,6 +233,11 @@ impl Plugin {
         self.n_values
     }
 
+    /// Size of the guest's linear memory now, in bytes (it never shrinks).
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.data_size(&self.store)
+    }
+
     /// Log lines the guest emitted over its limit and that were dropped.
     pub fn logs_dropped(&self) -> u64 {
         self.store.data().logs_dropped

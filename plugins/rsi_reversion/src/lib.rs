@@ -39,6 +39,25 @@ impl Strategy for RsiReversion {
     fn on_bar(&mut self, bar: &Bar<'_>) -> Option<Signal> {
         let rsi = bar.indicator(0)?;
         let prev = self.prev.replace(rsi);
+        // The extreme is that of the excursion before this bar; `max(0.0)`
+        // also turns a NaN (no excursion seen, e.g. a foreign snapshot)
+        // into no extra strength rather than an invalid signal.
+        let signal = match prev {
+            Some(p) if p < self.lower && rsi >= self.lower => {
+                let depth = ((self.lower - self.extreme) / self.lower.max(1.0)).max(0.0);
+                self.extreme = f64::NAN;
+                Some(Signal::buy((0.5 + depth).clamp(0.0, 1.0)))
+            }
+            Some(p) if p > self.upper && rsi <= self.upper => {
+                let depth = ((self.extreme - self.upper) / (100.0 - self.upper).max(1.0)).max(0.0);
+                self.extreme = f64::NAN;
+                Some(Signal::sell((0.5 + depth).clamp(0.0, 1.0)))
+            }
+            _ => None,
+        };
+        // Then this bar joins the current excursion, after the signal: a
+        // jump from one extreme straight to the other starts a new one
+        // (`plugin check` found the old order gave a NaN strength then).
         if rsi < self.lower {
             self.extreme = if self.extreme.is_nan() {
                 rsi
@@ -52,18 +71,7 @@ impl Strategy for RsiReversion {
                 self.extreme.max(rsi)
             };
         }
-        let prev = prev?;
-        if prev < self.lower && rsi >= self.lower {
-            let depth = (self.lower - self.extreme) / self.lower.max(1.0);
-            self.extreme = f64::NAN;
-            return Some(Signal::buy((0.5 + depth).clamp(0.0, 1.0)));
-        }
-        if prev > self.upper && rsi <= self.upper {
-            let depth = (self.extreme - self.upper) / (100.0 - self.upper).max(1.0);
-            self.extreme = f64::NAN;
-            return Some(Signal::sell((0.5 + depth).clamp(0.0, 1.0)));
-        }
-        None
+        signal
     }
 
     fn snapshot(&self) -> Option<Vec<u8>> {
@@ -120,6 +128,18 @@ mod tests {
         assert_eq!(at(3, 35.0), Some(Action::Buy));
         assert_eq!(at(4, 75.0), None);
         assert_eq!(at(5, 65.0), Some(Action::Sell));
+    }
+
+    #[test]
+    fn a_jump_from_one_extreme_to_the_other_gives_valid_strengths() {
+        let mut h = Harness::<RsiReversion>::new(&CW_MANIFEST, &[], 1).unwrap();
+        let mut at = |t, rsi| h.bar(&TestBar::close(t, 1.0), &[rsi]);
+        assert_eq!(at(0, 10.0), None);
+        let buy = at(1, 90.0).expect("left oversold");
+        assert_eq!((buy.action, buy.strength), (Action::Buy, 1.0));
+        let sell = at(2, 50.0).expect("left overbought");
+        assert_eq!(sell.action, Action::Sell);
+        assert!(sell.strength.is_finite() && sell.strength > 0.5, "{sell:?}");
     }
 
     #[test]
