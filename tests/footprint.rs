@@ -37,7 +37,7 @@ async fn a_thousand_symbols_three_strategies_and_a_hundred_clients_stay_under_20
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = binance_config(&sim, 1024, "t0k3n", 4096);
+    let mut config = binance_config(&sim, 1024, "a-test-token-0123456789", 4096);
     for name in ["rsi_reversion", "bollinger_breakout"] {
         config.push_str(&format!(
             "\n[[strategies]]\nwasm = {:?}\ndeadline_ms = 250.0\n",
@@ -47,7 +47,7 @@ async fn a_thousand_symbols_three_strategies_and_a_hundred_clients_stay_under_20
     let engine = Engine::start(dir.path(), &config);
     let mut readers = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
-        let mut client = Client::connect(engine.addr, "t0k3n", false).await;
+        let mut client = Client::connect(engine.addr, "a-test-token-0123456789", false).await;
         client.ping().await;
         readers.push(tokio::spawn(client.read_to_end()));
     }

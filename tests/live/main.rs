@@ -32,9 +32,9 @@ async fn faults_lose_and_double_nothing_and_live_equals_replay() {
     };
     let sim = Simulator::start(sim_config, 0).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = binance_config(&sim, 4, "t0k3n", 8192);
+    let config = binance_config(&sim, 4, "a-test-token-0123456789", 8192);
     let engine = Engine::start(dir.path(), &config);
-    let mut client = Client::connect(engine.addr, "t0k3n", true).await;
+    let mut client = Client::connect(engine.addr, "a-test-token-0123456789", true).await;
     client.ping().await;
     sim.play(300.0);
     client.wait_for_symbols_done(&sim).await;
@@ -81,21 +81,21 @@ async fn the_feed_refuses_missing_and_wrong_tokens() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(dir.path(), &binance_config(&sim, 4, "right-token", 64));
+    let engine = Engine::start(dir.path(), &binance_config(&sim, 4, "the-right-token-0123", 64));
     let url = format!("ws://{}/v1/feed", engine.addr);
     assert_eq!(handshake_status(&url, None).await, 401);
-    assert_eq!(handshake_status(&url, Some("wrong-token")).await, 401);
+    assert_eq!(handshake_status(&url, Some("the-wrong-token-0123")).await, 401);
     assert_eq!(handshake_status(&url, Some("right-toke")).await, 401);
-    assert_eq!(handshake_status(&url, Some("right-token")).await, 101);
+    assert_eq!(handshake_status(&url, Some("the-right-token-0123")).await, 101);
     assert_eq!(
-        handshake_status(&format!("{url}?token=right-token"), None).await,
+        handshake_status(&format!("{url}?token=the-right-token-0123"), None).await,
         101
     );
     let m = engine.metrics().await;
     assert_eq!(m["feed_refused_total"], 3);
     let log = engine.terminate();
     assert!(
-        !log.contains("right-token") && !log.contains("wrong-token"),
+        !log.contains("the-right-token-0123") && !log.contains("the-wrong-token-0123"),
         "a token was logged:\n{log}"
     );
 }
@@ -109,9 +109,9 @@ async fn a_stalled_client_lags_while_a_healthy_one_gets_everything() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(dir.path(), &binance_config(&sim, 64, "t", 4096));
-    let mut healthy = Client::connect(engine.addr, "t", true).await;
-    let mut stalled = Client::connect_small_buffer(engine.addr, "t").await;
+    let engine = Engine::start(dir.path(), &binance_config(&sim, 64, "a-test-token-0123456789", 4096));
+    let mut healthy = Client::connect(engine.addr, "a-test-token-0123456789", true).await;
+    let mut stalled = Client::connect_small_buffer(engine.addr, "a-test-token-0123456789").await;
     // Both subscribed (ping answered) before anything is published.
     healthy.ping().await;
     stalled.ping().await;
@@ -158,7 +158,7 @@ async fn kill9_at_random_points_then_resume_with_since_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // A short checkpoint interval, so that kills land both before and
     // after checkpoints.
-    let config = binance_config(&sim, 4, "t", 8192).replace(
+    let config = binance_config(&sim, 4, "a-test-token-0123456789", 8192).replace(
         "tail_bars = 64",
         "tail_bars = 64\ncheckpoint_interval_ms = 50",
     );
@@ -188,7 +188,7 @@ async fn kill9_at_random_points_then_resume_with_since_loses_nothing() {
     };
     for k in 0..kills {
         let engine = Engine::start(dir.path(), &config);
-        let mut client = Client::connect_since(engine.addr, "t", false, since).await;
+        let mut client = Client::connect_since(engine.addr, "a-test-token-0123456789", false, since).await;
         client.ping().await;
         sim.play_to(2000.0, 40 * (k + 1));
         // Somewhere between the first candle applied and well after the
@@ -203,7 +203,7 @@ async fn kill9_at_random_points_then_resume_with_since_loses_nothing() {
         since = client.resume_point(&names).or(since);
     }
     let last = Engine::start(dir.path(), &config);
-    let mut client = Client::connect_since(last.addr, "t", true, since).await;
+    let mut client = Client::connect_since(last.addr, "a-test-token-0123456789", true, since).await;
     client.ping().await;
     sim.play(2000.0);
     client.wait_for_symbols_done(&sim).await;

@@ -188,7 +188,9 @@ impl PluginHost {
 
     /// Checks a module and compiles it, or takes it from the cache.
     ///
-    /// Checks, in order: size; manifest (present, valid); compilation (which
+    /// Checks, in order: that it is WebAssembly at all (its first bytes, so
+    /// that a native executable or a text file is named as such whatever
+    /// its size); size; manifest (present, valid); compilation (which
     /// validates the WebAssembly); imports (only `cw.log`, `cw.metric`,
     /// `cw.now_ms`, each with its type). Exports and the ABI version are
     /// checked when instantiating, because the version is a function's answer.
@@ -196,6 +198,7 @@ impl PluginHost {
     /// # Errors
     /// The first check that fails, as a [`LoadError`].
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedModule, LoadError> {
+        not_wasm(wasm)?;
         let limit = self.shared.config.max_module_bytes;
         if wasm.len() > limit {
             return Err(LoadError::TooLarge {
@@ -203,7 +206,6 @@ impl PluginHost {
                 limit,
             });
         }
-        not_wasm(wasm)?;
         let manifest = Manifest::from_module(wasm)?;
         let hash: [u8; 32] = Sha256::digest(wasm).into();
         let module = self.compile_cached(wasm, &hash)?;
