@@ -46,8 +46,11 @@ export class CandleChart {
   private series: ISeriesApi<"Candlestick">;
   private markers: ISeriesMarkersPluginApi<Time>;
   private signals: SignalRow[] = [];
+  private first = Infinity;
   private last = -Infinity;
   private candles = 0;
+  /** A signal arrived before its candle: draw the markers again when it comes. */
+  private stale = false;
 
   constructor(private container: HTMLElement, private tip: HTMLElement) {
     this.chart = make(container, true);
@@ -64,6 +67,7 @@ export class CandleChart {
   load(candles: CandleRow[], signals: SignalRow[]): void {
     const rows = candles.slice(-MAX_BARS);
     this.series.setData(rows.map((c) => ({ time: sec(c.time), open: c.open, high: c.high, low: c.low, close: c.close })));
+    this.first = rows.length ? rows[0].time : Infinity;
     this.last = rows.length ? rows[rows.length - 1].time : -Infinity;
     this.candles = rows.length;
     this.signals = signals.slice();
@@ -78,7 +82,9 @@ export class CandleChart {
     if (c.time <= this.last) return;
     this.series.update({ time: sec(c.time), open: c.open, high: c.high, low: c.low, close: c.close });
     this.last = c.time;
+    if (!Number.isFinite(this.first)) this.first = c.time;
     this.candles += 1;
+    if (this.stale) this.drawMarkers();
     this.describe();
   }
 
@@ -91,8 +97,11 @@ export class CandleChart {
   }
 
   private drawMarkers(): void {
+    // Only signals on a drawn candle get a marker (the chart has no bar
+    // to put the others on); a later candle redraws them.
+    this.stale = this.signals.some((s) => s.time > this.last);
     const ms: SeriesMarker<Time>[] = this.signals
-      .filter((s) => s.action !== "hold")
+      .filter((s) => s.action !== "hold" && s.time >= this.first && s.time <= this.last)
       .sort((a, b) => a.time - b.time)
       .map((s) => ({
         id: s.id,

@@ -7,7 +7,7 @@ import { ago, el, micros, num, price, utc } from "./format";
 
 const KEY = "candlewick.token";
 const POLL_MS = 2000;
-const SIGNAL_ROWS = 25;
+const SIGNAL_ROWS = 12;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 

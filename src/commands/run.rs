@@ -159,6 +159,10 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         client_queue: config.feed.client_queue,
         candles: config.feed.candles,
         send_timeout: Duration::from_secs_f64(config.feed.send_timeout_s),
+        dashboard: candlewick_feed::DashboardConfig {
+            strategies: strategies.iter().map(|s| s.name.to_string()).collect(),
+            ..Default::default()
+        },
         ..FeedConfig::default()
     };
     let demo = feed_config.tokens.iter().any(|t| t == DEMO_TOKEN);
@@ -189,6 +193,13 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         streams = router.table().len(),
         "signal feed on ws://{addr}/v1/feed (health: http://{addr}/healthz, metrics: http://{addr}/metrics)"
     );
+    // The demo token is public; a real one is never logged.
+    let page = if demo {
+        format!("http://{addr}/#token={DEMO_TOKEN}")
+    } else {
+        format!("http://{addr}/ (it asks for one of feed.tokens)")
+    };
+    tracing::info!("dashboard: {page}");
     if demo {
         tracing::info!("watch it: candlewick watch --url ws://{addr}/v1/feed --token {DEMO_TOKEN}");
     } else {

@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use candlewick_pipeline::{Prediction, Signal, Sink};
+use candlewick_plugins::{Health as PluginHealth, PluginStats};
 use tokio::sync::broadcast;
+
+use crate::history::History;
 
 /// One frame for clients, serialised once for all of them: `body` is the
 /// JSON object after `{"type":...,"seq":N,` (each client adds its own seq).
@@ -35,6 +38,8 @@ pub enum ItemKind {
 pub struct Hub {
     tx: broadcast::Sender<Arc<FeedItem>>,
     candles: bool,
+    /// What the dashboard shows (off until [`History::enable`]).
+    history: Arc<History>,
 }
 
 impl Hub {
@@ -42,7 +47,16 @@ impl Hub {
     /// enables candle frames.
     pub fn new(capacity: usize, candles: bool) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        Hub { tx, candles }
+        Hub {
+            tx,
+            candles,
+            history: Arc::default(),
+        }
+    }
+
+    /// The dashboard's record of recent candles, signals and strategies.
+    pub fn history(&self) -> &Arc<History> {
+        &self.history
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedItem>> {
@@ -61,6 +75,7 @@ impl Hub {
 
 impl Sink for Hub {
     fn signal(&self, s: Signal) {
+        self.history.signal(&s);
         if self.tx.receiver_count() == 0 {
             return;
         }
@@ -94,7 +109,18 @@ impl Sink for Hub {
     }
 
     fn wants_candles(&self) -> bool {
-        self.candles && self.tx.receiver_count() > 0
+        self.history.enabled() || (self.candles && self.tx.receiver_count() > 0)
+    }
+
+    fn strategy_health(
+        &self,
+        stream: &candlewick_state::StreamKey,
+        strategy: &str,
+        stats: &PluginStats,
+        health: &PluginHealth,
+    ) {
+        self.history
+            .strategy_health(stream, strategy, stats, health);
     }
 
     fn wants_predictions(&self) -> bool {
@@ -123,6 +149,10 @@ impl Sink for Hub {
     }
 
     fn candle(&self, stream: &candlewick_state::StreamKey, c: &candlewick_market::Candle) {
+        self.history.candle(stream, c);
+        if !self.candles || self.tx.receiver_count() == 0 {
+            return;
+        }
         let body = format!(
             "\"symbol\":\"{}\",\"interval\":\"{}\",\"time\":{},\"open\":{},\"high\":{},\"low\":{},\"close\":{},\"volume\":{}}}",
             stream.symbol, stream.interval, c.open_time, num(c.open), num(c.high), num(c.low), num(c.close), num(c.volume)

@@ -189,6 +189,7 @@ impl Worker {
                     });
                 }
                 quarantines += runner.stats().quarantines();
+                crate::sink::report_strategy(&*self.sink, key, name, runner);
                 if let Some(bytes) = runner.checkpoint() {
                     b.snapshots.push((li, name.clone(), bytes.to_vec()));
                 }
