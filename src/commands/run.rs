@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use candlewick_feed::{FeedState, Hub};
+use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::replay::{Replay, ReplayReport};
@@ -164,7 +164,13 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| crate::config::listen_error(config.feed.listen, e))?;
     let addr = listener.local_addr()?;
-    let feed_config = config.feed.server_config()?;
+    let feed_config = FeedConfig {
+        dashboard: candlewick_feed::DashboardConfig {
+            strategies: strategies.iter().map(|s| s.name.to_string()).collect(),
+            ..Default::default()
+        },
+        ..config.feed.server_config()?
+    };
     let demo = feed_config.tokens.iter().any(|t| t == DEMO_TOKEN);
     let feed_state = FeedState::new(
         feed_config,
@@ -198,6 +204,13 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         streams = router.table().len(),
         "signal feed on ws://{addr}/v1/feed (health: http://{addr}/healthz, metrics: http://{addr}/metrics)"
     );
+    // The demo token is public; a real one is never logged.
+    let page = if demo {
+        format!("http://{addr}/#token={DEMO_TOKEN}")
+    } else {
+        format!("http://{addr}/ (it asks for one of feed.tokens)")
+    };
+    tracing::info!("dashboard: {page}");
     if demo {
         tracing::info!("watch it: candlewick watch --url ws://{addr}/v1/feed --token {DEMO_TOKEN}");
     } else {

@@ -4,7 +4,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use candlewick_pipeline::{json_num as num, json_str, Prediction, Signal, Sink};
+use candlewick_plugins::{Health as PluginHealth, PluginStats};
 use tokio::sync::broadcast;
+
+use crate::history::History;
 
 /// One frame for clients, serialised once for all of them: `body` is the
 /// JSON object after `{"type":...,"seq":N,` (each client adds its own seq).
@@ -44,6 +47,8 @@ pub struct Hub {
     /// signals emitted after the last checkpoint).
     recent: Arc<Mutex<VecDeque<Arc<FeedItem>>>>,
     recent_cap: usize,
+    /// What the dashboard shows (off until [`History::enable`]).
+    history: Arc<History>,
 }
 
 impl Hub {
@@ -57,7 +62,13 @@ impl Hub {
             candles,
             recent: Arc::default(),
             recent_cap: 0,
+            history: Arc::default(),
         }
+    }
+
+    /// The dashboard's record of recent candles, signals and strategies.
+    pub fn history(&self) -> &Arc<History> {
+        &self.history
     }
 
     /// Keeps the last `n` signals for resuming clients; `n` should cover
@@ -90,6 +101,7 @@ impl Hub {
 
 impl Sink for Hub {
     fn signal(&self, s: Signal) {
+        self.history.signal(&s);
         if self.tx.receiver_count() == 0 && self.recent_cap == 0 {
             return;
         }
@@ -114,7 +126,18 @@ impl Sink for Hub {
     }
 
     fn wants_candles(&self) -> bool {
-        self.candles && self.tx.receiver_count() > 0
+        self.history.enabled() || (self.candles && self.tx.receiver_count() > 0)
+    }
+
+    fn strategy_health(
+        &self,
+        stream: &candlewick_state::StreamKey,
+        strategy: &str,
+        stats: &PluginStats,
+        health: &PluginHealth,
+    ) {
+        self.history
+            .strategy_health(stream, strategy, stats, health);
     }
 
     fn wants_predictions(&self) -> bool {
@@ -145,6 +168,10 @@ impl Sink for Hub {
     }
 
     fn candle(&self, stream: &candlewick_state::StreamKey, c: &candlewick_market::Candle) {
+        self.history.candle(stream, c);
+        if !self.candles || self.tx.receiver_count() == 0 {
+            return;
+        }
         let body = format!(
             "\"symbol\":\"{}\",\"interval\":\"{}\",\"time\":{},\"open\":{},\"high\":{},\"low\":{},\"close\":{},\"volume\":{}}}",
             stream.symbol, stream.interval, c.open_time, num(c.open), num(c.high), num(c.low), num(c.close), num(c.volume)

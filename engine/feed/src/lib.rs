@@ -1,7 +1,8 @@
 //! # The signal feed
 //!
-//! A WebSocket server at `/v1/feed` (DESIGN §7) with `/healthz` and
-//! Prometheus `/metrics` on the same port.
+//! A WebSocket server at `/v1/feed` (DESIGN §7) with `/healthz`,
+//! Prometheus `/metrics` and the dashboard (`/`, `/v1/status`,
+//! `/v1/history`, see the `dashboard` module) on the same port.
 //!
 //! ## A client's life
 //!
@@ -54,6 +55,8 @@
 
 mod client;
 mod guard;
+mod dashboard;
+mod history;
 mod hub;
 mod listener;
 mod prometheus;
@@ -61,6 +64,8 @@ mod resume;
 mod server;
 
 pub use guard::Known;
+pub use dashboard::{DashboardConfig, HISTORY_BARS};
+pub use history::History;
 pub use hub::{FeedItem, Hub};
 pub use prometheus::render;
 pub use server::{serve, FeedConfig, FeedError, FeedState};

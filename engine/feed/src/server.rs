@@ -57,6 +57,8 @@ pub struct FeedConfig {
     pub ops_per_second: f64,
     /// Client messages at once before the rate applies. Default 100.
     pub ops_burst: u32,
+    /// The page at `/` and its JSON endpoints.
+    pub dashboard: crate::DashboardConfig,
 }
 
 impl Default for FeedConfig {
@@ -75,6 +77,7 @@ impl Default for FeedConfig {
             max_subscriptions: 1024,
             ops_per_second: 20.0,
             ops_burst: 100,
+            dashboard: crate::DashboardConfig::default(),
         }
     }
 }
@@ -122,6 +125,9 @@ impl FeedState {
         health: Arc<Health>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        hub.history().enable(config.dashboard.history);
+        hub.history()
+            .declare_strategies(&config.dashboard.strategies);
         FeedState {
             config: Arc::new(config),
             hub,
@@ -191,12 +197,19 @@ pub async fn serve(listener: TcpListener, state: FeedState) -> Result<(), FeedEr
         header_timeout: state.config.header_timeout,
     };
     let refused = state.clone();
+    let sampler = tokio::spawn(crate::dashboard::sample(state.clone()));
     let app = axum::Router::new()
         .route("/v1/feed", get(feed))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/", get(crate::dashboard::index))
+        .route("/dashboard.js", get(crate::dashboard::script))
+        .route("/dashboard.css", get(crate::dashboard::style))
+        .route("/THIRD_PARTY_NOTICES.txt", get(crate::dashboard::notices))
+        .route("/v1/status", get(crate::dashboard::status))
+        .route("/v1/history", get(crate::dashboard::history))
         .with_state(state);
-    crate::listener::serve(
+    let served = crate::listener::serve(
         listener,
         app,
         limits,
@@ -204,7 +217,12 @@ pub async fn serve(listener: TcpListener, state: FeedState) -> Result<(), FeedEr
         move || refused.refused(StatusCode::SERVICE_UNAVAILABLE, "too many connections"),
         |_| {},
     )
-    .await?;
+    .await;
+    // The sampler ends on the same shutdown; if serving failed instead,
+    // it is stopped here.
+    sampler.abort();
+    let _ = sampler.await;
+    served?;
     Ok(())
 }
 
@@ -286,7 +304,7 @@ impl Drop for ClientSlot {
 
 /// Equality in time independent of where the first difference is: the
 /// time taken does not reveal how much of a token matched.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     // The length may leak; the contents may not.
     a.len() == b.len()
         && a.bytes()

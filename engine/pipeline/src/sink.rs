@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use candlewick_inference::Prediction;
 use candlewick_market::Candle;
+use candlewick_plugins::{Health as PluginHealth, PluginRunner, PluginStats};
 use candlewick_state::StreamKey;
 
 use crate::Signal;
@@ -44,6 +45,36 @@ pub trait Sink: Send + Sync {
         for candle in candles {
             self.candle(stream, candle);
         }
+    }
+
+    /// A strategy's runner on one stream, after a batch it ran in: its
+    /// fault and reload counters and whether it is quarantined now (the
+    /// dashboard's strategy table). Called only for runners that have
+    /// faulted or been reloaded at least once, so a healthy engine pays
+    /// one branch per runner per batch.
+    fn strategy_health(
+        &self,
+        _stream: &StreamKey,
+        _strategy: &str,
+        _stats: &PluginStats,
+        _health: &PluginHealth,
+    ) {
+    }
+}
+
+/// Hands `runner`'s health to `sink` when it has anything to say (see
+/// [`Sink::strategy_health`]).
+pub(crate) fn report_strategy(
+    sink: &dyn Sink,
+    stream: &StreamKey,
+    strategy: &str,
+    runner: &PluginRunner,
+) {
+    let stats = runner.stats();
+    let eventful = stats.quarantines() + stats.reloads + stats.reload_failures > 0
+        || !matches!(runner.health(), PluginHealth::Running);
+    if eventful {
+        sink.strategy_health(stream, strategy, stats, runner.health());
     }
 }
 

@@ -344,6 +344,7 @@ impl Worker {
                     });
                 }
                 quarantines += runner.stats().quarantines();
+                crate::sink::report_strategy(&*self.sink, key, name, runner);
             }
         }
         quarantines
