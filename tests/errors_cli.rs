@@ -13,7 +13,7 @@ use common::{candlewick, repo, wasm};
 /// The one `error: ` line of a failed command.
 fn error_line(o: &Output) -> String {
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert_eq!(o.status.code(), Some(1), "exit {}: {stderr}", o.status);
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("error: "))
@@ -58,8 +58,18 @@ fn a_strategy_that_is_not_webassembly_is_named_as_such() {
     let e = error_line(&backtest(dir.path(), &eurusd(), &wat.display().to_string()));
     assert!(e.contains("WebAssembly text (.wat)"), "{e}");
 
-    let native = env!("CARGO_BIN_EXE_candlewick");
-    let e = error_line(&backtest(dir.path(), &eurusd(), native));
+    // The head of a native executable (an ELF header), as a wrong path gives.
+    let native = dir.path().join("strategy.so");
+    std::fs::write(
+        &native,
+        b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x3e\0",
+    )
+    .unwrap();
+    let e = error_line(&backtest(
+        dir.path(),
+        &eurusd(),
+        &native.display().to_string(),
+    ));
     assert!(e.contains("native executable"), "{e}");
 }
 

@@ -388,7 +388,7 @@ impl Walk {
         let until_ctrl_c = line.comment.contains(UNTIL_CTRL_C);
         let sub = line.argv.get(1).cloned().unwrap_or_default();
         if network {
-            self.to_the_simulator(&mut line, &sub);
+            self.point_at_the_simulator(&mut line, &sub);
         }
         let mut cmd = self.command(&line);
         if sub == "run" && self.port != 8765 && !network {
@@ -440,7 +440,7 @@ impl Walk {
     }
 
     /// Points a network command at the loopback exchange.
-    fn to_the_simulator(&mut self, line: &mut Line, sub: &str) {
+    fn point_at_the_simulator(&mut self, line: &mut Line, sub: &str) {
         match sub {
             "fetch" => {
                 // 2024-01-01 00:00 UTC, a day of minutes.

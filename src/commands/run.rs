@@ -181,7 +181,10 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     )
     .with_outbox(store.clone())
     .with_known(
-        router.table().ids().map(|id| router.table().key(id).symbol.to_string()),
+        router
+            .table()
+            .ids()
+            .map(|id| router.table().key(id).symbol.to_string()),
         strategies.iter().map(|s| s.name.to_string()),
     );
     let feed_health = health.clone();

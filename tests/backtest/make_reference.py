@@ -25,8 +25,13 @@ closed by a market order filled at the *last bar's open*; Candlewick's
 Usage (pinned version; reruns are byte-identical):
 
     python -m venv /tmp/bt && /tmp/bt/bin/pip install backtesting==0.6.6
-    /tmp/bt/bin/python tests/backtest/make_reference.py [DATA.csv NAME]
-    /tmp/bt/bin/python tests/backtest/make_reference.py tests/backtest/fixtures/ACME-1d.csv nyse_daily
+    /tmp/bt/bin/python tests/backtest/make_reference.py [DATA.csv NAME [FAST SLOW]]
+    /tmp/bt/bin/python tests/backtest/make_reference.py tests/backtest/fixtures/ACME-1d.csv nyse_daily 10 30
+
+SMA(10/30) on the NYSE file: with cent prices, SMA(10) and SMA(20) are
+exactly equal on one bar (2020-07-22), and backtesting.py's `crossover`
+(`a[-2] < b[-2] and a[-1] > b[-1]`) does not count a cross that passes
+through an exact tie, while the sma_cross plugin does; 10/30 has no tie.
 """
 import json
 import math
@@ -81,6 +86,8 @@ def main():
     root = HERE.parent.parent
     data_path = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else root / "data" / "EURUSD-1h.csv"
     name = sys.argv[2] if len(sys.argv) > 2 else "eurusd"
+    if len(sys.argv) > 4:
+        SmaCross.n1, SmaCross.n2 = int(sys.argv[3]), int(sys.argv[4])
     data = pd.read_csv(data_path, index_col=0, parse_dates=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

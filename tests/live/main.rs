@@ -81,12 +81,21 @@ async fn the_feed_refuses_missing_and_wrong_tokens() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(dir.path(), &binance_config(&sim, 4, "the-right-token-0123", 64));
+    let engine = Engine::start(
+        dir.path(),
+        &binance_config(&sim, 4, "the-right-token-0123", 64),
+    );
     let url = format!("ws://{}/v1/feed", engine.addr);
     assert_eq!(handshake_status(&url, None).await, 401);
-    assert_eq!(handshake_status(&url, Some("the-wrong-token-0123")).await, 401);
+    assert_eq!(
+        handshake_status(&url, Some("the-wrong-token-0123")).await,
+        401
+    );
     assert_eq!(handshake_status(&url, Some("right-toke")).await, 401);
-    assert_eq!(handshake_status(&url, Some("the-right-token-0123")).await, 101);
+    assert_eq!(
+        handshake_status(&url, Some("the-right-token-0123")).await,
+        101
+    );
     assert_eq!(
         handshake_status(&format!("{url}?token=the-right-token-0123"), None).await,
         101
@@ -109,7 +118,10 @@ async fn a_stalled_client_lags_while_a_healthy_one_gets_everything() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::start(dir.path(), &binance_config(&sim, 64, "a-test-token-0123456789", 4096));
+    let engine = Engine::start(
+        dir.path(),
+        &binance_config(&sim, 64, "a-test-token-0123456789", 4096),
+    );
     let mut healthy = Client::connect(engine.addr, "a-test-token-0123456789", true).await;
     let mut stalled = Client::connect_small_buffer(engine.addr, "a-test-token-0123456789").await;
     // Both subscribed (ping answered) before anything is published.
@@ -188,7 +200,8 @@ async fn kill9_at_random_points_then_resume_with_since_loses_nothing() {
     };
     for k in 0..kills {
         let engine = Engine::start(dir.path(), &config);
-        let mut client = Client::connect_since(engine.addr, "a-test-token-0123456789", false, since).await;
+        let mut client =
+            Client::connect_since(engine.addr, "a-test-token-0123456789", false, since).await;
         client.ping().await;
         sim.play_to(2000.0, 40 * (k + 1));
         // Somewhere between the first candle applied and well after the

@@ -505,7 +505,11 @@ mod tests {
             Some(r#"{"type":"pong"}"#)
         );
         assert_eq!(
-            handle(r#"{"op":"subscribe","since":1700000000000}"#, &mut sub, OPEN),
+            handle(
+                r#"{"op":"subscribe","since":1700000000000}"#,
+                &mut sub,
+                OPEN
+            ),
             None
         );
         assert_eq!(sub.resume_from, Some(1_700_000_000_000));

@@ -54,8 +54,8 @@
 #![forbid(unsafe_code)]
 
 mod client;
-mod guard;
 mod dashboard;
+mod guard;
 mod history;
 mod hub;
 mod listener;
@@ -63,8 +63,8 @@ mod prometheus;
 mod resume;
 mod server;
 
-pub use guard::Known;
 pub use dashboard::{DashboardConfig, HISTORY_BARS};
+pub use guard::Known;
 pub use history::History;
 pub use hub::{FeedItem, Hub};
 pub use prometheus::render;
