@@ -52,7 +52,7 @@ impl Signal {
     /// # use candlewick_plugins::Action;
     /// let s = Signal {
     ///     id: "sma_cross:BTCUSDT:1m:60000".into(), strategy: "sma_cross".into(),
-    ///     symbol: "BTCUSDT".parse().unwrap(), interval: "1m".parse().unwrap(),
+    ///     symbol: candlewick_market::Symbol::new("BTCUSDT").unwrap(), interval: "1m".parse().unwrap(),
     ///     time: 60_000, action: Action::Buy, strength: 1.0, price: 10.5,
     ///     stop_loss: None, take_profit: Some(11.0), emitted_at_us: 7, ingest_ns: 0,
     /// };

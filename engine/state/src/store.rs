@@ -445,7 +445,14 @@ mod tests {
         families.sort();
         assert_eq!(
             families,
-            ["default", "indicators", "meta", "offsets", "plugins"]
+            [
+                "default",
+                "indicators",
+                "meta",
+                "offsets",
+                "outbox",
+                "plugins"
+            ]
         );
         let store = Store::open(&path).unwrap();
         assert_eq!(store.read_version().unwrap(), Some(SCHEMA_VERSION));

@@ -131,7 +131,7 @@ impl SimConfig {
             steps,
             rate: 0.0,
             faults: Faults::default(),
-            start_ms: 1_700_000_000_000,
+            start_ms: 1_699_999_980_000, // on the 1m grid, like every real kline
             missing: Vec::new(),
             weight_limit: 6000,
             weight_window: Duration::from_secs(60),
