@@ -479,10 +479,7 @@ pub fn reference_signals(sim: &Simulator) -> BTreeMap<String, String> {
         for s in runner.flush() {
             let id =
                 candlewick_pipeline::signal_id("sma_cross", symbol, "1m", candles[s.bar].open_time);
-            out.insert(
-                id,
-                format!("{} {}", s.action.as_str(), f64::from(s.strength)),
-            );
+            out.insert(id, format!("{} {}", s.action.as_str(), s.strength));
         }
     }
     out

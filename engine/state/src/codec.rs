@@ -152,6 +152,22 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Outbox key: the candle time, big-endian with its sign bit flipped so
+/// that byte order is time order (negative times included), then the id.
+pub(crate) fn outbox_key(time: i64, id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + id.len());
+    key.extend_from_slice(&((time as u64) ^ (1 << 63)).to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The inverse of [`outbox_key`]; `None` for a key it did not write.
+pub(crate) fn decode_outbox_key(key: &[u8]) -> Option<(i64, String)> {
+    let (time, id) = key.split_at_checked(8)?;
+    let time = u64::from_be_bytes(time.try_into().ok()?) ^ (1 << 63);
+    Some((time as i64, std::str::from_utf8(id).ok()?.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use candlewick_market::Candle;
@@ -275,20 +291,4 @@ mod tests {
     fn plugin_keys_follow_their_stream() {
         assert_eq!(plugin_key("sma_cross", &key()), b"EURUSD/1h\0sma_cross");
     }
-}
-
-/// Outbox key: the candle time, big-endian with its sign bit flipped so
-/// that byte order is time order (negative times included), then the id.
-pub(crate) fn outbox_key(time: i64, id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(8 + id.len());
-    key.extend_from_slice(&((time as u64) ^ (1 << 63)).to_be_bytes());
-    key.extend_from_slice(id.as_bytes());
-    key
-}
-
-/// The inverse of [`outbox_key`]; `None` for a key it did not write.
-pub(crate) fn decode_outbox_key(key: &[u8]) -> Option<(i64, String)> {
-    let (time, id) = key.split_at_checked(8)?;
-    let time = u64::from_be_bytes(time.try_into().ok()?) ^ (1 << 63);
-    Some((time as i64, std::str::from_utf8(id).ok()?.to_owned()))
 }
