@@ -209,6 +209,14 @@ fn panels4x8<S: Simd>(s: S, row: &[f32], panels: [&[f32]; 4], out: &mut [f32], c
     }
 }
 
+/// Grows a working buffer to at least `n` values (never shrinks it, so a
+/// forward allocates only when it meets a larger chunk than before).
+pub(crate) fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 
 use pulp::Simd;
 
-use super::gemm::{fill_rows, gemm_acc, Packed};
+use super::gemm::{fill_rows, gemm_acc, grow, Packed};
 use crate::arch::cell::{sigmoid, tanh};
 
 /// Which cell, and the gate count of its projections.
@@ -40,12 +40,6 @@ pub(crate) struct Buffers {
     h: Vec<f32>,
     c: Vec<f32>,
     seq: Vec<f32>,
-}
-
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
-    }
 }
 
 impl Stack {

@@ -5,7 +5,7 @@
 
 use pulp::Simd;
 
-use super::gemm::{fill_rows, gemm_acc, padded, Packed};
+use super::gemm::{fill_rows, gemm_acc, grow, padded, Packed};
 use crate::arch::cell::exp_approx;
 
 const LN_EPS: f32 = 1e-5;
@@ -81,12 +81,6 @@ pub(crate) struct Buffers {
     att: Vec<f32>,
     hid: Vec<f32>,
     scores: Vec<f32>,
-}
-
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
-    }
 }
 
 impl Encoder {
