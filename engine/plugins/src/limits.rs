@@ -14,6 +14,12 @@ use std::time::Duration;
 
 /// Default wall-time budget of one `cw_on_batch` call (one batch).
 pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(1);
+/// Default wall-time budget of each setup call: instantiation (with the
+/// module's start function), `cw_abi_version`, `cw_init`, `cw_io_layout` and
+/// `cw_restore`. Setup runs once per instance, off the per-bar path, and on a
+/// loaded machine one preemption can outlast the per-call deadline; a hung
+/// start function still traps. Never less than `deadline`.
+pub const DEFAULT_SETUP_DEADLINE: Duration = Duration::from_millis(250);
 /// Default cap on an instance's linear memory.
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 /// Default cap on the wasm stack. Native host frames are not counted.
@@ -43,6 +49,7 @@ pub const DEFAULT_HOST_LOG_LINES_PER_SEC: u32 = 200;
 /// | field | on reaching it |
 /// |---|---|
 /// | `deadline` | the call traps (epoch interruption) and the plugin is quarantined ([`Fault::Deadline`](crate::Fault::Deadline)) |
+/// | `setup_deadline` | the same, for instantiation and the other setup calls: the load fails, or the restart counts as a fault |
 /// | `memory_bytes` | `memory.grow` fails; when the plugin then traps it is quarantined ([`Fault::MemoryLimit`](crate::Fault::MemoryLimit)); at load, a module whose initial memory exceeds it is refused |
 /// | `stack_bytes` | the call traps ([`Fault::StackOverflow`](crate::Fault::StackOverflow)) |
 /// | `log_lines_per_call` | further lines of that call are dropped and counted |
@@ -52,6 +59,7 @@ pub const DEFAULT_HOST_LOG_LINES_PER_SEC: u32 = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub deadline: Duration,
+    pub setup_deadline: Duration,
     pub memory_bytes: usize,
     pub stack_bytes: usize,
     pub log_lines_per_call: u32,
@@ -64,6 +72,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             deadline: DEFAULT_DEADLINE,
+            setup_deadline: DEFAULT_SETUP_DEADLINE,
             memory_bytes: DEFAULT_MEMORY_BYTES,
             stack_bytes: DEFAULT_STACK_BYTES,
             log_lines_per_call: DEFAULT_LOG_LINES_PER_CALL,

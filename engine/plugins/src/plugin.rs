@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use candlewick_sdk::abi::{
     self, exports, ErrorCode, InitHeader, IoLayout, SignalRecord, ABI_VERSION, INIT_HEADER_SIZE,
@@ -34,7 +35,11 @@ pub struct Plugin {
     restore: Option<TypedFunc<(u32, u32), i32>>,
     layout: IoLayout,
     n_values: usize,
+    /// Epoch ticks of the per-call deadline (`cw_on_batch`, `cw_snapshot`).
     deadline_ticks: u64,
+    /// Epoch ticks of the setup deadline (`cw_init`, `cw_io_layout`, `cw_restore`).
+    setup_ticks: u64,
+    setup_deadline: Duration,
     limits: Limits,
     manifest: Arc<Manifest>,
     signals: Vec<PluginSignal>,
@@ -67,8 +72,10 @@ impl Plugin {
         limits: &Limits,
     ) -> Result<Self, LoadError> {
         let manifest = module.manifest.clone();
-        let tick = shared.config.epoch_tick.as_nanos().max(1);
-        let deadline_ticks = (limits.deadline.as_nanos().div_ceil(tick) + 1) as u64;
+        let deadline_ticks = ticks(limits.deadline, shared.config.epoch_tick);
+        // Setup never gets less time than one call.
+        let setup_deadline = limits.setup_deadline.max(limits.deadline);
+        let setup_ticks = ticks(setup_deadline, shared.config.epoch_tick);
         let mut store = Store::new(
             &shared.engine,
             StoreData::new(
@@ -78,8 +85,9 @@ impl Plugin {
             ),
         );
         store.limiter(|data| &mut data.limiter);
-        // The start function, if any, and every call below run under the deadline.
-        store.set_epoch_deadline(deadline_ticks);
+        // The start function, if any, and the setup calls below run under
+        // the setup deadline; bars run under the per-call one.
+        store.set_epoch_deadline(setup_ticks);
         let instance = shared
             .linker
             .instantiate(&mut store, &module.module)
@@ -87,6 +95,11 @@ impl Plugin {
                 if store.data().limiter.memory_exceeded {
                     LoadError::MemoryLimit {
                         limit: limits.memory_bytes,
+                    }
+                } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                    LoadError::Faulted {
+                        stage: "start function",
+                        fault: Fault::Deadline(setup_deadline),
                     }
                 } else {
                     LoadError::Instantiate(format!("{e:#}"))
@@ -96,12 +109,12 @@ impl Plugin {
         let version = instance
             .get_typed_func::<(), u32>(&mut store, exports::ABI_VERSION)
             .map_err(export_err(exports::ABI_VERSION))?;
-        store.set_epoch_deadline(deadline_ticks);
+        store.set_epoch_deadline(setup_ticks);
         let found = version
             .call(&mut store, ())
             .map_err(|e| LoadError::Faulted {
                 stage: exports::ABI_VERSION,
-                fault: classify(&store, limits, e),
+                fault: classify(&store, limits, setup_deadline, e),
             })?;
         if found != ABI_VERSION {
             return Err(LoadError::AbiVersion {
@@ -160,6 +173,8 @@ impl Plugin {
             layout: IoLayout::default(),
             n_values,
             deadline_ticks,
+            setup_ticks,
+            setup_deadline,
             limits: limits.clone(),
             manifest,
             signals: Vec::new(),
@@ -184,12 +199,12 @@ impl Plugin {
                 stage: exports::ALLOC,
                 fault,
             })?;
-        plugin.arm(0);
+        plugin.arm_setup();
         let rc = init
             .call(&mut plugin.store, (ptr, block.len() as u32))
             .map_err(|e| LoadError::Faulted {
                 stage: exports::INIT,
-                fault: plugin.classify(e),
+                fault: plugin.classify_setup(e),
             })?;
         if rc != 0 {
             return Err(LoadError::Init {
@@ -199,12 +214,12 @@ impl Plugin {
         }
 
         // cw_io_layout, checked against memory and the expected stride.
-        plugin.arm(0);
+        plugin.arm_setup();
         let at = io_layout
             .call(&mut plugin.store, ())
             .map_err(|e| LoadError::Faulted {
                 stage: exports::IO_LAYOUT,
-                fault: plugin.classify(e),
+                fault: plugin.classify_setup(e),
             })?;
         let raw = plugin
             .read(at, IO_LAYOUT_SIZE)
@@ -259,8 +274,18 @@ impl Plugin {
         self.store.data_mut().begin_call(now_ms);
     }
 
+    /// Sets the setup deadline and fresh per-call budgets for a setup call.
+    fn arm_setup(&mut self) {
+        self.store.set_epoch_deadline(self.setup_ticks);
+        self.store.data_mut().begin_call(0);
+    }
+
     fn classify(&mut self, e: wasmtime::Error) -> Fault {
-        classify(&self.store, &self.limits, e)
+        classify(&self.store, &self.limits, self.limits.deadline, e)
+    }
+
+    fn classify_setup(&mut self, e: wasmtime::Error) -> Fault {
+        classify(&self.store, &self.limits, self.setup_deadline, e)
     }
 
     /// `len` bytes of guest memory at `ptr`, if in bounds.
@@ -274,11 +299,11 @@ impl Plugin {
 
     /// Copies `bytes` into a fresh `cw_alloc` buffer; returns its address.
     fn write_scratch(&mut self, bytes: &[u8]) -> Result<u32, Fault> {
-        self.arm(0);
+        self.arm_setup();
         let ptr = self
             .alloc
             .call(&mut self.store, bytes.len() as u32)
-            .map_err(|e| self.classify(e))?;
+            .map_err(|e| self.classify_setup(e))?;
         let start = ptr as usize;
         let dest = (ptr != 0 && ptr % 8 == 0)
             .then(|| {
@@ -419,10 +444,10 @@ impl Plugin {
             return Ok(false);
         };
         let ptr = self.write_scratch(bytes)?;
-        self.arm(0);
+        self.arm_setup();
         let rc = f
             .call(&mut self.store, (ptr, bytes.len() as u32))
-            .map_err(|e| self.classify(e))?;
+            .map_err(|e| self.classify_setup(e))?;
         match rc {
             0 => Ok(true),
             rc if rc == ErrorCode::RestoreRejected as i32 => Ok(false),
@@ -431,14 +456,26 @@ impl Plugin {
     }
 }
 
-/// Names the cause of a failed call: memory cap, deadline, stack, or another
-/// trap (with the guest's last error line, e.g. its panic message).
-fn classify(store: &Store<StoreData>, limits: &Limits, e: wasmtime::Error) -> Fault {
+/// Epoch ticks that cover `deadline`, plus one: the ticker may be anywhere
+/// in its period when the deadline is set.
+fn ticks(deadline: Duration, tick: Duration) -> u64 {
+    (deadline.as_nanos().div_ceil(tick.as_nanos().max(1)) + 1) as u64
+}
+
+/// Names the cause of a failed call: memory cap, the `deadline` it ran
+/// under, stack, or another trap (with the guest's last error line, e.g. its
+/// panic message).
+fn classify(
+    store: &Store<StoreData>,
+    limits: &Limits,
+    deadline: Duration,
+    e: wasmtime::Error,
+) -> Fault {
     if store.data().limiter.memory_exceeded {
         return Fault::MemoryLimit(limits.memory_bytes);
     }
     match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => Fault::Deadline(limits.deadline),
+        Some(Trap::Interrupt) => Fault::Deadline(deadline),
         Some(Trap::StackOverflow) => Fault::StackOverflow,
         Some(trap) => match &store.data().last_error {
             Some(line) => Fault::Trap(format!("{trap} (guest said: {line})")),

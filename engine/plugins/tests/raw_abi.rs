@@ -194,6 +194,40 @@ fn the_healthy_raw_module_runs() {
     assert_eq!(h, Health::Running);
 }
 
+/// A start function that never returns is stopped by the setup deadline
+/// (not the per-call one), and the load error says where and which.
+#[test]
+fn a_start_function_that_never_returns_fails_the_load() {
+    let host = PluginHost::new(HostConfig::default()).unwrap();
+    let hung = Raw {
+        extra: "(func $spin (loop $l br $l)) (start $spin)".into(),
+        ..healthy()
+    };
+    let module = host.load(&hung.wasm()).unwrap();
+    let limits = Limits {
+        deadline: Duration::from_millis(1),
+        setup_deadline: Duration::from_millis(40),
+        ..limits()
+    };
+    let err = PluginRunner::new(
+        &host,
+        module,
+        &[] as &[(&str, &str)],
+        limits,
+        slow_restarts(),
+    )
+    .err()
+    .expect("a hung start function fails the load");
+    match &err {
+        LoadError::Faulted {
+            stage: "start function",
+            fault: Fault::Deadline(d),
+        } => assert_eq!(*d, Duration::from_millis(40)),
+        other => panic!("expected the setup deadline, got {other:?}"),
+    }
+    assert!(err.to_string().contains("start function"), "{err}");
+}
+
 #[test]
 fn a_bad_io_layout_is_refused_at_load() {
     let host = PluginHost::new(HostConfig::default()).unwrap();
