@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{candlewick, repo};
+use common::{candlewick, error_line, repo};
 
 const SPEC: &str = "sma(20) sma(5) ema(20) ema(50) wma(20) dema(20) tema(20) rsi(14) rsi(2) \
     macd(12,26,9) macd(5,35,5) bbands(20,2) bbands(10,1.5) atr(14) natr(14) stoch(14,3,3) \
@@ -116,16 +116,10 @@ fn assert_fails_with(dir: &Path, data: &Path, expected: &str) {
             "o.csv",
         ],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
+    let error = error_line(&out, 1);
     assert!(
-        errors[0].contains(&format!("{}{expected}", data.display())),
-        "{stderr}"
+        error.contains(&format!("{}{expected}", data.display())),
+        "{error}"
     );
     assert!(!dir.join("o.csv").exists() && !dir.join("o.csv.partial").exists());
 }

@@ -8,19 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{candlewick, repo, wasm};
-
-/// The one `error: ` line of a failed command.
-fn error_line(o: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "exit {}: {stderr}", o.status);
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line: {stderr}");
-    errors[0].to_owned()
-}
+use common::{candlewick, error_line, repo, wasm};
 
 fn backtest(dir: &Path, data: &str, strategy: &str) -> Output {
     candlewick(
@@ -45,7 +33,7 @@ fn eurusd() -> String {
 fn a_strategy_that_is_not_webassembly_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let readme = repo().join("README.md").display().to_string();
-    let e = error_line(&backtest(dir.path(), &eurusd(), &readme));
+    let e = error_line(&backtest(dir.path(), &eurusd(), &readme), 1);
     assert!(
         e.contains("not a WebAssembly module: this is a text file"),
         "{e}"
@@ -55,7 +43,10 @@ fn a_strategy_that_is_not_webassembly_is_named_as_such() {
 
     let wat = dir.path().join("s.wat");
     std::fs::write(&wat, "(module)\n").unwrap();
-    let e = error_line(&backtest(dir.path(), &eurusd(), &wat.display().to_string()));
+    let e = error_line(
+        &backtest(dir.path(), &eurusd(), &wat.display().to_string()),
+        1,
+    );
     assert!(e.contains("WebAssembly text (.wat)"), "{e}");
 
     // The head of a native executable (an ELF header), as a wrong path gives.
@@ -65,11 +56,10 @@ fn a_strategy_that_is_not_webassembly_is_named_as_such() {
         b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x03\0\x3e\0",
     )
     .unwrap();
-    let e = error_line(&backtest(
-        dir.path(),
-        &eurusd(),
-        &native.display().to_string(),
-    ));
+    let e = error_line(
+        &backtest(dir.path(), &eurusd(), &native.display().to_string()),
+        1,
+    );
     assert!(e.contains("native executable"), "{e}");
 }
 
@@ -79,11 +69,10 @@ fn a_webassembly_module_without_a_manifest_is_not_a_strategy() {
     // The smallest valid module: magic, version 1, no sections.
     let empty = dir.path().join("empty.wasm");
     std::fs::write(&empty, b"\0asm\x01\0\0\0").unwrap();
-    let e = error_line(&backtest(
-        dir.path(),
-        &eurusd(),
-        &empty.display().to_string(),
-    ));
+    let e = error_line(
+        &backtest(dir.path(), &eurusd(), &empty.display().to_string()),
+        1,
+    );
     assert!(
         e.contains("a WebAssembly module, but not a Candlewick strategy"),
         "{e}"
@@ -97,11 +86,10 @@ fn a_csv_with_the_wrong_columns_says_what_a_candle_csv_is() {
     let data = dir.path().join("trades.csv");
     std::fs::write(&data, "date,price,qty\n2024-01-02,100.5,3\n").unwrap();
     let strategy = wasm("sma_cross");
-    let e = error_line(&backtest(
-        dir.path(),
-        &data.display().to_string(),
-        &strategy,
-    ));
+    let e = error_line(
+        &backtest(dir.path(), &data.display().to_string(), &strategy),
+        1,
+    );
     assert!(e.contains("trades.csv:1: header has no open column"), "{e}");
     assert!(e.contains("\"date,price,qty\""), "quotes the header: {e}");
     assert!(e.contains("open, high, low, close and volume"), "{e}");
@@ -113,7 +101,7 @@ fn a_misspelt_config_key_names_the_closest_valid_one() {
     let config = std::fs::read_to_string(repo().join("config/default.toml")).unwrap();
     let typo = config.replace("max_batch", "max_bacth");
     std::fs::write(dir.path().join("c.toml"), &typo).unwrap();
-    let e = error_line(&candlewick(dir.path(), &["run", "--config", "c.toml"]));
+    let e = error_line(&candlewick(dir.path(), &["run", "--config", "c.toml"]), 1);
     let line = typo.lines().position(|l| l.contains("max_bacth")).unwrap() + 1;
     assert!(
         e.contains(&format!("c.toml:{line}:1: unknown field `max_bacth`")),
@@ -131,7 +119,7 @@ fn a_busy_port_says_what_and_how_to_pick_another() {
         dir.path(),
         &["run", "--exit-at-end", "--speed", "0", "--listen", &addr],
     );
-    let e = error_line(&o);
+    let e = error_line(&o, 1);
     assert!(e.contains(&format!("cannot listen on {addr}")), "{e}");
     assert!(e.contains("is in use"), "{e}");
     assert!(e.contains("another `candlewick run`"), "{e}");
@@ -164,7 +152,7 @@ fn a_state_directory_of_another_version_is_refused_in_words() {
         db.put_cf(meta, b"schema_version", 2u32.to_le_bytes())
             .unwrap();
     }
-    let e = error_line(&candlewick(dir.path(), &args));
+    let e = error_line(&candlewick(dir.path(), &args), 1);
     assert!(
         e.contains("has schema version 2, this build reads version 1"),
         "{e}"

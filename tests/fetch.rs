@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::Ordering;
 
-use common::candlewick;
+use common::{candlewick, error_line};
 
 use candlewick_history::CandleReader;
 use candlewick_market::Candle;
@@ -88,19 +88,6 @@ fn assert_ok(out: &Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-/// The one `error: ` line of a failed run.
-#[track_caller]
-fn error_line(out: &Output, code: i32) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "{stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    errors[0].to_owned()
 }
 
 fn read(path: &Path) -> Vec<Candle> {

@@ -9,15 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{candlewick, repo, wasm};
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{candlewick, repo, text, wasm};
 
 /// A tiny LSTM on the bundled data (seconds): up and down split at 0, so
 /// its p(up) moves around 0.5.

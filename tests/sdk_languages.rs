@@ -12,17 +12,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::{candlewick, repo, wasm};
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{candlewick, repo, text, wasm};
 
 fn run_ok(dir: &Path, args: &[&str]) -> String {
     let o = candlewick(dir, args);

@@ -11,14 +11,18 @@
 //! `CANDLEWICK_SCREENSHOTS=DIR` it also writes a PNG of each view there
 //! (`scripts/screenshots`).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tokio_tungstenite::tungstenite::{connect, Message};
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::engine::EngineProcess;
 
 /// A hang guard, not a timing assertion.
 const PATIENCE: Duration = Duration::from_secs(180);
@@ -29,22 +33,6 @@ const STRATEGIES: [&str; 4] = [
     "bollinger_breakout",
     "hostile",
 ];
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn wasm(name: &str) -> PathBuf {
-    let p = root()
-        .join("target/wasm/wasm32-unknown-unknown/release")
-        .join(format!("{name}.wasm"));
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/build-plugins",
-        p.display()
-    );
-    p
-}
 
 fn config() -> String {
     let mut c = String::from(
@@ -78,65 +66,34 @@ tokens = ["dashboard-test-token"]
     for name in &STRATEGIES[..3] {
         c.push_str(&format!(
             "\n[[strategies]]\nwasm = {:?}\ndeadline_ms = 250.0\n",
-            wasm(name).display().to_string()
+            common::wasm(name)
         ));
     }
     // Panics (traps) on every bar: quarantined, restarted, quarantined.
     c.push_str(&format!(
         "\n[[strategies]]\nwasm = {:?}\nparams = {{ mode = 3 }}\n",
-        wasm("hostile").display().to_string()
+        common::wasm("hostile")
     ));
     c
 }
 
-/// `candlewick run` as a child; killed on drop.
+/// `candlewick run` as a child; killed on drop. `addr` serves the
+/// dashboard, the feed and the HTTP routes.
 struct Engine {
-    child: Child,
+    process: EngineProcess,
     addr: SocketAddr,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Engine {
     fn start(dir: &Path) -> Engine {
-        let path = dir.join("engine.toml");
-        std::fs::write(&path, config()).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_candlewick"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .current_dir(dir)
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the binary runs");
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // The line `candlewick run` prints for people.
-                if let Some(i) = line.find("dashboard: http://") {
-                    let rest = &line[i + "dashboard: http://".len()..];
-                    let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(PATIENCE) {
-            Ok(a) => a.parse().unwrap(),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("engine did not start:\n{}", log.lock().unwrap());
-            }
-        };
-        Engine { child, addr, log }
+        // The line `candlewick run` prints for people.
+        let process = EngineProcess::start(dir, &config(), "dashboard: http://", PATIENCE);
+        let addr = process.addr;
+        Engine { process, addr }
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// One HTTP/1.0 GET: (status, body).
@@ -153,13 +110,6 @@ impl Engine {
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         (status, body.to_owned())
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -183,7 +133,7 @@ fn first_signal(addr: SocketAddr) -> String {
 fn prerequisites() -> PathBuf {
     let chromium =
         std::env::var_os("CANDLEWICK_CHROMIUM").map_or("/usr/bin/chromium".into(), PathBuf::from);
-    let driver = root().join("dashboard/node_modules/playwright-core");
+    let driver = common::repo().join("dashboard/node_modules/playwright-core");
     assert!(
         chromium.is_file() && driver.is_dir(),
         "the browser tests need {} and {}: run scripts/install-browser",
@@ -232,7 +182,7 @@ fn the_dashboard_shows_candles_signals_and_a_quarantined_plugin() {
         args["screenshots"] = PathBuf::from(dir).display().to_string().into();
     }
     let out = Command::new("node")
-        .arg(root().join("tests/dashboard/browser.mjs"))
+        .arg(common::repo().join("tests/dashboard/browser.mjs"))
         .arg(args.to_string())
         .output()
         .expect("node runs (scripts/install-browser installs it)");

@@ -6,6 +6,8 @@
 //! overall limit that only turns a hang into a failure) and compare counts,
 //! sets and states.
 
+#[path = "../common/mod.rs"]
+mod common;
 #[allow(dead_code)] // shared with tests/footprint.rs, which uses other parts
 mod support;
 

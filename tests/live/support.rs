@@ -1,11 +1,8 @@
 //! Test support: the engine as a child process, feed clients, references.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use candlewick_plugins::{HostConfig, Limits, PluginHost, PluginRunner, RestartPolicy};
@@ -16,6 +13,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::common::engine::EngineProcess;
 
 /// Longest any wait may take before the test fails (a hang guard, not a
 /// timing assertion).
@@ -95,54 +94,21 @@ send_timeout_s = 120.0
     )
 }
 
-/// `candlewick run` as a child process.
+/// `candlewick run` as a child process, with the feed's address.
 pub struct Engine {
-    child: Child,
+    process: EngineProcess,
     pub addr: SocketAddr,
-    log: Arc<Mutex<String>>,
 }
 
 impl Engine {
     pub fn start(dir: &Path, config: &str) -> Engine {
-        let path = dir.join("engine.toml");
-        std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_candlewick"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .current_dir(dir)
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the binary runs");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("signal feed on ws://") {
-                    let rest = &line[i + "signal feed on ws://".len()..];
-                    let addr = rest.split('/').next().unwrap_or_default().to_owned();
-                    let _ = tx.send(addr);
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(PATIENCE) {
-            Ok(a) => a.parse().unwrap(),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("engine did not start:\n{}", log.lock().unwrap());
-            }
-        };
-        Engine { child, addr, log }
+        let process = EngineProcess::start(dir, config, "signal feed on ws://", PATIENCE);
+        let addr = process.addr;
+        Engine { process, addr }
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// `/metrics` as name (without the `candlewick_` prefix) -> value.
@@ -188,9 +154,9 @@ impl Engine {
     pub fn terminate(mut self) -> String {
         // SAFETY: kill(2) on our own child's pid; no memory is involved.
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+            libc::kill(self.process.child.id() as i32, libc::SIGTERM);
         }
-        let status = self.child.wait().unwrap();
+        let status = self.process.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         let log = self.log();
         assert!(status.success(), "exit {status}:\n{log}");
@@ -202,7 +168,7 @@ impl Engine {
     /// `VmRSS` (all of it) or `RssAnon` (heap, stacks, wasm memories:
     /// without the mapped binary, whose size depends on the build profile).
     pub fn resident(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.child.id()))
             .expect("the engine is running");
         status
             .lines()
@@ -213,14 +179,8 @@ impl Engine {
 
     /// SIGKILL: no chance to drain or checkpoint.
     pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
+        self.process.child.kill().unwrap();
+        let _ = self.process.child.wait();
     }
 }
 
