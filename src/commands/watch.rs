@@ -150,9 +150,15 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     ws.send(Message::Text(subscribe.to_string().into())).await?;
     eprintln!("connected to {}; Ctrl-C to stop", args.url);
     let mut signals = 0u64;
+    // One Ctrl-C future for the whole loop: a fresh `ctrl_c()` per turn
+    // misses a SIGINT that arrives between turns (while a frame is being
+    // printed), and since the handler is installed by then, the default
+    // exit does not happen either: the watcher would run on.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         let msg = tokio::select! {
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut interrupted => {
                 let _ = ws.close(None).await;
                 return Ok(());
             }
