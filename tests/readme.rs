@@ -26,6 +26,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -164,6 +165,18 @@ struct Running {
 
 impl Running {
     fn start(mut cmd: Command, line: &str) -> Running {
+        // As from a terminal, where Ctrl-C is what stops these commands: a
+        // test run in the background (a CI job) hands its children SIGINT
+        // ignored, and a signal that arrives before a program installs its
+        // handler would be dropped.
+        // SAFETY: between fork and exec only signal(2) runs, which is
+        // async-signal-safe; no memory is allocated or shared.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -257,6 +270,15 @@ impl Running {
         // SAFETY: sends a signal to our own child; no memory is touched.
         unsafe { libc::kill(pid, libc::SIGINT) };
         self.finish(Duration::from_secs(60))
+    }
+}
+
+/// A failed test leaves no process behind (an engine would hold the
+/// README's port for the next run).
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -104,6 +104,27 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
         .block_on(watch(args))
 }
 
+/// Resolves on Ctrl-C (SIGINT), listening from the call on. One listener
+/// for the whole watch: a fresh `ctrl_c()` per frame misses a SIGINT that
+/// arrives between two frames, and since the handler is installed by then,
+/// the default exit does not happen either: the watcher would run on.
+fn interrupted() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut sigint = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        Ok(async move {
+            sigint.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
 async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     let mut request = args
         .url
@@ -148,14 +169,10 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         subscribe["since"] = since.into();
     }
     ws.send(Message::Text(subscribe.to_string().into())).await?;
+    let interrupted = interrupted()?;
+    tokio::pin!(interrupted);
     eprintln!("connected to {}; Ctrl-C to stop", args.url);
     let mut signals = 0u64;
-    // One Ctrl-C future for the whole loop: a fresh `ctrl_c()` per turn
-    // misses a SIGINT that arrives between turns (while a frame is being
-    // printed), and since the handler is installed by then, the default
-    // exit does not happen either: the watcher would run on.
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
     loop {
         let msg = tokio::select! {
             _ = &mut interrupted => {
