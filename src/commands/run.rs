@@ -99,6 +99,15 @@ enum Stop {
 
 async fn engine(config: Config) -> anyhow::Result<()> {
     let started = Instant::now();
+    // The feed's port and settings first: a busy port or a bad feed setting
+    // is a clear error before any state is opened or thread started (an
+    // error after that would leave RocksDB's threads running as the
+    // process exits).
+    let listener = tokio::net::TcpListener::bind(config.feed.listen)
+        .await
+        .map_err(|e| crate::config::listen_error(config.feed.listen, e))?;
+    let addr = listener.local_addr()?;
+    let server_config = config.feed.server_config()?;
     let clock = Clock::new();
     let health = Arc::new(Health::new());
     let keys = stream_keys(&config)?;
@@ -158,18 +167,14 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         health.set(&format!("shard-{shard}"), TaskState::Running);
     }
 
-    // The feed. Bound here so that a busy port is a clear error at start.
+    // The feed, on the listener bound at the start.
     let (feed_stop_tx, feed_stop) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(config.feed.listen)
-        .await
-        .map_err(|e| crate::config::listen_error(config.feed.listen, e))?;
-    let addr = listener.local_addr()?;
     let feed_config = FeedConfig {
         dashboard: candlewick_feed::DashboardConfig {
             strategies: strategies.iter().map(|s| s.name.to_string()).collect(),
             ..Default::default()
         },
-        ..config.feed.server_config()?
+        ..server_config
     };
     let demo = feed_config.tokens.iter().any(|t| t == DEMO_TOKEN);
     let feed_state = FeedState::new(
@@ -227,7 +232,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let stop_flag = Arc::new(AtomicBool::new(false));
     let (source_done_tx, mut source_done) =
         tokio::sync::mpsc::channel::<anyhow::Result<Option<ReplayReport>>>(4);
-    let n_sources = start_source(
+    let n_sources = match start_source(
         &config,
         router,
         clock,
@@ -237,7 +242,18 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         source_stop.clone(),
         stop_flag.clone(),
         source_done_tx,
-    )?;
+    ) {
+        Ok(n) => n,
+        Err(e) => {
+            // Nothing was started and the router is gone: stop the feed and
+            // let the workers drain, so that the store closes before the
+            // process exits (RocksDB's threads must not outlive it).
+            feed_task.abort();
+            let _ = (&mut feed_task).await;
+            let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
+            return Err(e);
+        }
+    };
 
     // Run until something says stop.
     let mut workers_failed = pipeline.failed();
