@@ -100,6 +100,9 @@ impl std::fmt::Debug for FeedConfig {
     }
 }
 
+/// Appends Prometheus text to `/metrics` (see [`FeedState::with_extra_metrics`]).
+pub type ExtraMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct FeedState {
@@ -113,6 +116,8 @@ pub struct FeedState {
     /// The names clients may subscribe to; `None` checks none (each
     /// client's set is still bounded by `max_subscriptions`).
     pub known: Option<Arc<Known>>,
+    /// More `/metrics` lines from parts beside the pipeline (the notifier).
+    pub extra_metrics: Option<ExtraMetrics>,
     clients: Arc<AtomicUsize>,
     refusals: Arc<LogLimiter>,
 }
@@ -136,6 +141,7 @@ impl FeedState {
             shutdown,
             outbox: None,
             known: None,
+            extra_metrics: None,
             clients: Arc::new(AtomicUsize::new(0)),
             refusals: Arc::new(LogLimiter::new(Duration::from_secs(1))),
         }
@@ -167,6 +173,13 @@ impl FeedState {
                 "feed client refused"
             );
         }
+    }
+
+    /// Adds `render`'s lines to `/metrics` after the pipeline's: how a part
+    /// the feed does not know (the notifier) shows its counters.
+    pub fn with_extra_metrics(mut self, render: ExtraMetrics) -> Self {
+        self.extra_metrics = Some(render);
+        self
     }
 
     /// Serves `since` resumes from `store`'s outbox (and the hub's recent
@@ -369,11 +382,11 @@ fn public_tasks(health: &Health) -> serde_json::Map<String, serde_json::Value> {
 }
 
 async fn metrics(State(state): State<FeedState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::render(&state.metrics, &state.health),
-    )
-        .into_response()
+    let mut text = crate::render(&state.metrics, &state.health);
+    if let Some(extra) = &state.extra_metrics {
+        extra(&mut text);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 #[cfg(test)]
