@@ -58,6 +58,42 @@ async fn every_event_arrives_once_per_key_after_failed_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_times_out_and_the_retry_is_deduped_by_key() {
+    let (rx, addr, server) = receiver(
+        "127.0.0.1:0".parse().unwrap(),
+        Plan {
+            slow_first: Some(Duration::from_millis(3000)),
+            ..Plan::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(addr, 20);
+    c.webhooks[0].timeout = Duration::from_millis(1000);
+    let running = Running::start(&c, &dir.path().join("notify"));
+    for n in events(5) {
+        assert!(running.notifier.try_notify(n));
+    }
+    // The receiver acts on the first request but answers it too late: the
+    // notifier times out and retries, so one key comes twice.
+    until("every key, and the retry", || {
+        rx.accepted().len() == 5 && rx.hits().len() >= 6
+    })
+    .await;
+    let stats = running.service.stats().clone();
+    running.stop().await;
+    server.abort();
+    let accepted = rx.accepted();
+    assert!(
+        accepted.values().any(|&n| n >= 2),
+        "a key came twice: {accepted:?}"
+    );
+    assert!(rx.hits().iter().all(|h| h.signature_ok));
+    assert_eq!(stat(&stats.delivered), 5);
+    assert!(stat(&stats.failed_attempts) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_lost_across_a_restart_while_the_receiver_is_down() {
     let addr = free_port();
     let dir = tempfile::tempdir().unwrap();

@@ -32,6 +32,8 @@ pub struct Plan {
     pub always: Option<u16>,
     /// The first request gets a 429 with `Retry-After: N`.
     pub too_many_first: Option<u64>,
+    /// The first request is answered (200) only after this long.
+    pub slow_first: Option<Duration>,
 }
 
 /// One request as the receiver saw it.
@@ -108,6 +110,10 @@ async fn hook(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -
         at: Instant::now(),
         body: String::from_utf8_lossy(&body).into_owned(),
     });
+    // Acted on, then answered late (the sender may have given up by then).
+    if let (Some(wait), 0) = (r.plan.slow_first, n) {
+        tokio::time::sleep(wait).await;
+    }
     let status = StatusCode::from_u16(status).unwrap();
     match retry_after {
         Some(secs) => (status, [("retry-after", secs.to_string())]).into_response(),
