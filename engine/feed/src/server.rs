@@ -391,7 +391,31 @@ async fn metrics(State(state): State<FeedState>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_carry_the_extra_lines_after_the_pipelines() {
+        let (_stop, shutdown) = watch::channel(false);
+        let state = FeedState::new(
+            FeedConfig::default(),
+            Hub::new(16, false),
+            Arc::new(Metrics::detached()),
+            Arc::new(Health::new()),
+            shutdown,
+        )
+        .with_extra_metrics(Arc::new(|out: &mut String| {
+            out.push_str("candlewick_notify_pending 3\n");
+        }));
+        let body = axum::body::to_bytes(metrics(State(state)).await.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            text.contains("candlewick_events_ingested_total 0\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("candlewick_notify_pending 3\n"), "{text}");
+    }
 
     #[test]
     fn token_comparison_is_exact() {
