@@ -59,6 +59,7 @@ impl Secret {
             origin: origin.clone(),
             reason: e.kind().to_string(),
         })?;
+        warn_if_shared(path);
         if bytes.ends_with(b"\n") {
             bytes.pop();
             if bytes.ends_with(b"\r") {
@@ -72,6 +73,25 @@ impl Secret {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+}
+
+/// A secret file others may read is worth a warning, not a refusal (the
+/// operator may have reasons, e.g. a group for the service).
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    "the webhook secret file is readable by other users; chmod 600 it"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 impl fmt::Debug for Secret {
