@@ -170,23 +170,64 @@ impl Outbox {
     ///
     /// # Errors
     /// [`NotifyError::Rocks`], [`NotifyError::Corrupt`].
+    ///
+    /// A record that does not decode cannot block its webhook: it is moved
+    /// to the dead letters as it is (kind `corrupt`, its bytes as the
+    /// body) and the next one is read.
     pub fn first(&self, dest: &str) -> Result<Option<Record>, NotifyError> {
         let prefix = prefix(dest);
-        let mut iter = self.db.iterator_cf(
-            self.cf(PENDING)?,
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
-        match iter.next() {
-            Some(entry) => {
-                let (key, value) = entry.map_err(|e| self.rocks(e))?;
-                if key.starts_with(&prefix) {
-                    self.decode(&value).map(Some)
-                } else {
-                    Ok(None)
-                }
+        loop {
+            let mut iter = self.db.iterator_cf(
+                self.cf(PENDING)?,
+                IteratorMode::From(&prefix, Direction::Forward),
+            );
+            let Some(entry) = iter.next() else {
+                return Ok(None);
+            };
+            let (key, value) = entry.map_err(|e| self.rocks(e))?;
+            if !key.starts_with(&prefix) {
+                return Ok(None);
             }
-            None => Ok(None),
+            match self.decode(&value) {
+                Ok(record) => return Ok(Some(record)),
+                Err(e) => self.bury_corrupt(dest, &key, &value, &e)?,
+            }
         }
+    }
+
+    fn bury_corrupt(
+        &self,
+        dest: &str,
+        key: &[u8],
+        value: &[u8],
+        error: &NotifyError,
+    ) -> Result<(), NotifyError> {
+        let id: String = key[prefix(dest).len()..]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dead = Record {
+            id: format!("corrupt-{id}"),
+            dest: dest.to_owned(),
+            host: String::new(),
+            kind: "corrupt".to_owned(),
+            body: String::from_utf8_lossy(value).into_owned(),
+            attempts: 0,
+            created_ms: 0,
+            due_ms: 0,
+            last_error: Some(error.to_string()),
+        };
+        tracing::warn!(webhook = dest, id = %dead.id, "an outbox record does not decode; moved to the dead letters");
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(PENDING)?, key);
+        // The id follows the due time in the key: its `ids` entry goes too.
+        if let Some(raw_id) = key.get(prefix(dest).len() + 8..) {
+            batch.delete_cf(self.cf(IDS)?, [prefix(dest).as_slice(), raw_id].concat());
+        }
+        batch.put_cf(self.cf(DEAD)?, id_key(dest, &dead.id), self.encode(&dead)?);
+        self.db
+            .write_opt(batch, &self.write)
+            .map_err(|e| self.rocks(e))
     }
 
     /// Moves `record` (as read, with its old `due_ms`) to `updated`'s due
@@ -500,6 +541,24 @@ mod tests {
         assert!(back
             .iter()
             .any(|r| r.id == "x" && r.attempts == 0 && r.due_ms == 60));
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_goes_to_the_dead_letters_and_blocks_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Outbox::open(dir.path(), false).unwrap();
+        o.enqueue(&[record("a", "y", 20)]).unwrap();
+        let pending = o.cf(PENDING).unwrap();
+        o.db.put_cf(pending, pending_key("a", 10, "x"), b"not json")
+            .unwrap();
+        assert_eq!(o.first("a").unwrap().unwrap().id, "y");
+        let dead = o.dead_letters().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(
+            (dead[0].kind.as_str(), dead[0].body.as_str()),
+            ("corrupt", "not json")
+        );
+        assert!(dead[0].id.starts_with("corrupt-"));
     }
 
     #[test]
