@@ -70,6 +70,9 @@ pub struct Service {
     stats: Arc<Stats>,
     max_pending: usize,
     drain: Duration,
+    /// Notifications taken from the channel whose outbox write failed:
+    /// the next run (after the supervisor's restart) writes them first.
+    carry: std::sync::Mutex<Vec<Notification>>,
 }
 
 impl Service {
@@ -111,6 +114,7 @@ impl Service {
             stats,
             max_pending: config.max_pending,
             drain: config.drain,
+            carry: std::sync::Mutex::new(Vec::new()),
         };
         service.bury_orphans()?;
         let pending: i64 = service.dests.iter().map(|d| d.pending.load(Relaxed)).sum();
@@ -163,7 +167,13 @@ impl Service {
             ));
         }
         let mut inbox = self.inbox.0.lock().await;
-        let mut batch = Vec::with_capacity(INTAKE_BATCH);
+        let mut batch = std::mem::take(
+            &mut *self
+                .carry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        self.intake_or_keep(&mut batch)?;
         loop {
             if *stop.borrow() {
                 break;
@@ -173,7 +183,7 @@ impl Service {
                     if n == 0 {
                         break; // every Notifier is gone
                     }
-                    self.intake(&mut batch)?;
+                    self.intake_or_keep(&mut batch)?;
                 }
                 changed = stop.changed() => if changed.is_err() { break },
                 Some(done) = loops.join_next() => {
@@ -188,10 +198,10 @@ impl Service {
         while let Ok(n) = inbox.try_recv() {
             batch.push(n);
             if batch.len() >= INTAKE_BATCH {
-                self.intake(&mut batch)?;
+                self.intake_or_keep(&mut batch)?;
             }
         }
-        self.intake(&mut batch)?;
+        self.intake_or_keep(&mut batch)?;
         let _ = draining_tx.send(true);
         let drained = tokio::time::timeout(self.drain, async {
             let mut result = Ok(());
@@ -205,8 +215,19 @@ impl Service {
         drained.unwrap_or(Ok(()))
     }
 
+    /// [`Service::intake`]; on failure `batch` is kept for the next run.
+    fn intake_or_keep(&self, batch: &mut Vec<Notification>) -> Result<(), NotifyError> {
+        self.intake(batch).inspect_err(|_| {
+            let mut carry = self
+                .carry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            carry.append(batch);
+        })
+    }
+
     /// Writes `batch`'s records (one per accepting webhook) to the outbox in
-    /// one write and wakes their loops. Empties `batch`.
+    /// one write and wakes their loops. Empties `batch` once written.
     fn intake(&self, batch: &mut Vec<Notification>) -> Result<(), NotifyError> {
         if batch.is_empty() {
             return Ok(());
@@ -214,10 +235,10 @@ impl Service {
         let now = now_ms();
         let mut records = Vec::with_capacity(batch.len());
         let mut owners = Vec::with_capacity(batch.len());
-        for n in batch.drain(..) {
+        for n in batch.iter() {
             let body = n.body();
             for (i, d) in self.dests.iter().enumerate() {
-                if !d.filter.accepts(&n) {
+                if !d.filter.accepts(n) {
                     continue;
                 }
                 let queued =
@@ -249,6 +270,7 @@ impl Service {
             }
         }
         let added = self.outbox.enqueue(&records)?;
+        batch.clear();
         for (i, added) in owners.iter().zip(added) {
             if added {
                 self.dests[*i].pending.fetch_add(1, Relaxed);
