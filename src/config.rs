@@ -38,6 +38,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     pub state: StateConfig,
     pub feed: FeedConfig,
+    /// Webhook notifications (`[notify]`); off when absent.
+    pub notify: Option<NotifyConfig>,
 }
 
 /// The pipeline's shape (see `candlewick_pipeline::PipelineConfig`).
@@ -312,6 +314,297 @@ pub mod bounds {
     pub const SPEED: f64 = 1e9;
 }
 
+/// `[notify]`: where notifications go (see README "Notifications").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Notifications the hand-off channel holds; beyond it they are dropped
+    /// and counted (a worker never waits). Default 4096.
+    #[serde(default = "default_notify_queue")]
+    pub queue: usize,
+    /// Records one webhook's outbox holds before new ones are dropped
+    /// (counted). Default 100,000.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
+    /// At stop, seconds the notifier may go on delivering. Default 5.
+    #[serde(default = "default_drain")]
+    pub drain_s: f64,
+    /// The outbox's RocksDB directory. Default: `notify` in state.path.
+    pub outbox_path: Option<PathBuf>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// `[[notify.webhooks]]`: one receiver.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Names the webhook in the outbox and in listings; keep it when the
+    /// URL changes. Default: the URL's host.
+    pub name: Option<String>,
+    pub url: String,
+    /// The signing secret: the name of an environment variable holding it,
+    /// or a file holding it (one of the two).
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// Kinds sent: `signal`, `quarantine`, `engine`. Default: all.
+    #[serde(default = "default_notify_events")]
+    pub events: Vec<String>,
+    /// Filters; an empty list accepts all.
+    #[serde(default)]
+    pub strategies: Vec<String>,
+    #[serde(default)]
+    pub symbols: Vec<Symbol>,
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// Signals with |strength| below this are not sent.
+    pub min_strength: Option<f64>,
+    /// Attempts before a notification goes to the dead letters. Default 8.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Requests a minute at most. Default 60.
+    #[serde(default = "default_rate_per_min")]
+    pub rate_per_min: f64,
+    /// One request's limit, seconds. Default 10.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_s: f64,
+    /// First retry after this many ms, doubling (with jitter). Default 1000.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_ms: u64,
+    /// ... up to this many seconds. Default 600.
+    #[serde(default = "default_retry_max")]
+    pub retry_max_s: f64,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL's path may be a credential: origin only.
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("url", &candlewick_notify::redact_url(&self.url))
+            .field("secret_env", &self.secret_env)
+            .field("secret_file", &self.secret_file)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_notify_queue() -> usize {
+    4096
+}
+
+fn default_max_pending() -> usize {
+    100_000
+}
+
+fn default_drain() -> f64 {
+    5.0
+}
+
+fn default_notify_events() -> Vec<String> {
+    candlewick_notify::Kind::ALL
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect()
+}
+
+fn default_max_attempts() -> u32 {
+    8
+}
+
+fn default_rate_per_min() -> f64 {
+    60.0
+}
+
+fn default_webhook_timeout() -> f64 {
+    10.0
+}
+
+fn default_retry_initial() -> u64 {
+    1000
+}
+
+fn default_retry_max() -> f64 {
+    600.0
+}
+
+/// Signal actions a webhook may filter on.
+const ACTIONS: [&str; 4] = ["buy", "sell", "exit", "hold"];
+
+impl NotifyConfig {
+    /// The outbox directory: `outbox_path`, or `notify` in `state_path`.
+    pub fn outbox(&self, state_path: &Path) -> PathBuf {
+        self.outbox_path
+            .clone()
+            .unwrap_or_else(|| state_path.join(candlewick_notify::OUTBOX_DIR))
+    }
+
+    /// Every value checked, each error naming its key. Secrets are not read
+    /// here (a variable may be set only where the engine runs).
+    fn validate(&self) -> anyhow::Result<()> {
+        use candlewick_notify::bounds;
+        if self.queue == 0 || self.queue > bounds::QUEUE {
+            bail!("notify.queue must be between 1 and {}", bounds::QUEUE);
+        }
+        if self.max_pending == 0 || self.max_pending > bounds::MAX_PENDING {
+            bail!(
+                "notify.max_pending must be between 1 and {}",
+                bounds::MAX_PENDING
+            );
+        }
+        if !(self.drain_s.is_finite() && self.drain_s >= 0.0 && self.drain_s <= 600.0) {
+            bail!("notify.drain_s must be a number from 0 to 600");
+        }
+        if self.webhooks.is_empty() {
+            bail!("notify: give at least one [[notify.webhooks]] (or remove [notify])");
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (i, w) in self.webhooks.iter().enumerate() {
+            let name = w.validate(i)?;
+            if names.contains(&name) {
+                bail!("notify.webhooks[{i}].name {name:?} is given twice; give each webhook its own name");
+            }
+            names.push(name);
+        }
+        Ok(())
+    }
+
+    /// The notifier's settings, secrets read.
+    ///
+    /// # Errors
+    /// A secret that cannot be read (named: the variable or file, never
+    /// the value).
+    pub fn build(&self) -> anyhow::Result<candlewick_notify::NotifyConfig> {
+        use std::time::Duration;
+        let webhooks = self
+            .webhooks
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w.build(i))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(candlewick_notify::NotifyConfig {
+            webhooks,
+            queue: self.queue,
+            max_pending: self.max_pending,
+            drain: Duration::from_secs_f64(self.drain_s),
+        })
+    }
+}
+
+impl WebhookConfig {
+    /// The webhook's name, given or from the URL's host.
+    fn name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        url::Url::parse(&self.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .map(|h| h.replace([':', '[', ']'], ""))
+            .unwrap_or_default()
+    }
+
+    /// Checks the entry; returns its name.
+    fn validate(&self, i: usize) -> anyhow::Result<String> {
+        use candlewick_notify::bounds;
+        let key = |k: &str| format!("notify.webhooks[{i}].{k}");
+        let name = self.name();
+        if !candlewick_notify::is_name(&name) {
+            bail!(
+                "{} {name:?} must be 1-64 of [a-z0-9_.-] (set `name` when the URL's host is not)",
+                key("name")
+            );
+        }
+        candlewick_notify::webhook::check_url(&name, &self.url).with_context(|| key("url"))?;
+        match (&self.secret_env, &self.secret_file) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => bail!(
+                "{}: give secret_env or secret_file (one of them)",
+                key("secret_env")
+            ),
+        }
+        for e in &self.events {
+            if candlewick_notify::Kind::parse(e).is_none() {
+                bail!(
+                    "{} {e:?} is not one of \"signal\", \"quarantine\", \"engine\"",
+                    key("events")
+                );
+            }
+        }
+        for a in &self.actions {
+            if !ACTIONS.contains(&a.as_str()) {
+                bail!("{} {a:?} is not one of {ACTIONS:?}", key("actions"));
+            }
+        }
+        for s in &self.strategies {
+            if !candlewick_plugins::is_strategy_name(s) {
+                bail!(
+                    "{} {s:?} is not a strategy name (1-64 of [a-z0-9_-])",
+                    key("strategies")
+                );
+            }
+        }
+        if self
+            .min_strength
+            .is_some_and(|m| !(m.is_finite() && (0.0..=1.0).contains(&m)))
+        {
+            bail!("{} must be a number from 0 to 1", key("min_strength"));
+        }
+        if self.max_attempts == 0 || self.max_attempts > bounds::MAX_ATTEMPTS {
+            bail!(
+                "{} must be between 1 and {}",
+                key("max_attempts"),
+                bounds::MAX_ATTEMPTS
+            );
+        }
+        within(
+            &key("rate_per_min"),
+            self.rate_per_min,
+            bounds::RATE_PER_MIN,
+        )?;
+        within(&key("timeout_s"), self.timeout_s, 300.0)?;
+        within(
+            &key("retry_max_s"),
+            self.retry_max_s,
+            crate::config::bounds::SECONDS,
+        )?;
+        if self.retry_initial_ms == 0 || self.retry_initial_ms as f64 > self.retry_max_s * 1000.0 {
+            bail!(
+                "{} must be at least 1 and at most retry_max_s",
+                key("retry_initial_ms")
+            );
+        }
+        Ok(name)
+    }
+
+    fn build(&self, i: usize) -> anyhow::Result<candlewick_notify::WebhookConfig> {
+        use candlewick_notify::{Filter, Kind, Retry, Secret};
+        use std::time::Duration;
+        let secret = match (&self.secret_env, &self.secret_file) {
+            (Some(var), _) => Secret::from_env(var),
+            (None, Some(path)) => Secret::from_file(path),
+            (None, None) => bail!("notify.webhooks[{i}]: no secret_env or secret_file"),
+        }
+        .with_context(|| format!("notify.webhooks[{i}]"))?;
+        let mut w = candlewick_notify::WebhookConfig::new(&self.name(), &self.url, secret);
+        w.filter = Filter {
+            kinds: self.events.iter().filter_map(|e| Kind::parse(e)).collect(),
+            strategies: self.strategies.clone(),
+            symbols: self.symbols.iter().map(|s| s.as_str().to_owned()).collect(),
+            actions: self.actions.clone(),
+            min_strength: self.min_strength,
+        };
+        w.max_attempts = self.max_attempts;
+        w.rate_per_min = self.rate_per_min;
+        w.timeout = Duration::from_secs_f64(self.timeout_s);
+        w.retry = Retry {
+            initial: Duration::from_millis(self.retry_initial_ms),
+            max: Duration::from_secs_f64(self.retry_max_s),
+        };
+        Ok(w)
+    }
+}
+
 fn default_client_queue() -> usize {
     4096
 }
@@ -504,6 +797,9 @@ impl Config {
             bail!("feed.send_timeout_s must be positive");
         }
         self.feed.validate()?;
+        if let Some(n) = &self.notify {
+            n.validate()?;
+        }
         Ok(())
     }
 
@@ -850,5 +1146,88 @@ mod tests {
         let e = err(&with(&format!("{}{}", entry("twin"), entry("twin"))));
         assert!(e.contains("given twice"), "{e}");
         validated(&with(&entry("sma_cross_fast"))).unwrap();
+    }
+
+    const WEBHOOK: &str = "[notify]\n[[notify.webhooks]]\nurl = \"https://hooks.example.com/cw/T0K3N\"\nsecret_env = \"CW_HOOK_SECRET\"\n";
+
+    #[test]
+    fn notify_is_off_when_absent_and_reads_a_webhook_with_defaults() {
+        assert!(Config::load(None).unwrap().notify.is_none());
+        let c = validated(&format!("{EMBEDDED_DEFAULT}\n{WEBHOOK}")).unwrap();
+        let n = c.notify.as_ref().unwrap();
+        let w = &n.webhooks[0];
+        assert_eq!(
+            (w.name(), w.max_attempts, w.events.len()),
+            ("hooks.example.com".to_owned(), 8, 3)
+        );
+        assert_eq!(
+            n.outbox(Path::new("var/state")),
+            Path::new("var/state/notify")
+        );
+        // The URL's path (a credential here) stays out of Debug.
+        assert!(!format!("{c:?}").contains("T0K3N"));
+    }
+
+    #[test]
+    fn notify_errors_name_the_field() {
+        let with = |extra: &str| format!("{EMBEDDED_DEFAULT}\n{WEBHOOK}{extra}");
+        for (extra, key) in [
+            ("secret_file = \"k\"\n", "notify.webhooks[0].secret_env"),
+            ("events = [\"signals\"]\n", "notify.webhooks[0].events"),
+            ("actions = [\"short\"]\n", "notify.webhooks[0].actions"),
+            ("min_strength = 2.0\n", "notify.webhooks[0].min_strength"),
+            ("max_attempts = 0\n", "notify.webhooks[0].max_attempts"),
+            ("rate_per_min = 1e12\n", "notify.webhooks[0].rate_per_min"),
+            ("timeout_s = 0\n", "notify.webhooks[0].timeout_s"),
+            (
+                "strategies = [\"Bad Name\"]\n",
+                "notify.webhooks[0].strategies",
+            ),
+            (&WEBHOOK[9..], "given twice"),
+        ] {
+            let e = err(&with(extra));
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let plain = with("").replace("https://hooks", "http://hooks");
+        let e = err(&plain);
+        assert!(
+            e.contains("notify.webhooks[0].url") && e.contains("plain http"),
+            "{e}"
+        );
+        assert!(!e.contains("T0K3N"), "{e}");
+        let creds = with("").replace("https://hooks", "https://me:pw@hooks");
+        assert!(err(&creds).contains("credentials"));
+        let e = toml::from_str::<Config>(&with("max_attempt = 3\n")).unwrap_err();
+        assert!(
+            did_you_mean(e.message()).unwrap().contains("max_attempts"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn notify_secrets_are_read_at_build_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("hook.key");
+        std::fs::write(&key, "a-very-secret-signing-key\n").unwrap();
+        let text = format!("{EMBEDDED_DEFAULT}\n{WEBHOOK}").replace(
+            "secret_env = \"CW_HOOK_SECRET\"",
+            &format!("secret_file = {:?}", key.display().to_string()),
+        );
+        let c = validated(&text).unwrap();
+        let built = c.notify.as_ref().unwrap().build().unwrap();
+        assert_eq!(
+            built.webhooks[0].secret.expose(),
+            b"a-very-secret-signing-key"
+        );
+        assert!(!format!("{built:?}").contains("a-very-secret"));
+        let missing = validated(&format!("{EMBEDDED_DEFAULT}\n{WEBHOOK}")).unwrap();
+        let e = format!(
+            "{:#}",
+            missing.notify.as_ref().unwrap().build().unwrap_err()
+        );
+        assert!(
+            e.contains("CW_HOOK_SECRET") && e.contains("notify.webhooks[0]"),
+            "{e}"
+        );
     }
 }

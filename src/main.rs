@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         cmd: commands::plugin::PluginCommand,
     },
+    /// Notifications that could not be delivered (list, retry).
+    Notify {
+        #[command(subcommand)]
+        cmd: commands::notify::NotifyCommand,
+    },
     /// Repair the engine's state store (forget one stream).
     State {
         #[command(subcommand)]
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(args),
         Command::Fetch(args) => commands::fetch::run(args),
         Command::Plugin { cmd } => commands::plugin::run(cmd),
+        Command::Notify { cmd } => commands::notify::run(cmd),
         Command::State { cmd } => commands::state::run(cmd),
     };
     match result {

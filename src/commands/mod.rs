@@ -5,6 +5,7 @@ pub mod fetch;
 pub mod import;
 pub mod indicators;
 pub mod model;
+pub mod notify;
 pub mod output;
 pub mod plugin;
 pub mod run;

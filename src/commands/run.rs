@@ -31,13 +31,15 @@ use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::replay::{Replay, ReplayReport};
 use candlewick_ingest::Allowlist;
 use candlewick_market::{time::format_ms, CsvReader};
+use candlewick_notify::{Notification, Notifier, NotifySink, Service};
 use candlewick_pipeline::{
-    supervise, Backoff, Clock, Health, OutboxPolicy, Pipeline, PipelineConfig, Router, Strategy,
-    StreamTable, TaskState,
+    supervise, Backoff, Clock, Health, Metrics, OutboxPolicy, Pipeline, PipelineConfig, Router,
+    Sink, Strategy, StreamTable, SuperviseError, TaskState,
 };
 use candlewick_plugins::{HostConfig, PluginHost};
 use candlewick_state::{StateStore, Store, StoreOptions, StreamKey};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::{Config, DataRef, ModelConfig, SourceKind, StrategyConfig, DEMO_TOKEN};
 
@@ -134,6 +136,8 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         }
     }
 
+    let run_ms = unix_ms();
+    let (notifier, notify_service) = start_notifier(&config)?;
     let (host, strategies) = load_strategies(&config.strategies)?;
     let models = load_models(&config.models)?;
     // The hub keeps the signals of about one checkpoint interval (and
@@ -159,10 +163,13 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         store.clone(),
         host.as_ref(),
         &strategies,
-        Arc::new(hub.clone()),
+        engine_sink(&hub, &notifier, run_ms),
         clock,
     )?;
     let metrics = pipeline.metrics().clone();
+    let (notify_stop_tx, notify_stop) = watch::channel(false);
+    let mut notify_task = notify_service
+        .map(|service| spawn_notifier(service, health.clone(), metrics.clone(), notify_stop));
     for shard in 0..config.engine.workers {
         health.set(&format!("shard-{shard}"), TaskState::Running);
     }
@@ -177,7 +184,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         ..server_config
     };
     let demo = feed_config.tokens.iter().any(|t| t == DEMO_TOKEN);
-    let feed_state = FeedState::new(
+    let mut feed_state = FeedState::new(
         feed_config,
         hub.clone(),
         metrics.clone(),
@@ -192,6 +199,11 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             .map(|id| router.table().key(id).symbol.to_string()),
         strategies.iter().map(|s| s.name.to_string()),
     );
+    if let Some(stats) = notifier.stats().cloned() {
+        feed_state = feed_state.with_extra_metrics(Arc::new(move |out: &mut String| {
+            stats.render_prometheus(out)
+        }));
+    }
     let feed_health = health.clone();
     let mut feed_task = tokio::spawn(async move {
         feed_health.set("feed", TaskState::Running);
@@ -227,6 +239,17 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         );
     }
 
+    notifier.try_notify(Notification::engine(
+        run_ms,
+        false,
+        unix_ms(),
+        &format!(
+            "{} streams, {} strategies",
+            router.table().len(),
+            strategies.len()
+        ),
+    ));
+
     // The source.
     let (source_stop_tx, source_stop) = watch::channel(false);
     let stop_flag = Arc::new(AtomicBool::new(false));
@@ -250,6 +273,10 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             // process exits (RocksDB's threads must not outlive it).
             feed_task.abort();
             let _ = (&mut feed_task).await;
+            if let Some(task) = notify_task.take() {
+                task.abort();
+                let _ = task.await;
+            }
             let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
             return Err(e);
         }
@@ -287,6 +314,11 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             },
             // Err: every worker ended normally (the sender is gone).
             Ok(()) = workers_failed.changed() => break Stop::Failed(anyhow!("a shard worker failed; see the log above")),
+            r = notifier_ended(&mut notify_task) => break Stop::Failed(match r {
+                Ok(Ok(())) => anyhow!("the notifier stopped"),
+                Ok(Err(e)) => e.into(),
+                Err(e) => anyhow!("the notifier panicked: {e}"),
+            }),
             r = &mut feed_task => break Stop::Failed(match r {
                 Ok(Ok(())) => anyhow!("the feed server stopped"),
                 Ok(Err(e)) => e.into(),
@@ -312,6 +344,27 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let reports = tokio::task::spawn_blocking(move || pipeline.join())
         .await
         .map_err(|e| anyhow!("joining the workers: {e}"))?;
+    // Every signal is emitted: tell the stop, then let the notifier write
+    // what it was handed to its outbox and deliver what it can.
+    let reason = match &stop {
+        Stop::Signal(s) => (*s).to_owned(),
+        Stop::EndOfReplay => "end of replay".to_owned(),
+        Stop::Failed(_) => "failure (see the engine's log)".to_owned(),
+    };
+    notifier.try_notify(Notification::engine(run_ms, true, unix_ms(), &reason));
+    let _ = notify_stop_tx.send(true);
+    if let Some(task) = notify_task.take().filter(|t| !t.is_finished()) {
+        let limit = config
+            .notify
+            .as_ref()
+            .map_or(Duration::ZERO, |n| Duration::from_secs_f64(n.drain_s))
+            + Duration::from_secs(10);
+        if tokio::time::timeout(limit, task).await.is_err() {
+            tracing::warn!(
+                "the notifier did not stop in time; its outbox keeps what is undelivered"
+            );
+        }
+    }
     let _ = feed_stop_tx.send(true);
     // Let each client get its last frames and a close frame.
     let closing = Instant::now();
@@ -345,6 +398,70 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     match stop {
         Stop::Failed(e) => Err(e),
         _ => Ok(()),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The notifier of `[notify]` (its outbox opened, its webhooks checked),
+/// or a disabled one when the section is absent.
+fn start_notifier(config: &Config) -> anyhow::Result<(Notifier, Option<Arc<Service>>)> {
+    let Some(n) = &config.notify else {
+        return Ok((Notifier::disabled(), None));
+    };
+    let settings = n.build()?;
+    let path = n.outbox(&config.state.path);
+    let (notifier, service) =
+        candlewick_notify::start(&settings, &path, config.state.sync).context("notify")?;
+    let stats = service.stats();
+    tracing::info!(
+        webhooks = settings.webhooks.len(),
+        pending = stats.pending.load(Ordering::Relaxed),
+        dead_letters = stats.dead_letters.load(Ordering::Relaxed),
+        "notifications on; outbox in {}",
+        path.display()
+    );
+    Ok((notifier, Some(service)))
+}
+
+/// The workers' sink: the hub, with notifications on the side when on (a
+/// `try_send` per wanted signal; nothing more on the path).
+fn engine_sink(hub: &Hub, notifier: &Notifier, run_ms: i64) -> Arc<dyn Sink> {
+    if notifier.is_enabled() {
+        Arc::new(NotifySink::new(hub.clone(), notifier.clone(), run_ms))
+    } else {
+        Arc::new(hub.clone())
+    }
+}
+
+/// The notifier's delivery, supervised like the engine's other tasks.
+fn spawn_notifier(
+    service: Arc<Service>,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<Result<(), SuperviseError>> {
+    tokio::spawn(async move {
+        supervise("notify", &health, &metrics, &Backoff::default(), || {
+            service.clone().run(stop.clone())
+        })
+        .await
+    })
+}
+
+/// The notifier's task ending (it ends only when stopped, or when its
+/// supervisor gives up); never, when there is none.
+async fn notifier_ended(
+    task: &mut Option<JoinHandle<Result<(), SuperviseError>>>,
+) -> Result<Result<(), SuperviseError>, tokio::task::JoinError> {
+    match task {
+        Some(t) => t.await,
+        None => std::future::pending().await,
     }
 }
 

@@ -100,6 +100,9 @@ impl std::fmt::Debug for FeedConfig {
     }
 }
 
+/// Appends Prometheus text to `/metrics` (see [`FeedState::with_extra_metrics`]).
+pub type ExtraMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct FeedState {
@@ -113,6 +116,8 @@ pub struct FeedState {
     /// The names clients may subscribe to; `None` checks none (each
     /// client's set is still bounded by `max_subscriptions`).
     pub known: Option<Arc<Known>>,
+    /// More `/metrics` lines from parts beside the pipeline (the notifier).
+    pub extra_metrics: Option<ExtraMetrics>,
     clients: Arc<AtomicUsize>,
     refusals: Arc<LogLimiter>,
 }
@@ -136,6 +141,7 @@ impl FeedState {
             shutdown,
             outbox: None,
             known: None,
+            extra_metrics: None,
             clients: Arc::new(AtomicUsize::new(0)),
             refusals: Arc::new(LogLimiter::new(Duration::from_secs(1))),
         }
@@ -167,6 +173,13 @@ impl FeedState {
                 "feed client refused"
             );
         }
+    }
+
+    /// Adds `render`'s lines to `/metrics` after the pipeline's: how a part
+    /// the feed does not know (the notifier) shows its counters.
+    pub fn with_extra_metrics(mut self, render: ExtraMetrics) -> Self {
+        self.extra_metrics = Some(render);
+        self
     }
 
     /// Serves `since` resumes from `store`'s outbox (and the hub's recent
@@ -369,16 +382,40 @@ fn public_tasks(health: &Health) -> serde_json::Map<String, serde_json::Value> {
 }
 
 async fn metrics(State(state): State<FeedState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::render(&state.metrics, &state.health),
-    )
-        .into_response()
+    let mut text = crate::render(&state.metrics, &state.health);
+    if let Some(extra) = &state.extra_metrics {
+        extra(&mut text);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::*;
+
+    #[tokio::test]
+    async fn metrics_carry_the_extra_lines_after_the_pipelines() {
+        let (_stop, shutdown) = watch::channel(false);
+        let state = FeedState::new(
+            FeedConfig::default(),
+            Hub::new(16, false),
+            Arc::new(Metrics::detached()),
+            Arc::new(Health::new()),
+            shutdown,
+        )
+        .with_extra_metrics(Arc::new(|out: &mut String| {
+            out.push_str("candlewick_notify_pending 3\n");
+        }));
+        let body = axum::body::to_bytes(metrics(State(state)).await.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            text.contains("candlewick_events_ingested_total 0\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("candlewick_notify_pending 3\n"), "{text}");
+    }
 
     #[test]
     fn token_comparison_is_exact() {

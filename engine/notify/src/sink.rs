@@ -1,0 +1,185 @@
+//! [`NotifySink`]: the pipeline's sink with notifications on the side.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use candlewick_market::Candle;
+use candlewick_pipeline::{Prediction, Signal, Sink};
+use candlewick_plugins::{Health as PluginHealth, PluginStats};
+use candlewick_state::StreamKey;
+
+use crate::{Kind, Notification, Notifier};
+
+/// Wraps the engine's sink (the feed hub): everything goes to `inner` as
+/// before; signals and new quarantines also go to the [`Notifier`], by
+/// `try_send` (a worker never waits on a webhook).
+#[derive(Debug)]
+pub struct NotifySink<S> {
+    inner: S,
+    notifier: Notifier,
+    /// The engine run's start (ms), part of quarantine ids.
+    run_ms: i64,
+    /// Quarantines already told, per (stream, strategy). Touched only for
+    /// runners that have faulted (see [`Sink::strategy_health`]).
+    told: Mutex<HashMap<(StreamKey, String), u64>>,
+}
+
+impl<S: Sink> NotifySink<S> {
+    pub fn new(inner: S, notifier: Notifier, run_ms: i64) -> Self {
+        NotifySink {
+            inner,
+            notifier,
+            run_ms,
+            told: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<S: Sink> Sink for NotifySink<S> {
+    fn signal(&self, signal: Signal) {
+        self.notifier.signal(&signal);
+        self.inner.signal(signal);
+    }
+
+    fn wants_candles(&self) -> bool {
+        self.inner.wants_candles()
+    }
+
+    fn candle(&self, stream: &StreamKey, candle: &Candle) {
+        self.inner.candle(stream, candle);
+    }
+
+    fn candles(&self, stream: &StreamKey, candles: &mut dyn Iterator<Item = &Candle>) {
+        self.inner.candles(stream, candles);
+    }
+
+    fn wants_predictions(&self) -> bool {
+        self.inner.wants_predictions()
+    }
+
+    fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) {
+        self.inner.prediction(stream, model, time, p);
+    }
+
+    fn strategy_health(
+        &self,
+        stream: &StreamKey,
+        strategy: &str,
+        stats: &PluginStats,
+        health: &PluginHealth,
+    ) {
+        self.inner.strategy_health(stream, strategy, stats, health);
+        if let PluginHealth::Quarantined { fault, .. } = health {
+            self.quarantined(stream, strategy, stats.quarantines(), &fault.to_string());
+        }
+    }
+}
+
+impl<S> NotifySink<S> {
+    /// Tells each quarantine once: when the runner's count has grown since
+    /// the last one told.
+    fn quarantined(&self, stream: &StreamKey, strategy: &str, count: u64, fault: &str) {
+        if !self.notifier.wants(
+            Kind::Quarantine,
+            Some(strategy),
+            Some(stream.symbol.as_str()),
+            None,
+            None,
+        ) {
+            return;
+        }
+        let mut told = self
+            .told
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let last = told
+            .entry((stream.clone(), strategy.to_owned()))
+            .or_insert(0);
+        if count <= *last {
+            return;
+        }
+        *last = count;
+        drop(told);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.notifier.try_notify(Notification::quarantine(
+            self.run_ms,
+            count,
+            stream,
+            strategy,
+            fault,
+            now,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use candlewick_pipeline::VecSink;
+    use candlewick_plugins::{Action, Fault};
+
+    use super::*;
+    use crate::{channel, NotifyConfig, Secret, Stats, WebhookConfig};
+
+    fn signal() -> Signal {
+        Signal {
+            id: "s:EURUSD:1h:0".into(),
+            strategy: "s".into(),
+            symbol: candlewick_market::Symbol::new("EURUSD").unwrap(),
+            interval: "1h".parse().unwrap(),
+            time: 0,
+            action: Action::Buy,
+            strength: 1.0,
+            price: 1.0,
+            stop_loss: None,
+            take_profit: None,
+            emitted_at_us: 0,
+            ingest_ns: 0,
+        }
+    }
+
+    #[test]
+    fn signals_reach_both_and_each_quarantine_is_told_once() {
+        let secret = Secret::new("0123456789abcdef", "t").unwrap();
+        let config = NotifyConfig {
+            webhooks: vec![WebhookConfig::new("w", "http://127.0.0.1:1/", secret)],
+            ..NotifyConfig::default()
+        };
+        let (notifier, inbox) = channel(&config, Arc::new(Stats::default()));
+        let sink = NotifySink::new(VecSink::default(), notifier, 42);
+        sink.signal(signal());
+        assert_eq!(sink.inner.take().len(), 1);
+
+        let stream: StreamKey = "EURUSD/1h".parse().unwrap();
+        let quarantined = PluginHealth::Quarantined {
+            fault: Fault::Trap("unreachable".into()),
+            consecutive: 1,
+            retry_at: Instant::now(),
+        };
+        let mut stats = PluginStats {
+            traps: 1,
+            ..PluginStats::default()
+        };
+        for _ in 0..3 {
+            sink.strategy_health(&stream, "s", &stats, &quarantined);
+        }
+        stats.traps = 2;
+        sink.strategy_health(&stream, "s", &stats, &quarantined);
+        sink.strategy_health(&stream, "s", &stats, &PluginHealth::Running);
+
+        let mut rx = inbox.0.try_lock().unwrap();
+        let ids: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok().map(|n| n.id)).collect();
+        assert_eq!(
+            ids,
+            [
+                "s:EURUSD:1h:0",
+                "quarantine:s:EURUSD/1h:42:1",
+                "quarantine:s:EURUSD/1h:42:2"
+            ]
+        );
+    }
+}
