@@ -37,8 +37,11 @@ impl<S: Sink> NotifySink<S> {
 
 impl<S: Sink> Sink for NotifySink<S> {
     fn signal(&self, signal: Signal) {
-        self.notifier.signal(&signal);
+        // Emit first: the feed's clients never wait on the notifier's
+        // filters or its notification's encoding.
+        let copy = signal.clone();
         self.inner.signal(signal);
+        self.notifier.signal(&copy);
     }
 
     fn wants_candles(&self) -> bool {
