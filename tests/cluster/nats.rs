@@ -1,0 +1,221 @@
+//! Test support: real nats-server processes and the cluster roles as
+//! child processes.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use candlewick_cluster::{ClusterConfig, JetStream};
+
+/// Longest any wait may take (a hang guard, not a timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
+/// The version scripts/install-nats pins.
+const NATS_VERSION: &str = "2.14.6";
+
+/// The nats-server binary: `CANDLEWICK_NATS_SERVER`, else where
+/// scripts/install-nats puts it, else `nats-server` on PATH.
+pub fn nats_server_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CANDLEWICK_NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let p = Path::new(&home)
+            .join(".cache/candlewick/nats")
+            .join(NATS_VERSION)
+            .join("bin/nats-server");
+        if p.is_file() {
+            return p;
+        }
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("nats-server"))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or_else(|| {
+        panic!("nats-server not found: run scripts/install-nats (or set CANDLEWICK_NATS_SERVER)")
+    })
+}
+
+/// A nats-server with JetStream on a free loopback port, its store in a
+/// temporary directory; killed on drop.
+pub struct NatsServer {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    pub async fn start() -> NatsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new(nats_server_bin())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts (scripts/install-nats)");
+        let server = NatsServer {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        // Ready when JetStream answers.
+        let start = Instant::now();
+        loop {
+            if let Ok(js) = server.try_connect().await {
+                if js.query_account().await.is_ok() {
+                    break;
+                }
+            }
+            assert!(start.elapsed() < PATIENCE, "nats-server did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    async fn try_connect(&self) -> Result<JetStream, candlewick_cluster::ClusterError> {
+        let cfg = ClusterConfig {
+            servers: vec![self.url.clone()],
+            connect_timeout: Duration::from_secs(2),
+            ..ClusterConfig::default()
+        };
+        candlewick_cluster::connect(&cfg, "candlewick-test").await
+    }
+
+    pub async fn js(&self) -> JetStream {
+        self.try_connect().await.unwrap()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `candlewick ingest` as a child process; killed on drop.
+pub struct Ingest {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Ingest {
+    pub fn start(dir: &Path, name: &str, config: &str) -> Ingest {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_candlewick"))
+            .args(["ingest", "--config"])
+            .arg(&path)
+            .current_dir(dir)
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the binary runs");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("ingest: publishing closed candles") {
+                    let _ = tx.send(());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        if rx.recv_timeout(PATIENCE).is_err() {
+            let _ = child.kill();
+            panic!("ingest did not start:\n{}", log.lock().unwrap());
+        }
+        Ingest { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM; it must exit 0. Returns its log.
+    pub fn terminate(mut self) -> String {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let log = self.log();
+        assert!(status.success(), "exit {status}:\n{log}");
+        log
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `key=value` number from the log line holding `marker`.
+pub fn logged_number(log: &str, marker: &str, key: &str) -> u64 {
+    let line = log
+        .lines()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no line with {marker:?}:\n{log}"));
+    let at = line
+        .find(&format!("{key}="))
+        .unwrap_or_else(|| panic!("no {key}= in {line}"));
+    line[at + key.len() + 1..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{key} is not a number in {line}"))
+}
+
+/// Messages a stream holds now.
+pub async fn stream_messages(js: &JetStream, stream: &str) -> u64 {
+    let mut s = js.get_stream(stream).await.unwrap();
+    s.info().await.unwrap().state.messages
+}
+
+/// Waits until `stream` holds at least `n` messages; returns how many.
+pub async fn wait_stream_messages(js: &JetStream, stream: &str, n: u64) -> u64 {
+    let start = Instant::now();
+    loop {
+        let have = stream_messages(js, stream).await;
+        if have >= n {
+            return have;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{stream} holds {have} messages, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every message body of `stream`, in order.
+pub async fn stream_bodies(js: &JetStream, stream: &str) -> Vec<serde_json::Value> {
+    let mut s = js.get_stream(stream).await.unwrap();
+    let state = &s.info().await.unwrap().state;
+    let (first, last) = (state.first_sequence, state.last_sequence);
+    let mut out = Vec::new();
+    for seq in first..=last {
+        if let Ok(m) = s.get_raw_message(seq).await {
+            out.push(serde_json::from_slice(&m.payload).unwrap());
+        }
+    }
+    out
+}
