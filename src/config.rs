@@ -272,9 +272,17 @@ impl NatsConfig {
             },
             _ => bail!("nats: give either token, or user and password"),
         };
-        within("nats.duplicate_window_s", self.duplicate_window_s, bounds::SECONDS)?;
+        within(
+            "nats.duplicate_window_s",
+            self.duplicate_window_s,
+            bounds::SECONDS,
+        )?;
         within("nats.ack_wait_s", self.ack_wait_s, bounds::SECONDS)?;
-        within("nats.connect_timeout_s", self.connect_timeout_s, bounds::SECONDS)?;
+        within(
+            "nats.connect_timeout_s",
+            self.connect_timeout_s,
+            bounds::SECONDS,
+        )?;
         if !(self.max_age_h.is_finite() && (0.0..=24.0 * 365.0 * 10.0).contains(&self.max_age_h)) {
             bail!("nats.max_age_h must be between 0 (keep) and ten years");
         }
@@ -303,11 +311,16 @@ impl NatsConfig {
     fn validate_engine(&self) -> anyhow::Result<()> {
         let c = self.cluster()?;
         if self.partitions.is_empty() {
-            bail!("nats.partitions must list the partitions this engine consumes (static assignment)");
+            bail!(
+                "nats.partitions must list the partitions this engine consumes (static assignment)"
+            );
         }
         for (i, p) in self.partitions.iter().enumerate() {
             if *p >= c.partition_count {
-                bail!("nats.partitions: {p} is not below nats.partition_count ({})", c.partition_count);
+                bail!(
+                    "nats.partitions: {p} is not below nats.partition_count ({})",
+                    c.partition_count
+                );
             }
             if self.partitions[..i].contains(p) {
                 bail!("nats.partitions: {p} is given twice");
@@ -1161,24 +1174,36 @@ mod tests {
             "partition_count = 16\ncredentials_file = \"x.creds\"",
         );
         let e = ingest_err(&creds);
-        assert!(e.contains("not built yet") && e.contains("credentials_file"), "{e}");
+        assert!(
+            e.contains("not built yet") && e.contains("credentials_file"),
+            "{e}"
+        );
     }
 
     #[test]
     fn cluster_credentials_are_never_literal_and_roles_keep_their_keys() {
-        let literal = CLUSTER_INGEST.replace("# token = \"env:NATS_TOKEN\"", "token = \"hunter2-hunter2\"");
+        let literal = CLUSTER_INGEST.replace(
+            "# token = \"env:NATS_TOKEN\"",
+            "token = \"hunter2-hunter2\"",
+        );
         let e = ingest_err(&literal);
         assert!(e.contains("nats.token") && !e.contains("hunter2"), "{e}");
         let in_url = CLUSTER_INGEST.replace("nats://127.0.0.1", "nats://me:hunter2@127.0.0.1");
         let e = ingest_err(&in_url);
         assert!(e.contains("must not hold") && !e.contains("hunter2"), "{e}");
-        let engine_key = CLUSTER_INGEST.replace("partition_count = 16", "partition_count = 16\npartitions = [1]");
+        let engine_key = CLUSTER_INGEST.replace(
+            "partition_count = 16",
+            "partition_count = 16\npartitions = [1]",
+        );
         assert!(ingest_err(&engine_key).contains("engine role"));
         let out_of_range = CLUSTER_ENGINE.replace("partitions = [0, 1,", "partitions = [16, 1,");
         assert!(err(&out_of_range).contains("not below nats.partition_count"));
         let typo = CLUSTER_ENGINE.replace("publish_signals", "publish_signal");
         let e = toml::from_str::<Config>(&typo).unwrap_err();
-        assert!(e.message().contains("unknown field `publish_signal`"), "{e}");
+        assert!(
+            e.message().contains("unknown field `publish_signal`"),
+            "{e}"
+        );
         let e = did_you_mean(e.message().trim()).unwrap_or_default();
         assert!(e.contains("publish_signals"), "{e}");
     }

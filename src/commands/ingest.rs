@@ -135,7 +135,10 @@ async fn ingest(config: IngestConfig) -> anyhow::Result<()> {
     };
     let _ = stop_tx.send(true);
     for task in tasks {
-        if tokio::time::timeout(Duration::from_secs(10), task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
             tracing::warn!("a connection did not stop within 10 s");
         }
     }

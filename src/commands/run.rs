@@ -143,7 +143,10 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     }
     let (sink, signal_publisher) = match &cluster {
         Some(c) => c.sink(Arc::new(hub.clone())),
-        None => (Arc::new(hub.clone()) as Arc<dyn candlewick_pipeline::Sink>, None),
+        None => (
+            Arc::new(hub.clone()) as Arc<dyn candlewick_pipeline::Sink>,
+            None,
+        ),
     };
     let pipeline_config = PipelineConfig {
         workers: config.engine.workers,

@@ -176,7 +176,10 @@ async fn ingest_to_jetstream_to_engines_equals_the_single_process_run() {
             engine.log()
         );
         for (id, content) in client.signals() {
-            assert!(got.insert(id.clone(), content).is_none(), "{id} from both engines");
+            assert!(
+                got.insert(id.clone(), content).is_none(),
+                "{id} from both engines"
+            );
         }
     }
     let single_signals = single_client.signals();

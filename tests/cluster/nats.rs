@@ -76,7 +76,10 @@ impl NatsServer {
                     break;
                 }
             }
-            assert!(start.elapsed() < PATIENCE, "nats-server did not become ready");
+            assert!(
+                start.elapsed() < PATIENCE,
+                "nats-server did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         server

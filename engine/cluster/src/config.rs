@@ -20,8 +20,7 @@ impl Secret {
     pub fn resolve(key: &'static str, spec: &str) -> Result<Secret, ClusterError> {
         let bad = |reason: String| ClusterError::Config { key, reason };
         let value = if let Some(var) = spec.strip_prefix("env:") {
-            std::env::var(var)
-                .map_err(|_| bad(format!("environment variable {var} is not set")))?
+            std::env::var(var).map_err(|_| bad(format!("environment variable {var} is not set")))?
         } else if let Some(path) = spec.strip_prefix("file:") {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| bad(format!("cannot read {path}: {}", e.kind())))?;
@@ -55,7 +54,10 @@ pub enum Auth {
     #[default]
     None,
     Token(Secret),
-    UserPassword { user: String, password: Secret },
+    UserPassword {
+        user: String,
+        password: Secret,
+    },
 }
 
 /// Everything a cluster role needs to reach and shape JetStream.
@@ -188,7 +190,9 @@ mod tests {
         let s = Secret::resolve("token", "env:CW_CLUSTER_TEST_SECRET").unwrap();
         assert_eq!(s.expose(), "s3cr3t-value");
         assert_eq!(format!("{s:?}"), "<redacted>");
-        let e = Secret::resolve("token", "s3cr3t-value").unwrap_err().to_string();
+        let e = Secret::resolve("token", "s3cr3t-value")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("s3cr3t"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t");

@@ -50,10 +50,7 @@ pub use async_nats::jetstream::Context as JetStream;
 ///
 /// # Errors
 /// [`ClusterError::Connect`] naming the servers (never a credential).
-pub async fn connect(
-    cfg: &ClusterConfig,
-    name: &str,
-) -> Result<JetStream, ClusterError> {
+pub async fn connect(cfg: &ClusterConfig, name: &str) -> Result<JetStream, ClusterError> {
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(cfg.connect_timeout);
@@ -64,12 +61,13 @@ pub async fn connect(
             options = options.user_and_password(user.clone(), password.expose().to_owned());
         }
     }
-    let client = options
-        .connect(cfg.servers.as_slice())
-        .await
-        .map_err(|e| ClusterError::Connect {
-            servers: cfg.servers_text(),
-            message: e.to_string(),
-        })?;
+    let client =
+        options
+            .connect(cfg.servers.as_slice())
+            .await
+            .map_err(|e| ClusterError::Connect {
+                servers: cfg.servers_text(),
+                message: e.to_string(),
+            })?;
     Ok(async_nats::jetstream::new(client))
 }

@@ -28,8 +28,7 @@ pub trait Destination: Send + Sync + 'static {
     /// [`IngestError::Route`] when the pipeline stopped (the source stops);
     /// [`IngestError::Publish`] when the bus did not take it (the source
     /// reconnects and backfills from the last candle taken).
-    fn deliver(&self, event: CandleEvent)
-        -> impl Future<Output = Result<(), IngestError>> + Send;
+    fn deliver(&self, event: CandleEvent) -> impl Future<Output = Result<(), IngestError>> + Send;
 }
 
 impl Destination for Router {

@@ -242,7 +242,10 @@ fn durable_offsets_never_run_ahead_of_the_store() {
         router.route_batch(batch).unwrap();
         for (k, d) in keys.iter().zip(durability()) {
             let stored = store.offset(k).unwrap();
-            assert!(d <= stored, "{k}: durable {d:?} ahead of the store's {stored:?}");
+            assert!(
+                d <= stored,
+                "{k}: durable {d:?} ahead of the store's {stored:?}"
+            );
         }
     }
     drop(router);

@@ -209,15 +209,15 @@ fn a_start_function_that_never_returns_fails_the_load() {
         setup_deadline: Duration::from_millis(40),
         ..limits()
     };
-    let err = PluginRunner::new(
+    let Err(err) = PluginRunner::new(
         &host,
         module,
         &[] as &[(&str, &str)],
         limits,
         slow_restarts(),
-    )
-    .err()
-    .expect("a hung start function fails the load");
+    ) else {
+        panic!("a hung start function fails the load");
+    };
     match &err {
         LoadError::Faulted {
             stage: "start function",

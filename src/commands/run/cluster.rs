@@ -21,6 +21,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::NatsConfig;
 
+/// The task publishing the tee's signals to SIGNALS.
+pub(super) type Publisher = JoinHandle<Result<(), ClusterError>>;
+
 /// The engine's link to the cluster.
 pub(super) struct Cluster {
     js: JetStream,
@@ -61,22 +64,12 @@ impl Cluster {
 
     /// The pipeline's sink: the hub, teed to SIGNALS when asked, with the
     /// publisher task that drains the tee.
-    pub(super) fn sink(
-        &self,
-        hub: Arc<dyn Sink>,
-    ) -> (
-        Arc<dyn Sink>,
-        Option<JoinHandle<Result<(), ClusterError>>>,
-    ) {
+    pub(super) fn sink(&self, hub: Arc<dyn Sink>) -> (Arc<dyn Sink>, Option<Publisher>) {
         if !self.publish_signals {
             return (hub, None);
         }
         let (tee, rx) = SignalTee::new(hub, self.signal_queue);
-        let task = tokio::spawn(publish_signals(
-            self.js.clone(),
-            rx,
-            self.published.clone(),
-        ));
+        let task = tokio::spawn(publish_signals(self.js.clone(), rx, self.published.clone()));
         (Arc::new(tee), Some(task))
     }
 
@@ -93,7 +86,11 @@ impl Cluster {
         }
         let streams: Vec<(String, StreamKey)> = strategies
             .iter()
-            .flat_map(|s| table.ids().map(|id| (s.name.to_string(), table.key(id).clone())))
+            .flat_map(|s| {
+                table
+                    .ids()
+                    .map(|id| (s.name.to_string(), table.key(id).clone()))
+            })
             .collect();
         let r = republish_outbox(&self.js, &self.cfg, store, &streams).await?;
         if r.sent > r.duplicates {
@@ -162,11 +159,13 @@ impl Cluster {
 /// Waits for the signal publisher to drain (the tee is gone with the
 /// workers), up to a bound: a bus that is down at a stop must not hold
 /// the engine forever. What it could not publish is still in the outbox.
-pub(super) async fn finish_publisher(task: JoinHandle<Result<(), ClusterError>>) {
+pub(super) async fn finish_publisher(task: Publisher) {
     match tokio::time::timeout(Duration::from_secs(30), task).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(cause = %e, "signal publisher failed"),
         Ok(Err(e)) => tracing::error!(cause = %e, "signal publisher panicked"),
-        Err(_) => tracing::warn!("signals still queued for SIGNALS after 30 s; stopping without them"),
+        Err(_) => {
+            tracing::warn!("signals still queued for SIGNALS after 30 s; stopping without them")
+        }
     }
 }
