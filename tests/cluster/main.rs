@@ -161,10 +161,24 @@ async fn ingest_to_jetstream_to_engines_equals_the_single_process_run() {
     single_client.ping().await;
 
     sim.play(300.0);
-    for (client, symbols) in clients.iter_mut().zip(&served) {
-        wait_for(client, &sim, symbols).await;
+    // Shorter than the clients' own patience, so that a hang shows the logs.
+    let patience = PATIENCE - std::time::Duration::from_secs(30);
+    for (i, (client, symbols)) in clients.iter_mut().zip(&served).enumerate() {
+        let done = tokio::time::timeout(patience, wait_for(client, &sim, symbols)).await;
+        if done.is_err() {
+            panic!(
+                "engine {i} did not send every candle of {symbols:?}:\n{}\n--- ingest:\n{}",
+                engines[i].log(),
+                ingest.log()
+            );
+        }
     }
-    single_client.wait_for_symbols_done(&sim).await;
+    let done = tokio::time::timeout(patience, single_client.wait_for_symbols_done(&sim)).await;
+    assert!(
+        done.is_ok(),
+        "the single process did not finish:\n{}",
+        single.log()
+    );
 
     let mut got = BTreeMap::new();
     for (client, engine) in clients.iter().zip(&engines) {
