@@ -8,6 +8,10 @@
 //!     -> hub -> feed server (ws://.../v1/feed, /healthz, /metrics)
 //! ```
 //!
+//! With `[source] kind = "nats"` the source is the cluster's CANDLES
+//! stream, one consumer per partition of `nats.partitions`, and the hub
+//! may be teed to SIGNALS (`run/cluster.rs`, ARCHITECTURE.md §7).
+//!
 //! # Stopping
 //!
 //! SIGINT or SIGTERM (or the end of a replay with `--exit-at-end`, or a
