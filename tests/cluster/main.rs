@@ -244,7 +244,14 @@ async fn two_ingest_processes_store_each_candle_once() {
     sim.play(400.0);
     let js = nats.js().await;
     let total = (n_symbols * steps) as u64;
-    wait_stream_messages(&js, "CANDLES", total).await;
+    let patience = PATIENCE - std::time::Duration::from_secs(30);
+    let stored = tokio::time::timeout(patience, wait_stream_messages(&js, "CANDLES", total)).await;
+    assert!(
+        stored.is_ok(),
+        "CANDLES never held every candle:\n--- a:\n{}\n--- b:\n{}",
+        a.log(),
+        b.log()
+    );
     let (log_a, log_b) = (a.terminate(), b.terminate());
 
     let bodies = stream_bodies(&js, "CANDLES").await;

@@ -2,7 +2,6 @@
 //! child processes.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -52,20 +51,22 @@ pub struct NatsServer {
 impl NatsServer {
     pub async fn start() -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        // The server picks its port (-p -1) and writes it to a ports file:
+        // probing for a free port first would race with other tests'
+        // servers, which could end up sharing one server.
         let child = Command::new(nats_server_bin())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
+            .arg(dir.path().join("js"))
+            .arg("--ports_file_dir")
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts (scripts/install-nats)");
+        let url = wait_for_ports_file(dir.path(), child.id());
         let server = NatsServer {
             child,
-            url: format!("nats://127.0.0.1:{port}"),
+            url,
             _dir: dir,
         };
         // Ready when JetStream answers.
@@ -103,6 +104,33 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The client URL in the ports file nats-server `pid` writes to `dir`.
+fn wait_for_ports_file(dir: &Path, pid: u32) -> String {
+    let start = Instant::now();
+    loop {
+        let found = std::fs::read_dir(dir).ok().and_then(|entries| {
+            entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(&format!("_{pid}.ports")))
+            })
+        });
+        if let Some(text) = found.and_then(|p| std::fs::read_to_string(p).ok()) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                if let Some(url) = v["nats"][0].as_str() {
+                    return url.to_owned();
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "nats-server wrote no ports file in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
