@@ -138,6 +138,8 @@ fn wait_for_ports_file(dir: &Path, pid: u32) -> String {
 pub struct Ingest {
     child: Child,
     log: Arc<Mutex<String>>,
+    /// Reads the child's stderr to its end.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Ingest {
@@ -157,7 +159,7 @@ impl Ingest {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("ingest: publishing closed candles") {
                     let _ = tx.send(());
@@ -171,7 +173,11 @@ impl Ingest {
             let _ = child.kill();
             panic!("ingest did not start:\n{}", log.lock().unwrap());
         }
-        Ingest { child, log }
+        Ingest {
+            child,
+            log,
+            reader: Some(reader),
+        }
     }
 
     pub fn log(&self) -> String {
@@ -185,7 +191,10 @@ impl Ingest {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
         let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        // Its whole log, to the last line (stderr closes when it exits).
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         let log = self.log();
         assert!(status.success(), "exit {status}:\n{log}");
         log
