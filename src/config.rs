@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use candlewick_indicators::IndicatorSet;
 use candlewick_market::{Interval, Symbol};
+use candlewick_state::StreamKey;
 use serde::Deserialize;
 
 /// `config/default.toml`, compiled in so `candlewick run` needs no files.
@@ -40,6 +41,9 @@ pub struct Config {
     pub feed: FeedConfig,
     /// Webhook notifications (`[notify]`); off when absent.
     pub notify: Option<NotifyConfig>,
+    /// NATS JetStream (issue 12): `source.kind = "nats"` consumes the
+    /// cluster's candles; absent, `run` is exactly the single process.
+    pub nats: Option<NatsConfig>,
 }
 
 /// The pipeline's shape (see `candlewick_pipeline::PipelineConfig`).
@@ -96,6 +100,8 @@ impl EngineConfig {
 pub enum SourceKind {
     Replay,
     Binance,
+    /// The cluster's CANDLES stream on NATS JetStream (`[nats]`).
+    Nats,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +139,276 @@ pub struct BinanceConfig {
     pub idle_timeout_s: f64,
     /// For streams never applied before: backfill from this open time (ms).
     pub start_from_ms: Option<i64>,
+}
+
+/// `[nats]`: the servers and the shape of the cluster's streams, then the
+/// keys of each role. See ARCHITECTURE.md §7.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:port` or `tls://host:port`, never with a user or
+    /// password in them.
+    pub servers: Vec<String>,
+    /// `"env:NAME"` or `"file:PATH"`; a literal credential is refused.
+    pub token: Option<String>,
+    pub user: Option<String>,
+    /// `"env:NAME"` or `"file:PATH"`, with `user`.
+    pub password: Option<String>,
+    /// A `.creds` file (JWT + NKey): not built yet, refused.
+    pub credentials_file: Option<PathBuf>,
+    /// N of the partition hash (FNV-1a of the symbol mod N); ingest and
+    /// every engine must agree. Default 16.
+    #[serde(default = "default_partition_count")]
+    pub partition_count: u32,
+    #[serde(default = "default_candles_stream")]
+    pub candles_stream: String,
+    #[serde(default = "default_signals_stream")]
+    pub signals_stream: String,
+    /// Copies of each stream (1, 3 or 5). Default 1.
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// How long a `Nats-Msg-Id` is remembered (seconds). Default 600.
+    #[serde(default = "default_duplicate_window")]
+    pub duplicate_window_s: f64,
+    /// How long messages are kept (hours); 0 (default) keeps them.
+    #[serde(default)]
+    pub max_age_h: f64,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_s: f64,
+    // Engine role (`candlewick run`, source.kind = "nats").
+    /// The partitions this engine consumes (static assignment).
+    #[serde(default)]
+    pub partitions: Vec<u32>,
+    /// "static" (default); "lease" is not built yet.
+    #[serde(default = "default_assignment")]
+    pub assignment: String,
+    /// The streams of the cluster: this engine serves those whose symbol
+    /// hashes to one of its partitions.
+    #[serde(default)]
+    pub symbols: Vec<Symbol>,
+    #[serde(default)]
+    pub intervals: Vec<Interval>,
+    /// Durable consumer of partition P: `<consumer_prefix>-p<P>`.
+    #[serde(default = "default_consumer_prefix")]
+    pub consumer_prefix: String,
+    /// Seconds a delivered candle may wait for its checkpoint before the
+    /// server delivers it again. Default 30.
+    #[serde(default = "default_ack_wait")]
+    pub ack_wait_s: f64,
+    /// Candles delivered and not yet acked per partition. Default 20000.
+    #[serde(default = "default_max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Also publish every signal to SIGNALS. Default false.
+    #[serde(default)]
+    pub publish_signals: bool,
+    /// Signals queued for SIGNALS before the workers wait. Default 65536.
+    #[serde(default = "default_signal_queue")]
+    pub signal_queue: usize,
+}
+
+fn default_partition_count() -> u32 {
+    16
+}
+fn default_candles_stream() -> String {
+    "CANDLES".to_owned()
+}
+fn default_signals_stream() -> String {
+    "SIGNALS".to_owned()
+}
+fn default_replicas() -> usize {
+    1
+}
+fn default_duplicate_window() -> f64 {
+    600.0
+}
+fn default_connect_timeout() -> f64 {
+    10.0
+}
+fn default_assignment() -> String {
+    "static".to_owned()
+}
+fn default_consumer_prefix() -> String {
+    "candlewick-engine".to_owned()
+}
+fn default_ack_wait() -> f64 {
+    30.0
+}
+fn default_max_ack_pending() -> i64 {
+    20_000
+}
+fn default_signal_queue() -> usize {
+    65_536
+}
+
+impl NatsConfig {
+    /// The cluster crate's settings, credentials resolved (their values
+    /// never appear in an error).
+    ///
+    /// # Errors
+    /// A bad value, named; an unset variable or unreadable file; a part
+    /// of issue 12 that is not built yet.
+    pub fn cluster(&self) -> anyhow::Result<candlewick_cluster::ClusterConfig> {
+        use candlewick_cluster::{Auth, ClusterError, Secret};
+        use std::time::Duration;
+        if self.credentials_file.is_some() {
+            return Err(ClusterError::NotBuilt {
+                what: "nats.credentials_file (JWT/NKey .creds)",
+            }
+            .into());
+        }
+        if self.assignment != "static" {
+            if self.assignment == "lease" {
+                return Err(ClusterError::NotBuilt {
+                    what: "nats.assignment = \"lease\" (partition leases and failover)",
+                }
+                .into());
+            }
+            bail!("nats.assignment must be \"static\" (\"lease\" is not built yet)");
+        }
+        let auth = match (&self.token, &self.user, &self.password) {
+            (None, None, None) => Auth::None,
+            (Some(t), None, None) => Auth::Token(Secret::resolve("token", t)?),
+            (None, Some(u), Some(p)) => Auth::UserPassword {
+                user: u.clone(),
+                password: Secret::resolve("password", p)?,
+            },
+            _ => bail!("nats: give either token, or user and password"),
+        };
+        within(
+            "nats.duplicate_window_s",
+            self.duplicate_window_s,
+            bounds::SECONDS,
+        )?;
+        within("nats.ack_wait_s", self.ack_wait_s, bounds::SECONDS)?;
+        within(
+            "nats.connect_timeout_s",
+            self.connect_timeout_s,
+            bounds::SECONDS,
+        )?;
+        if !(self.max_age_h.is_finite() && (0.0..=24.0 * 365.0 * 10.0).contains(&self.max_age_h)) {
+            bail!("nats.max_age_h must be between 0 (keep) and ten years");
+        }
+        if self.signal_queue == 0 || self.signal_queue > bounds::QUEUE {
+            bail!("nats.signal_queue must be between 1 and {}", bounds::QUEUE);
+        }
+        let c = candlewick_cluster::ClusterConfig {
+            servers: self.servers.clone(),
+            auth,
+            candles_stream: self.candles_stream.clone(),
+            signals_stream: self.signals_stream.clone(),
+            partition_count: self.partition_count,
+            replicas: self.replicas,
+            duplicate_window: Duration::from_secs_f64(self.duplicate_window_s),
+            max_age: Duration::from_secs_f64(self.max_age_h * 3600.0),
+            ack_wait: Duration::from_secs_f64(self.ack_wait_s),
+            max_ack_pending: self.max_ack_pending,
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout_s),
+            consumer_prefix: self.consumer_prefix.clone(),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The engine role's keys (`candlewick run` with source.kind = "nats").
+    fn validate_engine(&self) -> anyhow::Result<()> {
+        let c = self.cluster()?;
+        if self.partitions.is_empty() {
+            bail!(
+                "nats.partitions must list the partitions this engine consumes (static assignment)"
+            );
+        }
+        for (i, p) in self.partitions.iter().enumerate() {
+            if *p >= c.partition_count {
+                bail!(
+                    "nats.partitions: {p} is not below nats.partition_count ({})",
+                    c.partition_count
+                );
+            }
+            if self.partitions[..i].contains(p) {
+                bail!("nats.partitions: {p} is given twice");
+            }
+        }
+        if self.symbols.is_empty() || self.intervals.is_empty() {
+            bail!("nats.symbols and nats.intervals must not be empty (the cluster's streams; this engine serves those of its partitions)");
+        }
+        Ok(())
+    }
+
+    /// The ingest role's keys: the engine's are refused, so that a config
+    /// meant for one role is not silently half-used by the other.
+    pub fn validate_ingest(&self) -> anyhow::Result<()> {
+        self.cluster()?;
+        let engine_keys = [
+            ("partitions", !self.partitions.is_empty()),
+            ("symbols", !self.symbols.is_empty()),
+            ("intervals", !self.intervals.is_empty()),
+            ("publish_signals", self.publish_signals),
+        ];
+        for (key, given) in engine_keys {
+            if given {
+                bail!("nats.{key} is a key of the engine role (`candlewick run`), not of `candlewick ingest` (its streams are [binance] symbols x intervals)");
+            }
+        }
+        Ok(())
+    }
+
+    /// The streams of the engine's partitions, in configured order.
+    pub fn engine_streams(&self) -> Vec<StreamKey> {
+        let n = self.partition_count;
+        self.symbols
+            .iter()
+            .filter(|s| {
+                self.partitions
+                    .contains(&candlewick_cluster::subjects::partition_of(s.as_str(), n))
+            })
+            .flat_map(|s| self.intervals.iter().map(|&i| StreamKey::new(s.clone(), i)))
+            .collect()
+    }
+}
+
+/// `candlewick ingest --config FILE`: the Binance adapter publishing to
+/// the cluster's CANDLES stream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    pub binance: BinanceConfig,
+    pub nats: NatsConfig,
+}
+
+impl IngestConfig {
+    /// Reads and validates `path`.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let origin = path.display().to_string();
+        let config: IngestConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, &text)))?;
+        config.validate().with_context(|| origin.clone())?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let b = &self.binance;
+        if b.symbols.is_empty() || b.intervals.is_empty() {
+            bail!("binance.symbols and binance.intervals must not be empty");
+        }
+        within("binance.idle_timeout_s", b.idle_timeout_s, bounds::SECONDS)?;
+        if b.max_streams_per_connection == 0
+            || b.max_streams_per_connection > bounds::STREAMS_PER_CONNECTION
+        {
+            bail!(
+                "binance.max_streams_per_connection must be between 1 and {}",
+                bounds::STREAMS_PER_CONNECTION
+            );
+        }
+        let allow = candlewick_ingest::Allowlist::new(b.allowed_hosts.clone(), b.allow_loopback);
+        allow.check(&b.ws_url).context("binance.ws_url")?;
+        allow.check(&b.rest_url).context("binance.rest_url")?;
+        self.nats.validate_ingest()
+    }
 }
 
 fn default_streams_per_connection() -> usize {
@@ -782,6 +1058,20 @@ impl Config {
                 allow.check(&b.ws_url).context("binance.ws_url")?;
                 allow.check(&b.rest_url).context("binance.rest_url")?;
             }
+            SourceKind::Nats => {
+                let Some(n) = &self.nats else {
+                    bail!("source: kind = \"nats\" needs a [nats] section");
+                };
+                n.validate_engine()?;
+            }
+        }
+        if let (Some(n), false) = (&self.nats, self.source.kind == SourceKind::Nats) {
+            // Checked all the same: a [nats] section that is ignored must
+            // still not be wrong.
+            n.cluster()?;
+            if n.publish_signals {
+                bail!("nats.publish_signals needs source.kind = \"nats\" (publishing the signals of a single-process run is not built yet)");
+            }
         }
         for s in &self.strategies {
             if s.deadline_ms.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
@@ -1204,6 +1494,44 @@ mod tests {
         );
     }
 
+    const CLUSTER_ENGINE: &str = include_str!("../config/cluster-engine.toml");
+    const CLUSTER_INGEST: &str = include_str!("../config/cluster-ingest.toml");
+
+    fn ingest_err(text: &str) -> String {
+        let c: IngestConfig = toml::from_str(text).unwrap();
+        format!("{:#}", c.validate().unwrap_err())
+    }
+
+    #[test]
+    fn the_cluster_configs_are_valid() {
+        let c = validated(CLUSTER_ENGINE).unwrap();
+        assert_eq!(c.source.kind, SourceKind::Nats);
+        let n = c.nats.as_ref().unwrap();
+        assert_eq!(n.engine_streams().len(), 4, "16 partitions: every stream");
+        let i: IngestConfig = toml::from_str(CLUSTER_INGEST).unwrap();
+        i.validate().unwrap();
+        assert_eq!(i.nats.cluster().unwrap().partition_count, 16);
+    }
+
+    #[test]
+    fn unbuilt_cluster_parts_say_so() {
+        let lease = CLUSTER_ENGINE.replace(
+            "publish_signals = true",
+            "publish_signals = true\nassignment = \"lease\"",
+        );
+        let e = err(&lease);
+        assert!(e.contains("not built yet") && e.contains("lease"), "{e}");
+        let creds = CLUSTER_INGEST.replace(
+            "partition_count = 16",
+            "partition_count = 16\ncredentials_file = \"x.creds\"",
+        );
+        let e = ingest_err(&creds);
+        assert!(
+            e.contains("not built yet") && e.contains("credentials_file"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn notify_secrets_are_read_at_build_and_never_shown() {
         let dir = tempfile::tempdir().unwrap();
@@ -1229,5 +1557,33 @@ mod tests {
             e.contains("CW_HOOK_SECRET") && e.contains("notify.webhooks[0]"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn cluster_credentials_are_never_literal_and_roles_keep_their_keys() {
+        let literal = CLUSTER_INGEST.replace(
+            "# token = \"env:NATS_TOKEN\"",
+            "token = \"hunter2-hunter2\"",
+        );
+        let e = ingest_err(&literal);
+        assert!(e.contains("nats.token") && !e.contains("hunter2"), "{e}");
+        let in_url = CLUSTER_INGEST.replace("nats://127.0.0.1", "nats://me:hunter2@127.0.0.1");
+        let e = ingest_err(&in_url);
+        assert!(e.contains("must not hold") && !e.contains("hunter2"), "{e}");
+        let engine_key = CLUSTER_INGEST.replace(
+            "partition_count = 16",
+            "partition_count = 16\npartitions = [1]",
+        );
+        assert!(ingest_err(&engine_key).contains("engine role"));
+        let out_of_range = CLUSTER_ENGINE.replace("partitions = [0, 1,", "partitions = [16, 1,");
+        assert!(err(&out_of_range).contains("not below nats.partition_count"));
+        let typo = CLUSTER_ENGINE.replace("publish_signals", "publish_signal");
+        let e = toml::from_str::<Config>(&typo).unwrap_err();
+        assert!(
+            e.message().contains("unknown field `publish_signal`"),
+            "{e}"
+        );
+        let e = did_you_mean(e.message().trim()).unwrap_or_default();
+        assert!(e.contains("publish_signals"), "{e}");
     }
 }

@@ -37,6 +37,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(commands::run::RunArgs),
+    Ingest(commands::ingest::IngestArgs),
     Watch(commands::watch::WatchArgs),
     Indicators(commands::indicators::IndicatorsArgs),
     Backtest(commands::backtest::BacktestArgs),
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
+        Command::Ingest(args) => commands::ingest::run(args),
         Command::Watch(args) => commands::watch::run(args),
         Command::Indicators(args) => commands::indicators::run(args),
         Command::Backtest(args) => commands::backtest::run(args),

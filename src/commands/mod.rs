@@ -4,6 +4,7 @@ pub mod backtest;
 pub mod fetch;
 pub mod import;
 pub mod indicators;
+pub mod ingest;
 pub mod model;
 pub mod notify;
 pub mod output;

@@ -8,6 +8,10 @@
 //!     -> hub -> feed server (ws://.../v1/feed, /healthz, /metrics)
 //! ```
 //!
+//! With `[source] kind = "nats"` the source is the cluster's CANDLES
+//! stream, one consumer per partition of `nats.partitions`, and the hub
+//! may be teed to SIGNALS (`run/cluster.rs`, ARCHITECTURE.md §7).
+//!
 //! # Stopping
 //!
 //! SIGINT or SIGTERM (or the end of a replay with `--exit-at-end`, or a
@@ -42,6 +46,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, DataRef, ModelConfig, SourceKind, StrategyConfig, DEMO_TOKEN};
+
+mod cluster;
 
 /// Run the engine: candles in (replay or Binance), strategies, signals out
 /// on the WebSocket feed, state checkpointed to RocksDB so the next run
@@ -143,6 +149,21 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
     let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
+    // The cluster: connected (and its streams verified) before anything
+    // starts, so that a wrong address or setting is a clear error at once.
+    let cluster = match (&config.nats, config.source.kind) {
+        (Some(n), SourceKind::Nats) => Some(cluster::Cluster::start(n).await?),
+        _ => None,
+    };
+    if let Some(c) = &cluster {
+        c.republish(&*store, &strategies, &table).await?;
+    }
+    // The workers' sink: the hub, with notifications and the cluster's
+    // SIGNALS publisher on the side when they are on.
+    let (sink, signal_publisher) = match &cluster {
+        Some(c) => c.sink(engine_sink(&hub, &notifier, run_ms)),
+        None => (engine_sink(&hub, &notifier, run_ms), None),
+    };
     let pipeline_config = PipelineConfig {
         workers: config.engine.workers,
         queue_capacity: config.engine.queue_capacity,
@@ -163,7 +184,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         store.clone(),
         host.as_ref(),
         &strategies,
-        engine_sink(&hub, &notifier, run_ms),
+        sink,
         clock,
     )?;
     let metrics = pipeline.metrics().clone();
@@ -255,17 +276,21 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let stop_flag = Arc::new(AtomicBool::new(false));
     let (source_done_tx, mut source_done) =
         tokio::sync::mpsc::channel::<anyhow::Result<Option<ReplayReport>>>(4);
-    let n_sources = match start_source(
-        &config,
-        router,
-        clock,
-        &offsets,
-        store.clone(),
-        &health,
-        source_stop.clone(),
-        stop_flag.clone(),
-        source_done_tx,
-    ) {
+    let sources = match &cluster {
+        Some(c) => Ok(c.start_sources(router, clock, &health, source_stop.clone(), source_done_tx)),
+        None => start_source(
+            &config,
+            router,
+            clock,
+            &offsets,
+            store.clone(),
+            &health,
+            source_stop.clone(),
+            stop_flag.clone(),
+            source_done_tx,
+        ),
+    };
+    let n_sources = match sources {
         Ok(n) => n,
         Err(e) => {
             // Nothing was started and the router is gone: stop the feed and
@@ -344,6 +369,14 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let reports = tokio::task::spawn_blocking(move || pipeline.join())
         .await
         .map_err(|e| anyhow!("joining the workers: {e}"))?;
+    // The workers are gone, and with them the signal tee: the publisher
+    // drains what is queued for SIGNALS and ends.
+    if let Some(task) = signal_publisher {
+        cluster::finish_publisher(task).await;
+    }
+    if let Some(c) = &cluster {
+        c.summary();
+    }
     // Every signal is emitted: tell the stop, then let the notifier write
     // what it was handed to its outbox and deliver what it can.
     let reason = match &stop {
@@ -466,7 +499,7 @@ async fn notifier_ended(
 }
 
 /// SIGINT or SIGTERM, whichever comes first.
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -506,6 +539,21 @@ fn stream_keys(config: &Config) -> anyhow::Result<Vec<StreamKey>> {
                 .iter()
                 .flat_map(|s| b.intervals.iter().map(|&i| StreamKey::new(s.clone(), i)))
                 .collect()
+        }
+        SourceKind::Nats => {
+            let n = config
+                .nats
+                .as_ref()
+                .ok_or_else(|| anyhow!("source: nats needs a [nats] section"))?;
+            let keys = n.engine_streams();
+            if keys.is_empty() {
+                bail!(
+                    "nats.partitions {:?}: none of nats.symbols hashes to them (of {} partitions); this engine would serve nothing",
+                    n.partitions,
+                    n.partition_count
+                );
+            }
+            keys
         }
     })
 }
@@ -569,6 +617,7 @@ fn start_source(
             });
             Ok(1)
         }
+        SourceKind::Nats => bail!("source: nats is started by the cluster module"),
         SourceKind::Binance => {
             let b = config
                 .binance

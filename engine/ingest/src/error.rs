@@ -27,6 +27,10 @@ pub enum IngestError {
     /// A kline that is malformed, out of order, or not what was asked for.
     #[error("REST {url}: bad kline: {reason}")]
     BadKline { url: String, reason: String },
+    /// A bus the candles are published to did not take one (its cause has
+    /// no credentials in it). The source reconnects and backfills.
+    #[error("publishing candles: {message}")]
+    Publish { message: String },
     #[error("state store: {0}")]
     State(#[from] candlewick_state::StateError),
 }

@@ -1,6 +1,8 @@
 //! # Candle sources
 //!
-//! Two sources feed the same [`Router`](candlewick_pipeline::Router):
+//! Two sources feed the same [`Router`](candlewick_pipeline::Router) (the
+//! Binance adapter may instead feed any [`Destination`], such as the
+//! cluster's candle publisher):
 //!
 //! - [`replay`]: a candle file (or the bundled data) paced in real time at a
 //!   chosen speed-up, or as fast as the workers take it. `candlewick run`'s
@@ -34,9 +36,11 @@
 
 mod allowlist;
 pub mod binance;
+mod destination;
 mod error;
 pub mod grid;
 pub mod replay;
 
 pub use allowlist::Allowlist;
+pub use destination::Destination;
 pub use error::IngestError;

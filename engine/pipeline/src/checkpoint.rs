@@ -11,12 +11,13 @@
 //! again after the restart, and their signals emitted again with the same
 //! ids and the same content (at-least-once, recognisable repeats).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use candlewick_state::{Checkpoint, StateError, StateStore};
+use candlewick_state::{Checkpoint, StateError, StateStore, StreamKey};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::Metrics;
@@ -123,6 +124,39 @@ pub struct Durability {
     pub last_commit_ms: AtomicI64,
     /// Microseconds the last commit took.
     pub last_commit_us: AtomicU64,
+    /// Per stream, the open time of the last candle a durable checkpoint
+    /// holds (at start: the store's offsets). A source that must not let
+    /// go of a candle before it is durable (a JetStream consumer acks only
+    /// then) reads it with [`Durability::offset`].
+    offsets: Mutex<HashMap<StreamKey, i64>>,
+}
+
+impl Durability {
+    /// Open time of the last durable candle of `stream`, `None` before any.
+    pub fn offset(&self, stream: &StreamKey) -> Option<i64> {
+        self.lock().get(stream).copied()
+    }
+
+    /// Records the offsets of a committed checkpoint's streams.
+    pub(crate) fn committed_streams(&self, checkpoint: &Checkpoint<'_>) {
+        let mut offsets = self.lock();
+        for s in checkpoint.streams() {
+            if let Some(t) = s.last_open_time() {
+                offsets.insert(s.key().clone(), t);
+            }
+        }
+    }
+
+    /// Records a stream's offset as loaded from the store at start.
+    pub(crate) fn loaded(&self, stream: &StreamKey, offset: Option<i64>) {
+        if let Some(t) = offset {
+            self.lock().insert(stream.clone(), t);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, i64>> {
+        self.offsets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A checkpoint on its way to the writer.
@@ -212,6 +246,7 @@ fn write_all(
         let started = Instant::now();
         store.commit(&checkpoint)?;
         let d = &metrics.durability;
+        d.committed_streams(&checkpoint);
         d.last_commit_us
             .store(started.elapsed().as_micros() as u64, Relaxed);
         d.last_commit_ms

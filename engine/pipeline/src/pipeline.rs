@@ -181,6 +181,7 @@ impl Pipeline {
                     .transpose()
             })
             .collect::<Result<_, _>>()?;
+        let metrics = Arc::new(Metrics::new(n));
         let mut senders = Vec::with_capacity(n);
         let mut receivers = Vec::with_capacity(n);
         for _ in 0..n {
@@ -188,7 +189,6 @@ impl Pipeline {
             senders.push(tx);
             receivers.push(rx);
         }
-        let metrics = Arc::new(Metrics::new(n));
         let mut locals = vec![vec![u32::MAX; table.len()]; n];
         let mut slots: Vec<Vec<Slot>> = (0..n).map(|_| Vec::new()).collect();
         for id in table.ids() {
@@ -196,6 +196,7 @@ impl Pipeline {
             let shard = table.shard(id);
             let local = slots[shard].len();
             let slot = load_slot(config, key, &*store, host, strategies)?;
+            metrics.durability.loaded(key, slot.state.last_open_time());
             if let Some(stage) = &mut stages[shard] {
                 restore_windows(stage, local, key, &*store, &slot.tail)?;
             }

@@ -206,6 +206,7 @@ impl Worker {
             self.unsaved.extend(b.signals.iter().map(outbox_record));
             let checkpoint = self.build_checkpoint();
             self.store.commit(&checkpoint)?;
+            self.metrics.durability.committed_streams(&checkpoint);
             self.metrics.add(&self.metrics.counters.checkpoints, 1);
         }
         for s in &b.signals {

@@ -197,3 +197,69 @@ fn the_outbox_keeps_its_retention_of_candle_time() {
     assert_eq!(stored.len(), want);
     assert!(stored.iter().all(|r| r.time >= newest - week));
 }
+
+/// The hook a cluster consumer acks by (`Durability::offset`): a stream's
+/// durable offset never runs ahead of what the store holds, ends at the
+/// last candle, and after a restart starts at the store's offset.
+#[test]
+fn durable_offsets_never_run_ahead_of_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let keys: Vec<StreamKey> = STREAMS.iter().map(|k| k.parse().unwrap()).collect();
+    let config = PipelineConfig {
+        checkpoint: CheckpointPolicy::Every {
+            interval: Duration::from_millis(1),
+            max_candles: 50,
+        },
+        max_batch: 16,
+        ..PipelineConfig::default()
+    };
+    let start = || {
+        let table = StreamTable::new(keys.clone(), 2);
+        let sink = Arc::new(candlewick_pipeline::NullSink);
+        Pipeline::start(&config, table, store.clone(), None, &[], sink, Clock::new()).unwrap()
+    };
+    let (pipeline, router) = start();
+    let ids: Vec<_> = router.table().ids().collect();
+    let data = candles();
+    let durability = || {
+        keys.iter()
+            .map(|k| pipeline.metrics().durability.offset(k))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(durability(), [None, None]);
+    for chunk in data.chunks(25) {
+        let batch = chunk
+            .iter()
+            .flat_map(|c| {
+                ids.iter().map(|&stream| CandleEvent {
+                    stream,
+                    candle: *c,
+                    ingest_ns: 0,
+                })
+            })
+            .collect();
+        router.route_batch(batch).unwrap();
+        for (k, d) in keys.iter().zip(durability()) {
+            let stored = store.offset(k).unwrap();
+            assert!(
+                d <= stored,
+                "{k}: durable {d:?} ahead of the store's {stored:?}"
+            );
+        }
+    }
+    drop(router);
+    let metrics = pipeline.metrics().clone();
+    pipeline.join().unwrap();
+    let last = data.last().unwrap().open_time;
+    for k in &keys {
+        assert_eq!(metrics.durability.offset(k), Some(last), "{k}");
+    }
+    // A restart reports what the store holds before anything is applied.
+    let (pipeline, router) = start();
+    for k in &keys {
+        assert_eq!(pipeline.metrics().durability.offset(k), Some(last), "{k}");
+    }
+    drop(router);
+    pipeline.join().unwrap();
+}

@@ -38,6 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use candlewick_pipeline::{Backoff, CandleEvent, Clock, Metrics, Router, StreamId, StreamTable};
+
+use crate::Destination;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
@@ -98,10 +100,14 @@ impl BinanceConfig {
 }
 
 /// One WebSocket connection's worth of streams, reconnecting forever.
-pub struct Connection {
+///
+/// Its closed candles go to a [`Destination`]: the local pipeline's
+/// [`Router`] (`candlewick run`), or a publisher to the cluster's candle
+/// stream (`candlewick ingest`).
+pub struct Connection<D: Destination = Router> {
     config: Arc<BinanceConfig>,
     streams: Vec<StreamId>,
-    router: Router,
+    router: D,
     clock: Clock,
     rest: RestClient,
     /// Open time of the last candle routed, per global stream id.
@@ -157,8 +163,9 @@ enum End {
     Lost(String),
 }
 
-impl Connection {
-    /// `offsets[id]` is each stream's committed offset (from the store).
+impl<D: Destination> Connection<D> {
+    /// `offsets[id]` is each stream's committed offset (from the store, or
+    /// the last candle the cluster's stream holds).
     ///
     /// # Errors
     /// [`IngestError::Rest`] when the HTTP client cannot be built.
@@ -167,7 +174,7 @@ impl Connection {
         config: Arc<BinanceConfig>,
         streams: Vec<StreamId>,
         offsets: Vec<Option<i64>>,
-        router: Router,
+        router: D,
         clock: Clock,
     ) -> Result<Self, IngestError> {
         let rest = RestClient::new(
@@ -203,7 +210,9 @@ impl Connection {
     ///
     /// # Errors
     /// Only when the pipeline has stopped (nothing to route to); network
-    /// trouble is retried forever with backoff.
+    /// trouble, and a destination that could not take a candle
+    /// ([`IngestError::Publish`]), are retried forever with backoff: the
+    /// next session backfills from the last candle handed over.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), IngestError> {
         let mut failures = 0u32;
         loop {
@@ -372,20 +381,22 @@ impl Connection {
                 }
             }
         }
-        self.route(id, candle, ingest_ns)
+        self.route(id, candle, ingest_ns).await
     }
 
-    fn route(
+    async fn route(
         &mut self,
         id: StreamId,
         candle: candlewick_market::Candle,
         ingest_ns: u64,
     ) -> Result<(), IngestError> {
-        self.router.route_async(CandleEvent {
-            stream: id,
-            candle,
-            ingest_ns,
-        })?;
+        self.router
+            .deliver(CandleEvent {
+                stream: id,
+                candle,
+                ingest_ns,
+            })
+            .await?;
         self.last[id.0 as usize] = Some(candle.open_time);
         Ok(())
     }

@@ -536,7 +536,7 @@ impl KlinePager {
     }
 }
 
-impl Connection {
+impl<D: super::Destination> Connection<D> {
     /// Routes every closed candle of `id` after the last one routed and
     /// before `until` (exclusive; `None`: up to now).
     pub(super) async fn backfill(
@@ -567,7 +567,7 @@ impl Connection {
                     continue;
                 }
                 let ingest_ns = self.clock.now_ns();
-                self.route(id, k.candle, ingest_ns)?;
+                self.route(id, k.candle, ingest_ns).await?;
                 self.metrics()
                     .add(&self.metrics().counters.backfill_candles, 1);
             }

@@ -1,0 +1,240 @@
+//! [`PartitionSource`]: one partition's candles from CANDLES into the
+//! engine's [`Router`], acknowledged only once durable.
+//!
+//! # Ack after checkpoint
+//!
+//! A durable pull consumer per partition (`<prefix>-p<P>`, filter
+//! `candles.<P>.>`, explicit acks) delivers the partition's candles in
+//! stream order. Each is routed to its shard worker like a Binance
+//! candle, and held unacknowledged until the pipeline reports a durable
+//! checkpoint covering it ([`candlewick_pipeline::Durability::offset`]:
+//! the stream's offset in the last committed checkpoint is at or after
+//! the candle). Only then is it acked. So a crash loses no candle: what
+//! was not durable was not acked, and the server delivers it again.
+//!
+//! # Restart
+//!
+//! Unacknowledged messages of a dead consumer are redelivered only after
+//! `ack_wait`, and new ones would be delivered first, which would open a
+//! gap in a stream. So at start, when the consumer has messages pending
+//! acknowledgement, it is recreated to start at its ack floor + 1: every
+//! message after the last contiguous ack comes again, in order. Candles at
+//! or before a stream's stored offset are refused by
+//! `StreamState::apply` (counted as duplicates) and acked, so
+//! redelivery is safe.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::message::Acker;
+use async_nats::jetstream::{AckKind, Context};
+use candlewick_pipeline::{CandleEvent, Clock, Router, StreamId};
+use candlewick_state::StreamKey;
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use crate::payload::decode_candle;
+use crate::subjects::{partition_filter, partition_of};
+use crate::{ClusterConfig, ClusterError};
+
+/// How often held candles are checked against the durable offsets.
+const ACK_TICK: Duration = Duration::from_millis(50);
+
+/// Errors in a row from the message stream before the source gives up
+/// (its supervisor restarts it).
+const MAX_STREAM_ERRORS: u32 = 20;
+
+/// What the partition sources did.
+#[derive(Debug, Default)]
+pub struct ConsumeStats {
+    /// Candles routed to the workers.
+    pub routed: AtomicU64,
+    /// Messages acknowledged (after their checkpoint).
+    pub acked: AtomicU64,
+    /// Messages that were not a candle (terminated, never redelivered).
+    pub malformed: AtomicU64,
+    /// Candles of streams this engine does not serve (acked at once).
+    pub unknown: AtomicU64,
+}
+
+/// One partition's consumer feeding the engine.
+pub struct PartitionSource {
+    pub js: Context,
+    pub cfg: ClusterConfig,
+    pub partition: u32,
+    pub router: Router,
+    pub clock: Clock,
+    pub stats: Arc<ConsumeStats>,
+}
+
+/// A routed candle waiting for its checkpoint.
+struct Held {
+    stream: StreamId,
+    open_time: i64,
+    acker: Acker,
+}
+
+impl PartitionSource {
+    /// The durable consumer's name.
+    pub fn consumer_name(&self) -> String {
+        format!("{}-p{}", self.cfg.consumer_prefix, self.partition)
+    }
+
+    /// Consumes until `stop` turns true, acking what became durable.
+    ///
+    /// # Errors
+    /// [`ClusterError::Route`] when the pipeline stopped;
+    /// [`ClusterError::JetStream`] when the consumer cannot be set up or
+    /// its message stream keeps failing (the supervisor restarts it).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), ClusterError> {
+        let consumer = self.consumer().await?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| ClusterError::js(format!("consumer {}", self.consumer_name()), e))?;
+        let ids = self.stream_ids();
+        let mut held: Vec<Held> = Vec::new();
+        let mut tick = tokio::time::interval(ACK_TICK);
+        let mut errors = 0u32;
+        let mut logged = (false, false);
+        tracing::info!(partition = self.partition, consumer = %self.consumer_name(), "consuming candles");
+        loop {
+            tokio::select! {
+                () = stopped(&mut stop) => break,
+                _ = tick.tick() => self.ack_durable(&mut held).await,
+                next = messages.next() => {
+                    let Some(next) = next else {
+                        return Err(ClusterError::js(format!("consumer {}", self.consumer_name()), "message stream ended"));
+                    };
+                    let message = match next {
+                        Ok(m) => { errors = 0; m }
+                        Err(e) => {
+                            errors += 1;
+                            tracing::warn!(partition = self.partition, cause = %e, "consumer message stream error");
+                            if errors >= MAX_STREAM_ERRORS {
+                                return Err(ClusterError::js(format!("consumer {}", self.consumer_name()), e));
+                            }
+                            continue;
+                        }
+                    };
+                    let (message, acker) = message.split();
+                    match decode_candle(&message.payload) {
+                        Err(e) => {
+                            self.stats.malformed.fetch_add(1, Relaxed);
+                            if !std::mem::replace(&mut logged.0, true) {
+                                tracing::warn!(partition = self.partition, subject = %message.subject, cause = %e, "message that is not a candle terminated (counted; logged once)");
+                            }
+                            let _ = acker.ack_with(AckKind::Term).await;
+                        }
+                        Ok((key, candle)) => match ids.get(&key) {
+                            Some(&stream) if partition_of(key.symbol.as_str(), self.cfg.partition_count) == self.partition => {
+                                self.router.route_async(CandleEvent { stream, candle, ingest_ns: self.clock.now_ns() })?;
+                                self.stats.routed.fetch_add(1, Relaxed);
+                                held.push(Held { stream, open_time: candle.open_time, acker });
+                            }
+                            _ => {
+                                self.stats.unknown.fetch_add(1, Relaxed);
+                                if !std::mem::replace(&mut logged.1, true) {
+                                    tracing::warn!(partition = self.partition, stream = %key, "candle of a stream this engine does not serve acked and skipped (counted; logged once)");
+                                }
+                                let _ = acker.ack().await;
+                            }
+                        },
+                    }
+                }
+            }
+        }
+        // What is durable now is acked; the rest comes again after a
+        // restart (the final checkpoint is written after the sources stop).
+        self.ack_durable(&mut held).await;
+        Ok(())
+    }
+
+    /// The engine's streams by key.
+    fn stream_ids(&self) -> HashMap<StreamKey, StreamId> {
+        let table = self.router.table();
+        table.ids().map(|id| (table.key(id).clone(), id)).collect()
+    }
+
+    /// Acks every held candle whose stream's durable offset reached it.
+    async fn ack_durable(&self, held: &mut Vec<Held>) {
+        if held.is_empty() {
+            return;
+        }
+        let durability = &self.router.metrics().durability;
+        let table = self.router.table();
+        let mut offsets: HashMap<StreamId, Option<i64>> = HashMap::new();
+        let mut keep = Vec::with_capacity(held.len());
+        for h in held.drain(..) {
+            let durable = *offsets
+                .entry(h.stream)
+                .or_insert_with(|| durability.offset(table.key(h.stream)));
+            if durable.is_some_and(|d| d >= h.open_time) {
+                match h.acker.ack().await {
+                    Ok(()) => {
+                        self.stats.acked.fetch_add(1, Relaxed);
+                    }
+                    // Not acked: the server delivers it again, and it is
+                    // refused as already applied, then acked.
+                    Err(e) => tracing::debug!(cause = %e, "ack failed"),
+                }
+            } else {
+                keep.push(h);
+            }
+        }
+        *held = keep;
+    }
+
+    /// The partition's durable consumer, recreated from its ack floor when
+    /// it has deliveries pending (see the module docs).
+    async fn consumer(&self) -> Result<PullConsumer, ClusterError> {
+        let name = self.consumer_name();
+        let stream = self
+            .js
+            .get_stream(&self.cfg.candles_stream)
+            .await
+            .map_err(|e| ClusterError::js(format!("stream {}", self.cfg.candles_stream), e))?;
+        let what = || format!("consumer {name}");
+        let deliver = match stream.consumer_info(&name).await {
+            Ok(info) if info.num_ack_pending == 0 => {
+                return stream
+                    .get_consumer(&name)
+                    .await
+                    .map_err(|e| ClusterError::js(what(), e));
+            }
+            Ok(info) => {
+                let from = info.ack_floor.stream_sequence + 1;
+                tracing::info!(consumer = %name, pending = info.num_ack_pending, from_sequence = from, "redelivering what the last run did not acknowledge, in order");
+                stream
+                    .delete_consumer(&name)
+                    .await
+                    .map_err(|e| ClusterError::js(what(), e))?;
+                DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                }
+            }
+            Err(_) => DeliverPolicy::All,
+        };
+        stream
+            .create_consumer(pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: partition_filter(self.partition),
+                deliver_policy: deliver,
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: self.cfg.ack_wait,
+                max_ack_pending: self.cfg.max_ack_pending,
+                max_deliver: -1,
+                ..pull::Config::default()
+            })
+            .await
+            .map_err(|e| ClusterError::js(what(), e))
+    }
+}
+
+/// Resolves when the watched flag turns true (or its sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}

@@ -1,0 +1,73 @@
+//! # Scale-out on NATS JetStream (issue 12, first slice)
+//!
+//! Roles, one process each, any number of machines:
+//!
+//! ```text
+//! candlewick ingest ──publish──▶ CANDLES  candles.<partition>.<SYMBOL>.<interval>
+//!   (Binance adapter:             │          Nats-Msg-Id = SYMBOL:interval:open_time
+//!    reconnect, backfill,         │
+//!    validation)                  ▼ one durable pull consumer per partition
+//!                        candlewick run  (source kind = "nats", static partitions)
+//!                          router ▸ shard workers ▸ feed   (the normal pipeline)
+//!                                 │ ack a candle only after the checkpoint holding it
+//!                                 ▼ (opt-in)
+//!                              SIGNALS  signals.<strategy>.<SYMBOL>   Nats-Msg-Id = signal id
+//! ```
+//!
+//! - [`subjects`]: subject names and the documented partition hash
+//!   (FNV-1a 64 of the symbol, mod the partition count).
+//! - [`streams`]: creates or verifies CANDLES and SIGNALS (duplicate
+//!   window, replicas) idempotently.
+//! - [`publish`]: the candle publisher (the ingest role's
+//!   [`candlewick_ingest::Destination`]) and the signal publisher.
+//! - [`consume`]: a partition's consumer feeding the engine's router, with
+//!   ack after checkpoint.
+//! - [`tee`]: the engine's sink plus a copy of each signal for SIGNALS.
+//!
+//! Not built yet: lease-based partition ownership and failover, the
+//! `candlewick feed` role, a deploy recipe, benchmarks (ARCHITECTURE.md §7).
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod consume;
+mod error;
+pub mod payload;
+pub mod publish;
+pub mod streams;
+pub mod subjects;
+pub mod tee;
+
+pub use config::{Auth, ClusterConfig, Secret};
+pub use error::ClusterError;
+
+/// The JetStream context every role works through.
+pub use async_nats::jetstream::Context as JetStream;
+
+/// Connects to the servers with the configured credentials, and returns
+/// the JetStream context. Fails at once (no background retry) when no
+/// server answers, so that a wrong address is a clear error at start;
+/// once connected, the client reconnects by itself.
+///
+/// # Errors
+/// [`ClusterError::Connect`] naming the servers (never a credential).
+pub async fn connect(cfg: &ClusterConfig, name: &str) -> Result<JetStream, ClusterError> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(cfg.connect_timeout);
+    match &cfg.auth {
+        Auth::None => {}
+        Auth::Token(t) => options = options.token(t.expose().to_owned()),
+        Auth::UserPassword { user, password } => {
+            options = options.user_and_password(user.clone(), password.expose().to_owned());
+        }
+    }
+    let client =
+        options
+            .connect(cfg.servers.as_slice())
+            .await
+            .map_err(|e| ClusterError::Connect {
+                servers: cfg.servers_text(),
+                message: e.to_string(),
+            })?;
+    Ok(async_nats::jetstream::new(client))
+}

@@ -1,0 +1,357 @@
+//! The cluster on NATS JetStream end to end (issue 12), over real sockets
+//! on loopback: exchange simulator (in this process) -> `candlewick
+//! ingest` (child) -> a real nats-server (child, JetStream, a temporary
+//! store) -> `candlewick run` with `source.kind = "nats"` (children) ->
+//! feed clients (in this process).
+//!
+//! Nothing here asserts a duration: tests wait for counts, with a
+//! generous overall limit that only turns a hang into a failure.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(dead_code)] // shared with tests/live, which uses other parts
+#[path = "../live/support.rs"]
+mod support;
+
+mod nats;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use candlewick_cluster::subjects::partition_of;
+use candlewick_simulator::{SimConfig, Simulator};
+use nats::*;
+use support::*;
+
+const TOKEN: &str = "a-test-token-0123456789";
+/// N of the partition hash in these tests.
+const PARTITIONS: u32 = 4;
+
+/// `candlewick ingest`'s config: the simulator's streams, from its first
+/// candle, published to `nats`.
+fn ingest_config(sim: &Simulator, nats: &NatsServer) -> String {
+    let symbols: Vec<String> = sim
+        .config()
+        .symbols
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect();
+    format!(
+        r#"
+[binance]
+ws_url = "{ws}"
+rest_url = "{rest}"
+allowed_hosts = []
+allow_loopback = true
+symbols = [{symbols}]
+intervals = ["1m"]
+idle_timeout_s = 1.0
+start_from_ms = {start}
+
+[nats]
+servers = ["{url}"]
+partition_count = {PARTITIONS}
+"#,
+        ws = sim.ws_url(),
+        rest = sim.rest_url(),
+        symbols = symbols.join(", "),
+        start = sim.config().start_ms,
+        url = nats.url,
+    )
+}
+
+/// An engine consuming `partitions` of the cluster: the live tests'
+/// engine config with `[source] kind = "nats"` and `[nats]` in place of
+/// `[binance]`.
+fn engine_config(
+    sim: &Simulator,
+    nats: &NatsServer,
+    partitions: &[u32],
+    publish_signals: bool,
+) -> String {
+    let single = binance_config(sim, 4, TOKEN, 8192);
+    let (head, rest) = single.split_once("[binance]").unwrap();
+    let (_, tail) = rest.split_once("[indicators]").unwrap();
+    let symbols: Vec<String> = sim
+        .config()
+        .symbols
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect();
+    format!(
+        r#"{head}
+[nats]
+servers = ["{url}"]
+partition_count = {PARTITIONS}
+partitions = {partitions:?}
+symbols = [{symbols}]
+intervals = ["1m"]
+publish_signals = {publish_signals}
+
+[indicators]{tail}"#,
+        head = head.replace("kind = \"binance\"", "kind = \"nats\""),
+        url = nats.url,
+        symbols = symbols.join(", "),
+    )
+}
+
+/// The simulator's symbols whose partition is in `partitions`.
+fn symbols_of(sim: &Simulator, partitions: &[u32]) -> Vec<String> {
+    sim.config()
+        .symbols
+        .iter()
+        .filter(|s| partitions.contains(&partition_of(s, PARTITIONS)))
+        .cloned()
+        .collect()
+}
+
+/// Reads until the last candle of each of `symbols` has arrived.
+async fn wait_for(client: &mut Client, sim: &Simulator, symbols: &[String]) {
+    let last = sim.candles(0).last().unwrap().open_time;
+    client
+        .read_until(|c| symbols.iter().all(|s| c.last_time.get(s) == Some(&last)))
+        .await;
+}
+
+/// The signal ids SIGNALS holds, each with how often.
+async fn signal_ids(nats: &NatsServer) -> BTreeMap<String, usize> {
+    let js = nats.js().await;
+    let mut ids = BTreeMap::new();
+    for body in stream_bodies(&js, "SIGNALS").await {
+        assert_eq!(body["type"], "signal", "{body}");
+        *ids.entry(body["id"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    ids
+}
+
+/// (a) + (d): simulator -> ingest -> JetStream -> two engines, each on
+/// half of the partitions -> feed clients. Together they send exactly the
+/// signals of a single-process `candlewick run` on the same simulator
+/// (same ids, actions and strengths), which are the reference replay's;
+/// and SIGNALS holds each of them once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_to_jetstream_to_engines_equals_the_single_process_run() {
+    let (n_symbols, steps) = (6, 300);
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let nats = NatsServer::start().await;
+    let halves: [&[u32]; 2] = [&[0, 1], &[2, 3]];
+    let served: Vec<Vec<String>> = halves.iter().map(|p| symbols_of(&sim, p)).collect();
+    assert!(
+        served.iter().all(|s| !s.is_empty()),
+        "each engine serves a symbol: {served:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+
+    let mut engines = Vec::new();
+    let mut clients = Vec::new();
+    for (i, partitions) in halves.iter().enumerate() {
+        let d = dir.path().join(format!("engine-{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let engine = Engine::start(&d, &engine_config(&sim, &nats, partitions, true));
+        let mut client = Client::connect(engine.addr, TOKEN, true).await;
+        client.ping().await;
+        engines.push(engine);
+        clients.push(client);
+    }
+    let single_dir = dir.path().join("single");
+    std::fs::create_dir_all(&single_dir).unwrap();
+    let single = Engine::start(&single_dir, &binance_config(&sim, 4, TOKEN, 8192));
+    let mut single_client = Client::connect(single.addr, TOKEN, true).await;
+    single_client.ping().await;
+
+    sim.play(300.0);
+    // Shorter than the clients' own patience, so that a hang shows the logs.
+    let patience = PATIENCE - std::time::Duration::from_secs(30);
+    for (i, (client, symbols)) in clients.iter_mut().zip(&served).enumerate() {
+        let done = tokio::time::timeout(patience, wait_for(client, &sim, symbols)).await;
+        if done.is_err() {
+            panic!(
+                "engine {i} did not send every candle of {symbols:?}:\n{}\n--- ingest:\n{}",
+                engines[i].log(),
+                ingest.log()
+            );
+        }
+    }
+    let done = tokio::time::timeout(patience, single_client.wait_for_symbols_done(&sim)).await;
+    assert!(
+        done.is_ok(),
+        "the single process did not finish:\n{}",
+        single.log()
+    );
+
+    let mut got = BTreeMap::new();
+    for (client, engine) in clients.iter().zip(&engines) {
+        assert_gapless(&client.seqs);
+        assert_eq!(
+            client.signals().len(),
+            client.signal_count,
+            "an engine sent an id twice:\n{}",
+            engine.log()
+        );
+        for (id, content) in client.signals() {
+            assert!(
+                got.insert(id.clone(), content).is_none(),
+                "{id} from both engines"
+            );
+        }
+    }
+    let single_signals = single_client.signals();
+    assert!(!single_signals.is_empty());
+    assert_eq!(got, single_signals, "cluster != single process");
+    assert_eq!(got, reference_signals(&sim), "cluster != reference replay");
+
+    // (d) Every signal in SIGNALS, once (the publisher drains at stop).
+    for engine in engines {
+        let log = engine.terminate();
+        assert!(log.contains("consuming the cluster's candles"), "{log}");
+    }
+    single.terminate();
+    ingest.terminate();
+    let ids = signal_ids(&nats).await;
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "ids stored more than once: {twice:?}");
+    let want: BTreeSet<&String> = got.keys().collect();
+    let have: BTreeSet<&String> = ids.keys().collect();
+    assert_eq!(have, want, "SIGNALS != the signals sent");
+}
+
+/// (b): two ingest processes publish the same candles (both see every
+/// frame): CANDLES holds each candle once, deduplicated by `Nats-Msg-Id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_ingest_processes_store_each_candle_once() {
+    let (n_symbols, steps) = (4, 200);
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ingest_config(&sim, &nats);
+    let a = Ingest::start(dir.path(), "a", &config);
+    let b = Ingest::start(dir.path(), "b", &config);
+    // Both connected to the exchange before anything is published, so
+    // both get (and publish) every candle.
+    let start = std::time::Instant::now();
+    while sim
+        .stats()
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 2
+    {
+        assert!(start.elapsed() < PATIENCE, "ingest did not connect");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    sim.play(400.0);
+    let js = nats.js().await;
+    let total = (n_symbols * steps) as u64;
+    let patience = PATIENCE - std::time::Duration::from_secs(30);
+    let stored = tokio::time::timeout(patience, wait_stream_messages(&js, "CANDLES", total)).await;
+    assert!(
+        stored.is_ok(),
+        "CANDLES never held every candle:\n--- a:\n{}\n--- b:\n{}",
+        a.log(),
+        b.log()
+    );
+    let (log_a, log_b) = (a.terminate(), b.terminate());
+
+    let bodies = stream_bodies(&js, "CANDLES").await;
+    assert_eq!(bodies.len() as u64, total);
+    let mut seen = BTreeSet::new();
+    for body in &bodies {
+        let id = format!("{}:{}", body["symbol"], body["open_time"]);
+        assert!(seen.insert(id.clone()), "{id} stored twice");
+    }
+    let stored = |log: &str| logged_number(log, "ingest stopped", "stored");
+    let duplicates = |log: &str| logged_number(log, "ingest stopped", "duplicates");
+    assert_eq!(stored(&log_a) + stored(&log_b), total, "{log_a}\n{log_b}");
+    assert!(
+        duplicates(&log_a) + duplicates(&log_b) > 0,
+        "the second publisher's copies were refused as duplicates:\n{log_a}\n{log_b}"
+    );
+}
+
+/// (c) + (d): kill -9 of the engine at random points mid-stream, then a
+/// restart on the same state: no signal is missing (resume from the
+/// checkpoint, and the unacknowledged candles come again), a signal seen
+/// twice has the same content; SIGNALS holds every signal, each id once
+/// (what a kill left unpublished is published from the outbox at start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill9_of_a_cluster_engine_loses_no_signal() {
+    let kills: usize = std::env::var("CANDLEWICK_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let (n_symbols, steps) = (4, 40 * (kills + 2));
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let names = sim.config().symbols.clone();
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let config = engine_config(&sim, &nats, &[0, 1, 2, 3], true).replace(
+        "tail_bars = 64",
+        "tail_bars = 64\ncheckpoint_interval_ms = 50",
+    );
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill points from seed {seed}");
+    let mut rng = seed | 1;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut got: BTreeMap<String, String> = BTreeMap::new();
+    let mut since = None;
+    let record = |c: &Client, got: &mut BTreeMap<String, String>| {
+        let mut once = BTreeSet::new();
+        for (id, content) in c.signals_in_order() {
+            assert!(once.insert(id.clone()), "{id} sent twice on one connection");
+            if let Some(before) = got.insert(id.clone(), content.clone()) {
+                assert_eq!(&before, content, "{id} came again with other content");
+            }
+        }
+    };
+    for k in 0..kills {
+        let engine = Engine::start(dir.path(), &config);
+        let mut client = Client::connect_since(engine.addr, TOKEN, false, since).await;
+        client.ping().await;
+        sim.play_to(2000.0, 40 * (k + 1));
+        engine
+            .wait_metric_at_least("candles_applied_total", 1)
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(next(120))).await;
+        client.drain_now().await;
+        engine.kill9();
+        record(&client, &mut got);
+        since = client.resume_point(&names).or(since);
+    }
+    let last = Engine::start(dir.path(), &config);
+    let mut client = Client::connect_since(last.addr, TOKEN, true, since).await;
+    client.ping().await;
+    sim.play(2000.0);
+    client.wait_for_symbols_done(&sim).await;
+    client.drain_now().await;
+    let log = last.terminate();
+    assert!(log.contains("resuming after the candle of"), "{log}");
+    record(&client, &mut got);
+
+    assert_state_is_every_candle_once(dir.path(), &sim);
+    let want = reference_signals(&sim);
+    let missing: Vec<_> = want.keys().filter(|id| !got.contains_key(*id)).collect();
+    assert!(missing.is_empty(), "signals never delivered: {missing:?}");
+    assert_eq!(got, want, "the delivered signals are not the replay's");
+
+    let ids = signal_ids(&nats).await;
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "ids stored more than once: {twice:?}");
+    let have: BTreeSet<&String> = ids.keys().collect();
+    let want_ids: BTreeSet<&String> = want.keys().collect();
+    assert_eq!(have, want_ids, "SIGNALS != the reference's signals");
+}
