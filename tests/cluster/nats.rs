@@ -1,13 +1,13 @@
 //! Test support: real nats-server processes and the cluster roles as
 //! child processes.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use candlewick_cluster::{ClusterConfig, JetStream};
+
+use crate::common::process::Process;
 
 /// Longest any wait may take (a hang guard, not a timing assertion).
 pub const PATIENCE: Duration = Duration::from_secs(180);
@@ -135,76 +135,29 @@ fn wait_for_ports_file(dir: &Path, pid: u32) -> String {
 }
 
 /// `candlewick ingest` as a child process; killed on drop.
-pub struct Ingest {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    /// Reads the child's stderr to its end.
-    reader: Option<std::thread::JoinHandle<()>>,
-}
+pub struct Ingest(Process);
 
 impl Ingest {
     pub fn start(dir: &Path, name: &str, config: &str) -> Ingest {
-        let path = dir.join(format!("{name}.toml"));
-        std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_candlewick"))
-            .args(["ingest", "--config"])
-            .arg(&path)
-            .current_dir(dir)
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the binary runs");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("ingest: publishing closed candles") {
-                    let _ = tx.send(());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        if rx.recv_timeout(PATIENCE).is_err() {
-            let _ = child.kill();
-            panic!("ingest did not start:\n{}", log.lock().unwrap());
-        }
-        Ingest {
-            child,
-            log,
-            reader: Some(reader),
-        }
+        Ingest(Process::start(
+            dir,
+            "ingest",
+            &format!("{name}.toml"),
+            config,
+            "ingest: publishing closed candles",
+            PATIENCE,
+        ))
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.0.log()
     }
 
-    /// SIGTERM; it must exit 0. Returns its log.
+    /// SIGTERM; it must exit 0. Returns its whole log.
     pub fn terminate(mut self) -> String {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let status = self.child.wait().unwrap();
-        // Its whole log, to the last line (stderr closes when it exits).
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        let log = self.log();
+        let (status, log) = self.0.terminate();
         assert!(status.success(), "exit {status}:\n{log}");
         log
-    }
-}
-
-impl Drop for Ingest {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,7 +3,7 @@
 //! `candlewick_plugins::testing`).
 #![allow(dead_code)] // each test file uses its own part
 
-pub mod engine;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

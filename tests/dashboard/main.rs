@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::{connect, Message};
 #[path = "../common/mod.rs"]
 mod common;
 
-use common::engine::EngineProcess;
+use common::process::Process;
 
 /// A hang guard, not a timing assertion.
 const PATIENCE: Duration = Duration::from_secs(180);
@@ -80,15 +80,22 @@ tokens = ["dashboard-test-token"]
 /// `candlewick run` as a child; killed on drop. `addr` serves the
 /// dashboard, the feed and the HTTP routes.
 struct Engine {
-    process: EngineProcess,
+    process: Process,
     addr: SocketAddr,
 }
 
 impl Engine {
     fn start(dir: &Path) -> Engine {
         // The line `candlewick run` prints for people.
-        let process = EngineProcess::start(dir, &config(), "dashboard: http://", PATIENCE);
-        let addr = process.addr;
+        let process = Process::start(
+            dir,
+            "run",
+            "engine.toml",
+            &config(),
+            "dashboard: http://",
+            PATIENCE,
+        );
+        let addr = process.addr();
         Engine { process, addr }
     }
 

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::common::engine::EngineProcess;
+use crate::common::process::Process;
 
 /// Longest any wait may take before the test fails (a hang guard, not a
 /// timing assertion).
@@ -96,14 +96,21 @@ send_timeout_s = 120.0
 
 /// `candlewick run` as a child process, with the feed's address.
 pub struct Engine {
-    process: EngineProcess,
+    process: Process,
     pub addr: SocketAddr,
 }
 
 impl Engine {
     pub fn start(dir: &Path, config: &str) -> Engine {
-        let process = EngineProcess::start(dir, config, "signal feed on ws://", PATIENCE);
-        let addr = process.addr;
+        let process = Process::start(
+            dir,
+            "run",
+            "engine.toml",
+            config,
+            "signal feed on ws://",
+            PATIENCE,
+        );
+        let addr = process.addr();
         Engine { process, addr }
     }
 
@@ -152,13 +159,7 @@ impl Engine {
 
     /// SIGTERM; the engine must drain and exit 0. Returns its log.
     pub fn terminate(mut self) -> String {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe {
-            libc::kill(self.process.child.id() as i32, libc::SIGTERM);
-        }
-        let status = self.process.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        let log = self.log();
+        let (status, log) = self.process.terminate();
         assert!(status.success(), "exit {status}:\n{log}");
         assert!(log.contains("SIGTERM: draining and stopping"), "{log}");
         log
