@@ -141,6 +141,29 @@ pub struct BinanceConfig {
     pub start_from_ms: Option<i64>,
 }
 
+impl BinanceConfig {
+    /// Every (symbol, interval) stream the section names.
+    pub fn streams(&self) -> Vec<StreamKey> {
+        self.symbols
+            .iter()
+            .flat_map(|s| self.intervals.iter().map(|&i| StreamKey::new(s.clone(), i)))
+            .collect()
+    }
+
+    /// The adapter's settings: its URLs checked against the allowlist, the
+    /// connections' shape, where a new stream's backfill starts.
+    pub fn adapter(&self) -> anyhow::Result<candlewick_ingest::binance::BinanceConfig> {
+        let allow =
+            candlewick_ingest::Allowlist::new(self.allowed_hosts.clone(), self.allow_loopback);
+        let mut bc =
+            candlewick_ingest::binance::BinanceConfig::new(&self.ws_url, &self.rest_url, &allow)?;
+        bc.max_streams_per_connection = self.max_streams_per_connection;
+        bc.idle_timeout = std::time::Duration::from_secs_f64(self.idle_timeout_s);
+        bc.start_from = self.start_from_ms;
+        Ok(bc)
+    }
+}
+
 /// `[nats]`: the servers and the shape of the cluster's streams, then the
 /// keys of each role. See ARCHITECTURE.md §7.
 #[derive(Debug, Deserialize)]

@@ -15,6 +15,8 @@ mod common;
 #[path = "live/support.rs"]
 mod support;
 
+use std::time::Duration;
+
 use candlewick_simulator::{SimConfig, Simulator};
 
 use support::*;
@@ -48,8 +50,9 @@ struct Footprint {
 
 /// Runs `symbols` streams with `sma_cross` and `extra` more example
 /// strategies and [`CLIENTS`] feed clients through [`STEPS`] candles each;
-/// checks that no client lost a signal silently.
-async fn footprint(symbols: usize, extra: &[&str]) -> Footprint {
+/// checks that no client lost a signal silently. Each wait may take up to
+/// `patience`.
+async fn footprint(symbols: usize, extra: &[&str], patience: Duration) -> Footprint {
     let mut sim_config = SimConfig::symbols(symbols, STEPS);
     // Each symbol's REST backfill costs weight: room for all of them.
     sim_config.weight_limit = sim_config.weight_limit.max(symbols as u32 * 20);
@@ -62,7 +65,7 @@ async fn footprint(symbols: usize, extra: &[&str]) -> Footprint {
             example(name)
         ));
     }
-    let engine = Engine::start(dir.path(), &config);
+    let engine = Engine::start(dir.path(), &config).with_patience(patience);
     let mut readers = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
         let mut client = Client::connect(engine.addr, TOKEN, false).await;
@@ -132,7 +135,7 @@ fn assert_flat(f: &Footprint, symbols: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_symbols_three_strategies_and_a_hundred_clients_stay_under_200_mb() {
-    let f = footprint(SYMBOLS, &MORE_STRATEGIES).await;
+    let f = footprint(SYMBOLS, &MORE_STRATEGIES, Duration::from_secs(180)).await;
     assert!(
         f.full < LIMIT,
         "anonymous resident set {} MiB",
@@ -149,8 +152,12 @@ async fn a_thousand_symbols_three_strategies_and_a_hundred_clients_stay_under_20
 #[ignore = "heavy: run by scripts/test --heavy"]
 async fn ten_thousand_symbols_three_strategies_and_a_hundred_clients() {
     const N: usize = 10_000;
-    let one = footprint(N, &[]).await;
-    let three = footprint(N, &MORE_STRATEGIES).await;
+    // The engine's start backfills every stream over REST, one request
+    // (weight 2) each, within its default budget of 4,800 a minute: about
+    // four minutes at 10,000 streams before the first live candle.
+    let patience = Duration::from_secs(900);
+    let one = footprint(N, &[], patience).await;
+    let three = footprint(N, &MORE_STRATEGIES, patience).await;
     let per_instance = three.full.saturating_sub(one.full) / (2 * N as u64);
     let per_stream = one.full.saturating_sub(per_instance * N as u64) / N as u64;
     eprintln!(

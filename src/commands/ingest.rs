@@ -19,11 +19,9 @@ use anyhow::Context;
 use candlewick_cluster::publish::{last_published, CandlePublisher, PublishStats};
 use candlewick_cluster::streams::ensure_candles;
 use candlewick_cluster::{ClusterConfig, JetStream};
-use candlewick_ingest::binance::{BinanceConfig, Connection};
-use candlewick_ingest::Allowlist;
+use candlewick_ingest::binance::Connection;
 use candlewick_market::time::format_ms;
 use candlewick_pipeline::{supervise, Backoff, Clock, Health, Metrics, StreamTable};
-use candlewick_state::StreamKey;
 use tokio::sync::watch;
 
 use crate::config::IngestConfig;
@@ -55,20 +53,10 @@ async fn ingest(config: IngestConfig) -> anyhow::Result<()> {
     let js = candlewick_cluster::connect(&cluster, "candlewick-ingest").await?;
     ensure_candles(&js, &cluster).await?;
     let b = &config.binance;
-    let keys: Vec<StreamKey> = b
-        .symbols
-        .iter()
-        .flat_map(|s| b.intervals.iter().map(|&i| StreamKey::new(s.clone(), i)))
-        .collect();
-    let table = Arc::new(StreamTable::new(keys, 1));
+    let table = Arc::new(StreamTable::new(b.streams(), 1));
     let metrics = Arc::new(Metrics::detached());
     let health = Arc::new(Health::new());
-    let allow = Allowlist::new(b.allowed_hosts.clone(), b.allow_loopback);
-    let mut bc = BinanceConfig::new(&b.ws_url, &b.rest_url, &allow)?;
-    bc.max_streams_per_connection = b.max_streams_per_connection;
-    bc.idle_timeout = Duration::from_secs_f64(b.idle_timeout_s);
-    bc.start_from = b.start_from_ms;
-    let bc = Arc::new(bc);
+    let bc = Arc::new(b.adapter()?);
     let publisher = CandlePublisher::new(js.clone(), &cluster, table.clone(), metrics.clone());
     let stats = publisher.stats().clone();
     tracing::info!(

@@ -31,9 +31,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_inference::NamedModel;
-use candlewick_ingest::binance::{BinanceConfig, Connection};
+use candlewick_ingest::binance::Connection;
 use candlewick_ingest::replay::{Replay, ReplayReport};
-use candlewick_ingest::Allowlist;
 use candlewick_market::{time::format_ms, CsvReader};
 use candlewick_notify::{Notification, Notifier, NotifySink, Service};
 use candlewick_pipeline::{
@@ -144,7 +143,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
 
     let run_ms = unix_ms();
     let (notifier, notify_service) = start_notifier(&config)?;
-    let (host, strategies) = load_strategies(&config.strategies)?;
+    let (host, strategies) = load_strategies(&config.strategies, table.len())?;
     let models = load_models(&config.models)?;
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
@@ -535,10 +534,7 @@ fn stream_keys(config: &Config) -> anyhow::Result<Vec<StreamKey>> {
                 .binance
                 .as_ref()
                 .ok_or_else(|| anyhow!("source: binance needs a [binance] section"))?;
-            b.symbols
-                .iter()
-                .flat_map(|s| b.intervals.iter().map(|&i| StreamKey::new(s.clone(), i)))
-                .collect()
+            b.streams()
         }
         SourceKind::Nats => {
             let n = config
@@ -623,12 +619,7 @@ fn start_source(
                 .binance
                 .as_ref()
                 .ok_or_else(|| anyhow!("source: binance needs a [binance] section"))?;
-            let allow = Allowlist::new(b.allowed_hosts.clone(), b.allow_loopback);
-            let mut bc = BinanceConfig::new(&b.ws_url, &b.rest_url, &allow)?;
-            bc.max_streams_per_connection = b.max_streams_per_connection;
-            bc.idle_timeout = Duration::from_secs_f64(b.idle_timeout_s);
-            bc.start_from = b.start_from_ms;
-            let bc = Arc::new(bc);
+            let bc = Arc::new(b.adapter()?);
             let chunks = bc.connections(router.table());
             let n = chunks.len();
             let _ = offsets;
@@ -674,13 +665,31 @@ fn start_source(
 }
 
 /// The plugin host and the configured strategies, compiled.
+/// Plugin instances (streams x strategies) above which each linear memory
+/// reserves only its cap of address space (`HostConfig::compact_memories`):
+/// 8,192 default reservations already take 33 of a process's 128 TiB.
+const COMPACT_MEMORIES_ABOVE: usize = 8192;
+
 fn load_strategies(
     configs: &[StrategyConfig],
+    streams: usize,
 ) -> anyhow::Result<(Option<PluginHost>, Vec<Strategy>)> {
     if configs.is_empty() {
         return Ok((None, Vec::new()));
     }
-    let host = PluginHost::new(HostConfig::default()).context("cannot start the plugin host")?;
+    let instances = streams * configs.len();
+    let compact_memories = instances > COMPACT_MEMORIES_ABOVE;
+    if compact_memories {
+        tracing::info!(
+            instances,
+            "compact plugin memories: each reserves its cap, with explicit bounds checks"
+        );
+    }
+    let host = PluginHost::new(HostConfig {
+        compact_memories,
+        ..HostConfig::default()
+    })
+    .context("cannot start the plugin host")?;
     let mut strategies = Vec::with_capacity(configs.len());
     for c in configs {
         let path = resolve_wasm(&c.wasm)?;

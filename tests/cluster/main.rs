@@ -295,29 +295,9 @@ async fn kill9_of_a_cluster_engine_loses_no_signal() {
         "tail_bars = 64",
         "tail_bars = 64\ncheckpoint_interval_ms = 50",
     );
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    eprintln!("kill points from seed {seed}");
-    let mut rng = seed | 1;
-    let mut next = move |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
+    let mut next = kill_points();
     let mut got: BTreeMap<String, String> = BTreeMap::new();
     let mut since = None;
-    let record = |c: &Client, got: &mut BTreeMap<String, String>| {
-        let mut once = BTreeSet::new();
-        for (id, content) in c.signals_in_order() {
-            assert!(once.insert(id.clone()), "{id} sent twice on one connection");
-            if let Some(before) = got.insert(id.clone(), content.clone()) {
-                assert_eq!(&before, content, "{id} came again with other content");
-            }
-        }
-    };
     for k in 0..kills {
         let engine = Engine::start(dir.path(), &config);
         let mut client = Client::connect_since(engine.addr, TOKEN, false, since).await;
@@ -329,7 +309,7 @@ async fn kill9_of_a_cluster_engine_loses_no_signal() {
         tokio::time::sleep(std::time::Duration::from_millis(next(120))).await;
         client.drain_now().await;
         engine.kill9();
-        record(&client, &mut got);
+        record_signals(&client, &mut got);
         since = client.resume_point(&names).or(since);
     }
     let last = Engine::start(dir.path(), &config);
@@ -340,7 +320,7 @@ async fn kill9_of_a_cluster_engine_loses_no_signal() {
     client.drain_now().await;
     let log = last.terminate();
     assert!(log.contains("resuming after the candle of"), "{log}");
-    record(&client, &mut got);
+    record_signals(&client, &mut got);
 
     assert_state_is_every_candle_once(dir.path(), &sim);
     let want = reference_signals(&sim);

@@ -98,6 +98,8 @@ send_timeout_s = 120.0
 pub struct Engine {
     process: Process,
     pub addr: SocketAddr,
+    /// How long a wait for a metric may take before the test fails.
+    patience: Duration,
 }
 
 impl Engine {
@@ -111,7 +113,11 @@ impl Engine {
             PATIENCE,
         );
         let addr = process.addr();
-        Engine { process, addr }
+        Engine {
+            process,
+            addr,
+            patience: PATIENCE,
+        }
     }
 
     pub fn log(&self) -> String {
@@ -136,6 +142,13 @@ impl Engine {
             .collect()
     }
 
+    /// Waits for metrics up to `patience` instead of the default (a load
+    /// that takes minutes by design).
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = patience;
+        self
+    }
+
     pub async fn wait_metric(&self, name: &str, value: u64) {
         let v = self.wait_metric_at_least(name, value).await;
         assert_eq!(v, value, "{name} overshot:\n{}", self.log());
@@ -149,7 +162,7 @@ impl Engine {
                 return v;
             }
             assert!(
-                start.elapsed() < PATIENCE,
+                start.elapsed() < self.patience,
                 "{name} = {v} < {value}:\n{}",
                 self.log()
             );
@@ -444,4 +457,34 @@ pub fn reference_signals(sim: &Simulator) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// Random kill points: `next(n)` in `0..n`, from a xorshift generator seeded
+/// by the clock. The seed is printed, so that a failing run can be followed.
+pub fn kill_points() -> impl FnMut(u64) -> u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill points from seed {seed}");
+    let mut rng = seed | 1;
+    move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    }
+}
+
+/// Adds the signals `c` received to `got` (id -> content): each id at most
+/// once on one connection, and a repeat on another connection only with the
+/// same content.
+pub fn record_signals(c: &Client, got: &mut BTreeMap<String, String>) {
+    let mut once = std::collections::BTreeSet::new();
+    for (id, content) in c.signals_in_order() {
+        assert!(once.insert(id.clone()), "{id} sent twice on one connection");
+        if let Some(before) = got.insert(id.clone(), content.clone()) {
+            assert_eq!(&before, content, "{id} came again with other content");
+        }
+    }
 }

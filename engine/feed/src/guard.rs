@@ -3,9 +3,7 @@
 //! `Origin` check.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A token bucket: `burst` ops at once, refilled at `per_second`.
 #[derive(Debug)]
@@ -37,44 +35,6 @@ impl Bucket {
             true
         } else {
             false
-        }
-    }
-}
-
-/// Logs at most one line per `period` and counts what it held back, so a
-/// flood of refused handshakes cannot fill the log.
-#[derive(Debug)]
-pub(crate) struct LogLimiter {
-    period: Duration,
-    last: Mutex<Option<Instant>>,
-    suppressed: AtomicU64,
-}
-
-impl LogLimiter {
-    pub(crate) fn new(period: Duration) -> Self {
-        LogLimiter {
-            period,
-            last: Mutex::new(None),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(n)` when a line may be written now (`n` lines were held back
-    /// since the last one); `None` when this one is to be held back.
-    pub(crate) fn admit(&self, now: Instant) -> Option<u64> {
-        let mut last = match self.last.lock() {
-            Ok(l) => l,
-            Err(p) => p.into_inner(),
-        };
-        match *last {
-            Some(t) if now.saturating_duration_since(t) < self.period => {
-                self.suppressed.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-            _ => {
-                *last = Some(now);
-                Some(self.suppressed.swap(0, Ordering::Relaxed))
-            }
         }
     }
 }
@@ -168,6 +128,8 @@ fn looks_like_address(word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -181,17 +143,6 @@ mod tests {
         // A long pause refills to the burst, not beyond.
         let t2 = t1 + Duration::from_secs(3600);
         assert_eq!((0..10).filter(|_| b.take(t2)).count(), 3);
-    }
-
-    #[test]
-    fn the_log_limiter_writes_one_line_per_period_and_counts_the_rest() {
-        let l = LogLimiter::new(Duration::from_secs(1));
-        let t0 = Instant::now();
-        assert_eq!(l.admit(t0), Some(0));
-        for _ in 0..1000 {
-            assert_eq!(l.admit(t0 + Duration::from_millis(10)), None);
-        }
-        assert_eq!(l.admit(t0 + Duration::from_secs(1)), Some(1000));
     }
 
     #[test]

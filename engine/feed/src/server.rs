@@ -14,8 +14,9 @@ use candlewick_state::StateStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::guard::{origin_allowed, public_reason, Known, LogLimiter};
+use crate::guard::{origin_allowed, public_reason, Known};
 use crate::Hub;
+use candlewick_pipeline::LogLimiter;
 
 /// The feed's settings. Each default is stated on its field.
 #[derive(Clone)]

@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use crate::limits::{jitter, LogLimiter, RateLimit, Retry};
+use crate::limits::{jitter, RateLimit, Retry};
 use crate::outbox::{Outbox, Record};
 use crate::stats::Stats;
 use crate::webhook::{Outcome, Webhook};
 use crate::{Filter, Inbox, Notification, NotifyConfig, NotifyError};
+use candlewick_pipeline::LogLimiter;
 
 /// How long a loop with nothing queued sleeps before looking again (it is
 /// woken at once by new records; this only bounds a missed wake-up).

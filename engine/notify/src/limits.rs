@@ -1,8 +1,6 @@
 //! Pacing: the retry schedule, the per-destination rate limit, and a log
 //! line budget.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// When to try again after a failed attempt.
@@ -95,40 +93,6 @@ impl RateLimit {
     }
 }
 
-/// Logs at most one line per `period` and counts what it held back, so a
-/// flood (a full channel) cannot fill the log.
-#[derive(Debug)]
-pub(crate) struct LogLimiter {
-    period: Duration,
-    last: Mutex<Option<Instant>>,
-    suppressed: AtomicU64,
-}
-
-impl LogLimiter {
-    pub(crate) fn new(period: Duration) -> Self {
-        LogLimiter {
-            period,
-            last: Mutex::new(None),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(lines held back since the last one)` when a line may be logged
-    /// now. Never blocks: a contended lock counts as held back.
-    pub(crate) fn admit(&self, now: Instant) -> Option<u64> {
-        let Ok(mut last) = self.last.try_lock() else {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
-        if last.is_some_and(|t| now.saturating_duration_since(t) < self.period) {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        *last = Some(now);
-        Some(self.suppressed.swap(0, Ordering::Relaxed))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,15 +132,5 @@ mod tests {
         );
         assert_eq!(r.take(t0 + Duration::from_secs(1)), None);
         assert!(r.take(t0 + Duration::from_secs(1)).is_some());
-    }
-
-    #[test]
-    fn the_log_limiter_admits_one_line_per_period_and_counts_the_rest() {
-        let l = LogLimiter::new(Duration::from_secs(1));
-        let t0 = Instant::now();
-        assert_eq!(l.admit(t0), Some(0));
-        assert_eq!(l.admit(t0), None);
-        assert_eq!(l.admit(t0 + Duration::from_millis(10)), None);
-        assert_eq!(l.admit(t0 + Duration::from_secs(2)), Some(2));
     }
 }

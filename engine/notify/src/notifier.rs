@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use candlewick_pipeline::Signal;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use crate::limits::{LogLimiter, Retry};
+use crate::limits::Retry;
 use crate::stats::Stats;
 use crate::{Filter, Kind, Notification, Secret};
+use candlewick_pipeline::LogLimiter;
 
 /// One webhook's settings (checked: see [`crate::Service::new`]). Its
 /// `Debug` shows the URL's origin only: a path may be a credential.

@@ -60,6 +60,7 @@
 mod checkpoint;
 mod event;
 mod health;
+mod log_limit;
 mod metrics;
 mod pipeline;
 mod router;
@@ -74,6 +75,7 @@ pub use candlewick_inference::Prediction;
 pub use checkpoint::{CheckpointPolicy, Durability, OutboxPolicy};
 pub use event::{CandleEvent, Clock};
 pub use health::{Health, TaskState};
+pub use log_limit::LogLimiter;
 pub use metrics::{LatencySummary, Metrics, Stage};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
 pub use router::{RouteError, Router};
