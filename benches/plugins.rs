@@ -19,6 +19,9 @@
 //!   bars per batch. Run `scripts/build-sdk-plugins` first (it reads
 //!   `target/wasm/sdk/LANG/sma_cross.wasm`); a language not built is
 //!   skipped with a message.
+//! - `plugins/sma_cross_memories/{default,compact}/N`: Rust's `sma_cross`
+//!   with wasmtime's default memory reservation and with compact memories
+//!   (explicit bounds checks), side by side.
 //!
 //! Throughput is in bars, so criterion reports time per bar.
 
@@ -171,5 +174,44 @@ fn sma_cross_by_language(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, floor, sma_cross, sma_cross_by_language);
+/// `sma_cross` (Rust) with the host's default memories and with compact
+/// ones (`HostConfig::compact_memories`: each memory reserves only its cap,
+/// so wasm code checks its bounds), side by side in one run.
+fn sma_cross_compact(c: &mut Criterion) {
+    let limits = candlewick_plugins::Limits {
+        deadline: std::time::Duration::from_secs(1),
+        ..Default::default()
+    };
+    let mut group = c.benchmark_group("plugins/sma_cross_memories");
+    for (name, compact) in [("default", false), ("compact", true)] {
+        let host = PluginHost::new(HostConfig {
+            compact_memories: compact,
+            ..HostConfig::default()
+        })
+        .expect("host");
+        let module = host
+            .load_file(&wasm_path("sma_cross"))
+            .expect("module loads");
+        let params = module.manifest().defaults().to_vec();
+        for n in [1usize, 64] {
+            let bars = batch(n);
+            let mut plugin = host
+                .instantiate_with(&module, &params, 2, &limits)
+                .expect("instance");
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+                b.iter(|| plugin.run_batch(&bars, 0).expect("healthy").len())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    floor,
+    sma_cross,
+    sma_cross_by_language,
+    sma_cross_compact
+);
 criterion_main!(benches);

@@ -670,6 +670,37 @@ fn start_source(
 /// 8,192 default reservations already take 33 of a process's 128 TiB.
 const COMPACT_MEMORIES_ABOVE: usize = 8192;
 
+/// Refuses at start, in words, a number of plugin instances that would run
+/// out of the process's memory mappings (`vm.max_map_count`) partway
+/// through instantiation.
+fn check_map_count(instances: usize) -> anyhow::Result<()> {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let (Some(limit), Some(maps)) = (
+        read("/proc/sys/vm/max_map_count").and_then(|s| s.trim().parse::<usize>().ok()),
+        read("/proc/self/maps"),
+    ) else {
+        return Ok(()); // not Linux: no such limit to check
+    };
+    map_count_fits(instances, maps.lines().count(), limit)
+}
+
+/// Whether `instances` more plugin instances fit beside `in_use` mappings
+/// under `limit`, with room for the rest of the engine.
+fn map_count_fits(instances: usize, in_use: usize, limit: usize) -> anyhow::Result<()> {
+    const HEADROOM: usize = 4096;
+    let need = instances * candlewick_plugins::MAPPINGS_PER_INSTANCE + in_use + HEADROOM;
+    if need > limit {
+        let suggest = need.next_power_of_two().max(262_144);
+        bail!(
+            "{instances} plugin instances (streams x strategies) need about {need} memory \
+             mappings, and vm.max_map_count is {limit}: raise it (`sysctl -w \
+             vm.max_map_count={suggest}`, or a file in /etc/sysctl.d/) or run fewer streams \
+             x strategies per engine"
+        );
+    }
+    Ok(())
+}
+
 fn load_strategies(
     configs: &[StrategyConfig],
     streams: usize,
@@ -678,6 +709,7 @@ fn load_strategies(
         return Ok((None, Vec::new()));
     }
     let instances = streams * configs.len();
+    check_map_count(instances)?;
     let compact_memories = instances > COMPACT_MEMORIES_ABOVE;
     if compact_memories {
         tracing::info!(
@@ -787,4 +819,20 @@ fn resolve_wasm(wasm: &Path) -> anyhow::Result<PathBuf> {
         wasm.display(),
         if looked.is_empty() { "the given path".to_owned() } else { looked.join(", ") }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_many_instances_for_the_mapping_limit_are_refused_in_words() {
+        map_count_fits(10_000, 2_000, 65_530).unwrap();
+        let e = map_count_fits(30_000, 2_000, 65_530)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("30000 plugin instances"), "{e}");
+        assert!(e.contains("vm.max_map_count is 65530"), "{e}");
+        assert!(e.contains("sysctl -w vm.max_map_count=262144"), "{e}");
+    }
 }

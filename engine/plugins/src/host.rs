@@ -38,8 +38,8 @@ pub struct HostConfig {
     /// Reserve only each linear memory's cap (`limits.memory_bytes`) of
     /// address space instead of wasmtime's 4 GiB plus guards, at the price
     /// of explicit bounds checks (about 4-10% per bar at batch 1, 16-20% at
-    /// batch 64; `benches/README.md`). Needed beyond about 30,000 instances
-    /// in one process, which the default reservations cannot fit in 128 TiB.
+    /// batch 64; `benches/README.md`). Needed towards 30,000 instances in
+    /// one process, which the default reservations cannot fit in 128 TiB.
     pub compact_memories: bool,
 }
 
@@ -148,12 +148,11 @@ impl fmt::Debug for PluginHost {
 
 /// Reserves address space for a linear memory's cap, not wasmtime's default
 /// (4 GiB plus guard regions per memory, so that bounds checks can be left
-/// to the MMU). An engine runs one instance per (stream, strategy): at
-/// 10,000 streams x 3 strategies the default reservations exhaust the 128
-/// TiB of a process's address space, and instantiation fails with ENOMEM
-/// after about 26,000 instances. With the cap reserved, wasm code checks
-/// its bounds explicitly; a memory allowed to grow beyond it (a plugin with
-/// a larger limit) moves.
+/// to the MMU). An engine runs one instance per (stream, strategy): 30,000
+/// default reservations would take about 120 of a process's 128 TiB of
+/// address space. With the cap reserved, wasm code checks its bounds
+/// explicitly; a memory allowed to grow beyond it (a plugin with a larger
+/// limit) moves.
 fn reserve_capped_memories(wasm: &mut Config, memory_bytes: usize) {
     const WASM_PAGE: u64 = 64 << 10;
     let cap = (memory_bytes as u64).div_ceil(WASM_PAGE).max(1) * WASM_PAGE;

@@ -20,6 +20,12 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(1);
 /// loaded machine one preemption can outlast the per-call deadline; a hung
 /// start function still traps. Never less than `deadline`.
 pub const DEFAULT_SETUP_DEADLINE: Duration = Duration::from_millis(250);
+/// Memory mappings (VMAs) one instance adds to its process: its linear
+/// memory's reservation, accessible part and guard, and its tables.
+/// Linux caps a process at `vm.max_map_count` (65,530 by default), which
+/// bounds the instances one engine can hold (about 16,000 by default; see
+/// `engine/plugins/tests/address_space.rs`, which measures it).
+pub const MAPPINGS_PER_INSTANCE: usize = 4;
 /// Default cap on an instance's linear memory.
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 /// Default cap on the wasm stack. Native host frames are not counted.
