@@ -37,8 +37,8 @@ pub struct HostConfig {
     pub log_lines_per_sec: u32,
     /// Reserve only each linear memory's cap (`limits.memory_bytes`) of
     /// address space instead of wasmtime's 4 GiB plus guards, at the price
-    /// of explicit bounds checks (about 4-10% per bar at batch 1, 16-20% at
-    /// batch 64; `benches/README.md`). Needed towards 30,000 instances in
+    /// of explicit bounds checks (Rust's `sma_cross`: +2% per bar at batch 1,
+    /// +37% at batch 64; `benches/README.md`). Needed towards 30,000 instances in
     /// one process, which the default reservations cannot fit in 128 TiB.
     pub compact_memories: bool,
 }
