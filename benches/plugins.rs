@@ -28,7 +28,10 @@
 use candlewick_benches::wasm_path;
 use candlewick_market::Candle;
 use candlewick_plugins::{BarBatch, HostConfig, PluginHost};
-use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use wasmtime::{Config, Engine, Instance, Module, Store};
 
 const BATCHES: [usize; 4] = [1, 8, 64, 512];
@@ -98,14 +101,8 @@ fn sma_cross(c: &mut Criterion) {
     let mut group = c.benchmark_group("plugins/sma_cross");
     for n in BATCHES {
         let bars = batch(n);
-        // A deadline the bench cannot trip on a busy machine: this measures
-        // the path's cost, not the limit.
-        let limits = candlewick_plugins::Limits {
-            deadline: std::time::Duration::from_secs(1),
-            ..Default::default()
-        };
         let mut plugin = host
-            .instantiate_with(&module, &params, 2, &limits)
+            .instantiate_with(&module, &params, 2, &bench_limits())
             .expect("instance");
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
@@ -147,28 +144,42 @@ fn lang_module(lang: &str) -> Option<std::path::PathBuf> {
     }
 }
 
-fn sma_cross_by_language(c: &mut Criterion) {
-    let host = PluginHost::new(HostConfig::default()).expect("host");
-    let limits = candlewick_plugins::Limits {
+/// A deadline the bench cannot trip on a busy machine: it measures the
+/// path's cost, not the limit.
+fn bench_limits() -> candlewick_plugins::Limits {
+    candlewick_plugins::Limits {
         deadline: std::time::Duration::from_secs(1),
         ..Default::default()
-    };
+    }
+}
+
+/// `module`'s `run_batch` at 1 and 64 bars per batch, as `name/N` in `group`.
+fn bench_batches(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    host: &PluginHost,
+    path: &std::path::Path,
+    name: &str,
+) {
+    let module = host.load_file(path).expect("module loads");
+    let params = module.manifest().defaults().to_vec();
+    for n in [1usize, 64] {
+        let bars = batch(n);
+        let mut plugin = host
+            .instantiate_with(&module, &params, 2, &bench_limits())
+            .expect("instance");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+            b.iter(|| plugin.run_batch(&bars, 0).expect("healthy").len())
+        });
+    }
+}
+
+fn sma_cross_by_language(c: &mut Criterion) {
+    let host = PluginHost::new(HostConfig::default()).expect("host");
     let mut group = c.benchmark_group("plugins/sma_cross_lang");
     for lang in ["rust", "c", "zig", "assemblyscript"] {
-        let Some(path) = lang_module(lang) else {
-            continue;
-        };
-        let module = host.load_file(&path).expect("module loads");
-        let params = module.manifest().defaults().to_vec();
-        for n in [1usize, 64] {
-            let bars = batch(n);
-            let mut plugin = host
-                .instantiate_with(&module, &params, 2, &limits)
-                .expect("instance");
-            group.throughput(Throughput::Elements(n as u64));
-            group.bench_with_input(BenchmarkId::new(lang, n), &n, |b, _| {
-                b.iter(|| plugin.run_batch(&bars, 0).expect("healthy").len())
-            });
+        if let Some(path) = lang_module(lang) {
+            bench_batches(&mut group, &host, &path, lang);
         }
     }
     group.finish();
@@ -178,10 +189,6 @@ fn sma_cross_by_language(c: &mut Criterion) {
 /// ones (`HostConfig::compact_memories`: each memory reserves only its cap,
 /// so wasm code checks its bounds), side by side in one run.
 fn sma_cross_compact(c: &mut Criterion) {
-    let limits = candlewick_plugins::Limits {
-        deadline: std::time::Duration::from_secs(1),
-        ..Default::default()
-    };
     let mut group = c.benchmark_group("plugins/sma_cross_memories");
     for (name, compact) in [("default", false), ("compact", true)] {
         let host = PluginHost::new(HostConfig {
@@ -189,20 +196,7 @@ fn sma_cross_compact(c: &mut Criterion) {
             ..HostConfig::default()
         })
         .expect("host");
-        let module = host
-            .load_file(&wasm_path("sma_cross"))
-            .expect("module loads");
-        let params = module.manifest().defaults().to_vec();
-        for n in [1usize, 64] {
-            let bars = batch(n);
-            let mut plugin = host
-                .instantiate_with(&module, &params, 2, &limits)
-                .expect("instance");
-            group.throughput(Throughput::Elements(n as u64));
-            group.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
-                b.iter(|| plugin.run_batch(&bars, 0).expect("healthy").len())
-            });
-        }
+        bench_batches(&mut group, &host, &wasm_path("sma_cross"), name);
     }
     group.finish();
 }
