@@ -9,7 +9,7 @@ use std::time::Duration;
 use candlewick_market::{Candle, CsvReader};
 use candlewick_pipeline::{
     CandleEvent, CheckpointPolicy, Clock, OutboxPolicy, Pipeline, PipelineConfig, Signal, Sink,
-    Strategy, StreamTable,
+    Strategy, StreamId, StreamTable,
 };
 use candlewick_plugins::{HostConfig, Limits, PluginHost};
 use candlewick_state::{StateStore, Store, StreamKey};
@@ -88,22 +88,26 @@ fn run(
     .unwrap();
     let data = candles();
     for chunk in data.chunks(10) {
-        let batch = chunk
-            .iter()
-            .flat_map(|c| {
-                ids.iter().map(|&stream| CandleEvent {
-                    stream,
-                    candle: *c,
-                    ingest_ns: 0,
-                })
-            })
-            .collect();
-        router.route_batch(batch).unwrap();
+        router.route_batch(events(chunk, &ids)).unwrap();
     }
     drop(router);
     pipeline.join().unwrap();
     let seen = std::mem::take(&mut *sink.seen.lock().unwrap());
     (seen, store)
+}
+
+/// Each candle of `chunk` for every stream of `ids`, in time order.
+fn events(chunk: &[Candle], ids: &[StreamId]) -> Vec<CandleEvent> {
+    chunk
+        .iter()
+        .flat_map(|c| {
+            ids.iter().map(|&stream| CandleEvent {
+                stream,
+                candle: *c,
+                ingest_ns: 0,
+            })
+        })
+        .collect()
 }
 
 #[test]
@@ -229,17 +233,7 @@ fn durable_offsets_never_run_ahead_of_the_store() {
     };
     assert_eq!(durability(), [None, None]);
     for chunk in data.chunks(25) {
-        let batch = chunk
-            .iter()
-            .flat_map(|c| {
-                ids.iter().map(|&stream| CandleEvent {
-                    stream,
-                    candle: *c,
-                    ingest_ns: 0,
-                })
-            })
-            .collect();
-        router.route_batch(batch).unwrap();
+        router.route_batch(events(chunk, &ids)).unwrap();
         for (k, d) in keys.iter().zip(durability()) {
             let stored = store.offset(k).unwrap();
             assert!(
