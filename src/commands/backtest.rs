@@ -27,10 +27,11 @@
 //! column is read once per symbol (one pass each, constant memory).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use candlewick_backtest::fingerprint::{fingerprint, sha256_file, sha256_hex, Inputs};
+use candlewick_backtest::fingerprint::{fingerprint, sha256_hex, Inputs, PendingSha256};
 use candlewick_backtest::report::{summary_table, write_files, PerBarFormat, Report};
 use candlewick_backtest::sweep::{grid, heatmap_svg, sweep, to_csv, ParamRange, Point};
 use candlewick_backtest::{
@@ -200,9 +201,10 @@ struct Series {
     path: PathBuf,
     /// The symbol to pick out of a file with a `symbol` column.
     pick: Option<String>,
-    /// What the fingerprint calls the data: the file's SHA-256, or for one
-    /// symbol of several in a file, the SHA-256 of that and the symbol.
-    data_sha256: String,
+    /// The file's SHA-256, being computed beside the replay.
+    digest: Arc<PendingSha256>,
+    /// Whether the file holds other symbols too.
+    several: bool,
 }
 
 impl Series {
@@ -211,6 +213,20 @@ impl Series {
         Ok(match &self.pick {
             Some(symbol) => reader.only(symbol),
             None => reader,
+        })
+    }
+
+    /// What the fingerprint calls the data: the file's SHA-256, or for one
+    /// symbol of several in a file, the SHA-256 of that and the symbol.
+    fn data_sha256(&self) -> anyhow::Result<String> {
+        let sha = self
+            .digest
+            .wait()
+            .with_context(|| format!("{}", self.path.display()))?;
+        Ok(if self.several {
+            sha256_hex(format!("{sha}\n{}", self.symbol).as_bytes())
+        } else {
+            sha
         })
     }
 
@@ -227,7 +243,7 @@ fn series(args: &BacktestArgs) -> anyhow::Result<Vec<Series>> {
     let mut all = Vec::new();
     for path in &args.data {
         let names = candlewick_history::symbols(path)?;
-        let sha = sha256_file(path).with_context(|| format!("{}", path.display()))?;
+        let digest = Arc::new(PendingSha256::spawn(path));
         if names.is_empty() {
             let stem = path.file_stem().map_or_else(
                 || path.display().to_string(),
@@ -237,22 +253,19 @@ fn series(args: &BacktestArgs) -> anyhow::Result<Vec<Series>> {
                 symbol: stem,
                 path: path.clone(),
                 pick: None,
-                data_sha256: sha,
+                digest,
+                several: false,
             });
             continue;
         }
         let several = names.len() > 1;
         for name in names {
-            let data_sha256 = if several {
-                sha256_hex(format!("{sha}\n{name}").as_bytes())
-            } else {
-                sha.clone()
-            };
             all.push(Series {
                 symbol: name.clone(),
                 path: path.clone(),
                 pick: Some(name),
-                data_sha256,
+                digest: digest.clone(),
+                several,
             });
         }
     }
@@ -471,7 +484,7 @@ impl Job<'_> {
             strategy.push_str(&format!(" model:{}@{}", m.name(), m.sha256()));
         }
         Ok(Inputs {
-            data_sha256: series.data_sha256.clone(),
+            data_sha256: series.data_sha256()?,
             strategy,
             params: manifest
                 .params

@@ -9,6 +9,8 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
@@ -84,6 +86,52 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
             return Ok(hex(&h.finalize()));
         }
         h.update(&buf[..n]);
+    }
+}
+
+/// A file's SHA-256 (hex), computed on a thread of its own: hashing a
+/// large input (a 58 MB Parquet file of 1M bars takes about 35 ms) then
+/// overlaps the replay instead of preceding it. [`PendingSha256::wait`]
+/// joins the thread; every caller gets the same answer. A digest nobody
+/// waits for (a run that failed first) is left to finish on its own: it
+/// only reads the file.
+#[derive(Debug)]
+pub struct PendingSha256 {
+    thread: Mutex<Option<JoinHandle<std::io::Result<String>>>>,
+    done: OnceLock<Result<String, (std::io::ErrorKind, String)>>,
+}
+
+impl PendingSha256 {
+    /// Starts hashing `path`.
+    pub fn spawn(path: &Path) -> PendingSha256 {
+        let path = path.to_path_buf();
+        PendingSha256 {
+            thread: Mutex::new(Some(std::thread::spawn(move || sha256_file(&path)))),
+            done: OnceLock::new(),
+        }
+    }
+
+    /// The digest, once the thread is done.
+    ///
+    /// # Errors
+    /// The file could not be read.
+    pub fn wait(&self) -> std::io::Result<String> {
+        let done = self.done.get_or_init(|| {
+            let thread = self
+                .thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            let hashed = match thread {
+                Some(t) => t
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the hashing thread panicked"))),
+                None => Err(std::io::Error::other("the hashing thread is gone")),
+            };
+            hashed.map_err(|e| (e.kind(), e.to_string()))
+        });
+        done.clone()
+            .map_err(|(kind, text)| std::io::Error::new(kind, text))
     }
 }
 

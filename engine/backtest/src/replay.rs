@@ -131,6 +131,11 @@ impl Replay<'_> {
             )));
         }
         let sink = Arc::new(BrokerSink::new(&keys, &self.options)?);
+        for prepared in outcomes.iter().filter_map(|p| p.as_ref().ok()) {
+            if let Some(mut account) = sink.account(&prepared.key) {
+                account.broker.reserve(prepared.bars_hint());
+            }
+        }
         let table = StreamTable::new(keys, self.workers.max(1));
         let config = PipelineConfig {
             workers: self.workers.max(1),
@@ -241,6 +246,17 @@ impl<'a> Prepared<'a> {
             head,
             rest,
         })
+    }
+}
+
+impl Prepared<'_> {
+    /// The series' length when its reader knows it (a columnar file's
+    /// metadata), capped: the broker then sizes its per-bar curve once
+    /// instead of doubling it (a copy and fresh pages each time).
+    fn bars_hint(&self) -> usize {
+        const MOST: usize = 1 << 27;
+        let left = self.rest.size_hint().1.unwrap_or(0);
+        self.head.len().saturating_add(left).min(MOST)
     }
 }
 

@@ -14,7 +14,8 @@
 //! `.arrow` files are Arrow IPC *file* format (what `pyarrow.ipc.open_file`
 //! and Feather v2 read); the reader also takes the IPC *stream* format.
 //! `.parquet` files are written Snappy-compressed, in row groups of
-//! [`WriteOptions::row_group`] rows.
+//! [`WriteOptions::row_group`] rows; times delta-encoded, prices plain, the
+//! symbol dictionary-encoded (`encoding.rs` says why).
 //!
 //! # Streaming, in constant memory
 //!
@@ -64,6 +65,7 @@
 #![forbid(unsafe_code)]
 
 mod batches;
+mod encoding;
 mod error;
 mod format;
 mod reader;

@@ -184,6 +184,22 @@ impl CandleReader {
 impl Iterator for CandleReader {
     type Item = Result<Candle, DataError>;
 
+    /// At most the rows a columnar file has left (its metadata says how
+    /// many), so that a consumer can size its buffers once; no bound for
+    /// a CSV, or for one symbol picked out of several.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match (&self.inner, &self.only) {
+            (Inner::Columnar(c), None) => {
+                let left = c
+                    .batches
+                    .total_rows()
+                    .map(|total| total.saturating_sub(c.rows_done()));
+                (0, left.and_then(|n| usize::try_from(n).ok()))
+            }
+            _ => (0, None),
+        }
+    }
+
     fn next(&mut self) -> Option<Self::Item> {
         let c = match &mut self.inner {
             Inner::Csv { reader, .. } => {

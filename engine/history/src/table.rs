@@ -11,16 +11,14 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::encoding::properties;
+use crate::HistoryError;
 use arrow_array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
-
-use crate::HistoryError;
 
 /// Rows per record batch handed to the encoder (and per row group):
 /// bounds the writer's own buffers whatever the table's length.
@@ -127,10 +125,7 @@ fn write(
         path: partial.to_path_buf(),
         source,
     })?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(CHUNK))
-        .build();
+    let props = properties(&schema, CHUNK);
     let mut writer =
         ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(parquet_err)?;
     for start in (0..rows).step_by(CHUNK) {

@@ -37,9 +37,8 @@ use arrow_ipc::writer::FileWriter;
 use arrow_schema::SchemaRef;
 use candlewick_market::{Candle, DataError, DataErrorKind};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
+use crate::encoding::properties;
 use crate::schema::candle_schema;
 use crate::{Format, HistoryError};
 
@@ -128,10 +127,7 @@ impl CandleWriter {
                 },
             )?),
             Format::Parquet => {
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(options.row_group.max(1)))
-                    .build();
+                let props = properties(&schema, options.row_group);
                 Sink::Parquet(
                     ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|source| {
                         HistoryError::Parquet {

@@ -100,8 +100,13 @@ pub fn write_all(dir: &Path, report: &Report<'_>) -> std::io::Result<()> {
 
 /// Writes every file into `dir`, creating it; returns their names.
 ///
+/// The per-bar file, the largest by far (a row per bar), is written on a
+/// thread of its own while this one writes the rest and renders the HTML:
+/// on a 1M-bar run the two take about as long as each other.
+///
 /// # Errors
-/// The directory or a file cannot be written.
+/// The directory or a file cannot be written (the first failure; the
+/// other writer is still waited for).
 pub fn write_files(
     dir: &Path,
     report: &Report<'_>,
@@ -109,17 +114,22 @@ pub fn write_files(
 ) -> std::io::Result<Vec<&'static str>> {
     let r = report.result;
     std::fs::create_dir_all(dir)?;
-    write_stats_json(&dir.join("stats.json"), report)?;
-    write_trades_csv(&dir.join("trades.csv"), &r.trades)?;
-    write_trades_parquet(&dir.join("trades.parquet"), &r.trades).map_err(std::io::Error::other)?;
     let bars = dir.join(per_bar.file_name());
-    match per_bar {
-        PerBarFormat::Parquet => write_equity_parquet(&bars, &r.curve, &r.trades)
-            .map(drop)
-            .map_err(std::io::Error::other)?,
-        PerBarFormat::Csv => write_equity_csv(&bars, &r.curve, &r.trades)?,
-    }
-    std::fs::write(dir.join("report.html"), render_html(report))?;
+    let (bars_written, rest_written) = std::thread::scope(|scope| {
+        let bars_writer = scope.spawn(|| match per_bar {
+            PerBarFormat::Parquet => write_equity_parquet(&bars, &r.curve, &r.trades)
+                .map(drop)
+                .map_err(std::io::Error::other),
+            PerBarFormat::Csv => write_equity_csv(&bars, &r.curve, &r.trades),
+        });
+        let rest = write_small_files(dir, report);
+        let bars = bars_writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the per-bar writer panicked")));
+        (bars, rest)
+    });
+    bars_written?;
+    rest_written?;
     Ok(vec![
         "stats.json",
         "trades.csv",
@@ -127,4 +137,13 @@ pub fn write_files(
         per_bar.file_name(),
         "report.html",
     ])
+}
+
+/// Every file but the per-bar one: a few per trade, or fixed in size.
+fn write_small_files(dir: &Path, report: &Report<'_>) -> std::io::Result<()> {
+    let trades = &report.result.trades;
+    write_stats_json(&dir.join("stats.json"), report)?;
+    write_trades_csv(&dir.join("trades.csv"), trades)?;
+    write_trades_parquet(&dir.join("trades.parquet"), trades).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("report.html"), render_html(report))
 }
