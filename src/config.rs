@@ -642,8 +642,15 @@ pub struct WebhookConfig {
     /// URL changes. Default: the URL's host.
     pub name: Option<String>,
     pub url: String,
+    /// The request's shape: `candlewick` (signed JSON, the default), or a
+    /// chat service's incoming webhook: `slack`, `discord`, `telegram`
+    /// (`url` = `https://api.telegram.org/bot<TOKEN>/sendMessage`, with
+    /// `chat_id`). A chat webhook's URL is its credential.
+    pub preset: Option<String>,
+    /// The chat a `telegram` bot posts to.
+    pub chat_id: Option<String>,
     /// The signing secret: the name of an environment variable holding it,
-    /// or a file holding it (one of the two).
+    /// or a file holding it (one of the two; chat presets need none).
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
     /// Kinds sent: `signal`, `quarantine`, `engine`. Default: all.
@@ -803,6 +810,11 @@ impl WebhookConfig {
             .unwrap_or_default()
     }
 
+    fn preset(&self) -> anyhow::Result<candlewick_notify::Preset> {
+        let name = self.preset.as_deref().unwrap_or("candlewick");
+        candlewick_notify::Preset::parse(name, self.chat_id.as_deref()).map_err(anyhow::Error::msg)
+    }
+
     /// Checks the entry; returns its name.
     fn validate(&self, i: usize) -> anyhow::Result<String> {
         use candlewick_notify::bounds;
@@ -815,8 +827,10 @@ impl WebhookConfig {
             );
         }
         candlewick_notify::webhook::check_url(&name, &self.url).with_context(|| key("url"))?;
+        let preset = self.preset().with_context(|| key("preset"))?;
         match (&self.secret_env, &self.secret_file) {
             (Some(_), None) | (None, Some(_)) => {}
+            (None, None) if !preset.signs() => {}
             _ => bail!(
                 "{}: give secret_env or secret_file (one of them)",
                 key("secret_env")
@@ -880,12 +894,17 @@ impl WebhookConfig {
         use candlewick_notify::{Filter, Kind, Retry, Secret};
         use std::time::Duration;
         let secret = match (&self.secret_env, &self.secret_file) {
-            (Some(var), _) => Secret::from_env(var),
-            (None, Some(path)) => Secret::from_file(path),
-            (None, None) => bail!("notify.webhooks[{i}]: no secret_env or secret_file"),
+            (Some(var), _) => Some(Secret::from_env(var)),
+            (None, Some(path)) => Some(Secret::from_file(path)),
+            (None, None) => None,
         }
+        .transpose()
         .with_context(|| format!("notify.webhooks[{i}]"))?;
-        let mut w = candlewick_notify::WebhookConfig::new(&self.name(), &self.url, secret);
+        let preset = self
+            .preset()
+            .with_context(|| format!("notify.webhooks[{i}].preset"))?;
+        let mut w = candlewick_notify::WebhookConfig::preset(&self.name(), &self.url, preset);
+        w.secret = secret;
         w.filter = Filter {
             kinds: self.events.iter().filter_map(|e| Kind::parse(e)).collect(),
             strategies: self.strategies.clone(),
@@ -1517,6 +1536,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn chat_presets_need_no_secret_and_telegram_needs_its_chat() {
+        let chat = |extra: &str| {
+            format!("{EMBEDDED_DEFAULT}\n{WEBHOOK}{extra}")
+                .replace("secret_env = \"CW_HOOK_SECRET\"\n", "")
+        };
+        let c = validated(&chat("preset = \"slack\"\n")).unwrap();
+        let built = c.notify.as_ref().unwrap().build().unwrap();
+        let w = &built.webhooks[0];
+        assert_eq!((w.preset.name(), w.secret.is_none()), ("slack", true));
+        let e = err(&chat(""));
+        assert!(e.contains("notify.webhooks[0].secret_env"), "{e}");
+        let e = err(&chat("preset = \"telegram\"\n"));
+        assert!(
+            e.contains("notify.webhooks[0].preset") && e.contains("chat_id"),
+            "{e}"
+        );
+        validated(&chat("preset = \"telegram\"\nchat_id = \"-100123\"\n")).unwrap();
+        let e = err(&chat("preset = \"teams\"\n"));
+        assert!(e.contains("\"teams\" is not one of"), "{e}");
+    }
+
     const CLUSTER_ENGINE: &str = include_str!("../config/cluster-engine.toml");
     const CLUSTER_INGEST: &str = include_str!("../config/cluster-ingest.toml");
 
@@ -1567,8 +1608,8 @@ mod tests {
         let c = validated(&text).unwrap();
         let built = c.notify.as_ref().unwrap().build().unwrap();
         assert_eq!(
-            built.webhooks[0].secret.expose(),
-            b"a-very-secret-signing-key"
+            built.webhooks[0].secret.as_ref().map(|s| s.expose()),
+            Some(&b"a-very-secret-signing-key"[..])
         );
         assert!(!format!("{built:?}").contains("a-very-secret"));
         let missing = validated(&format!("{EMBEDDED_DEFAULT}\n{WEBHOOK}")).unwrap();

@@ -326,7 +326,7 @@ fn route_series(
             .route_batch(batch)
             .map_err(|e| RunError::Pipeline(e.to_string()))
     };
-    let mut batch = Vec::with_capacity(ROUTE_BATCH);
+    let mut batch = router.spare_batch(ROUTE_BATCH);
     for candle in head.into_iter().map(Ok).chain(prepared.rest.by_ref()) {
         let candle = candle?;
         prepared.check.push(candle.open_time)?;
@@ -338,7 +338,7 @@ fn route_series(
         if batch.len() == ROUTE_BATCH {
             route(std::mem::replace(
                 &mut batch,
-                Vec::with_capacity(ROUTE_BATCH),
+                router.spare_batch(ROUTE_BATCH),
             ))?;
             progress(ROUTE_BATCH as u64);
         }

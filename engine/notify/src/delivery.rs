@@ -94,7 +94,13 @@ impl Service {
         check(config)?;
         let mut dests = Vec::with_capacity(config.webhooks.len());
         for w in &config.webhooks {
-            let webhook = Webhook::new(&w.name, &w.url, w.secret.clone(), w.timeout)?;
+            let webhook = Webhook::new(
+                &w.name,
+                &w.url,
+                w.secret.clone(),
+                w.preset.clone(),
+                w.timeout,
+            )?;
             let pending = outbox.count_pending(&w.name)? as i64;
             dests.push(Arc::new(Destination {
                 host: webhook.host(),
@@ -315,6 +321,12 @@ fn check(config: &NotifyConfig) -> Result<(), NotifyError> {
                     "{:?} is given twice; give each webhook its own name",
                     w.name
                 ),
+            );
+        }
+        if w.preset.signs() && w.secret.is_none() {
+            return bad(
+                field("secret"),
+                "Candlewick's JSON webhooks are signed: give a secret (or a chat preset)".into(),
             );
         }
         if w.max_attempts == 0 || w.max_attempts > MAX_ATTEMPTS {

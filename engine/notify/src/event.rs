@@ -134,7 +134,7 @@ impl Notification {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use candlewick_plugins::Action;
 
     use super::*;

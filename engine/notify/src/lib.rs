@@ -24,6 +24,9 @@
 //! - **Signed.** `X-Candlewick-Signature: sha256=HMAC(secret, "T.BODY")`
 //!   with `X-Candlewick-Timestamp: T`; receivers check both with
 //!   [`webhook::verify`]. The secret is a [`Secret`], which never prints.
+//! - **Chat presets.** A webhook with a [`Preset`] (Slack, Discord, a
+//!   Telegram bot) gets a readable one-line message instead of the JSON;
+//!   the outbox, retries and dead letters are the same.
 #![forbid(unsafe_code)]
 
 mod delivery;
@@ -33,6 +36,7 @@ mod filter;
 mod limits;
 mod notifier;
 mod outbox;
+mod preset;
 mod secret;
 mod sink;
 mod stats;
@@ -48,6 +52,7 @@ pub use filter::Filter;
 pub use limits::Retry;
 pub use notifier::{channel, redact_url, Inbox, Notifier, NotifyConfig, WebhookConfig};
 pub use outbox::{Outbox, Record, OUTBOX_VERSION};
+pub use preset::{text as notification_text, Preset};
 pub use secret::{Secret, MIN_SECRET_BYTES};
 pub use sink::NotifySink;
 pub use stats::Stats;

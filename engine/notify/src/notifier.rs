@@ -10,7 +10,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::limits::Retry;
 use crate::stats::Stats;
-use crate::{Filter, Kind, Notification, Secret};
+use crate::{Filter, Kind, Notification, Preset, Secret};
 use candlewick_pipeline::LogLimiter;
 
 /// One webhook's settings (checked: see [`crate::Service::new`]). Its
@@ -21,7 +21,10 @@ pub struct WebhookConfig {
     /// queued for it survive a restart only under the same name.
     pub name: String,
     pub url: String,
-    pub secret: Secret,
+    /// Signs each request; required by [`Preset::Candlewick`], optional
+    /// for the chat presets (their URL is the credential).
+    pub secret: Option<Secret>,
+    pub preset: Preset,
     pub filter: Filter,
     /// Attempts before a notification goes to the dead letters.
     pub max_attempts: u32,
@@ -37,9 +40,19 @@ impl WebhookConfig {
     /// 10 s per request, retries from 1 s up to 10 minutes.
     pub fn new(name: &str, url: &str, secret: Secret) -> Self {
         WebhookConfig {
+            secret: Some(secret),
+            ..WebhookConfig::preset(name, url, Preset::Candlewick)
+        }
+    }
+
+    /// A webhook of a chat preset (no signing secret), with the defaults
+    /// of [`WebhookConfig::new`].
+    pub fn preset(name: &str, url: &str, preset: Preset) -> Self {
+        WebhookConfig {
             name: name.to_owned(),
             url: url.to_owned(),
-            secret,
+            secret: None,
+            preset,
             filter: Filter::default(),
             max_attempts: 8,
             rate_per_min: 60.0,
@@ -55,6 +68,7 @@ impl fmt::Debug for WebhookConfig {
             .field("name", &self.name)
             .field("url", &redact_url(&self.url))
             .field("secret", &self.secret)
+            .field("preset", &self.preset.name())
             .field("filter", &self.filter)
             .field("max_attempts", &self.max_attempts)
             .field("rate_per_min", &self.rate_per_min)

@@ -22,7 +22,7 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
 use url::{Host, Url};
 
-use crate::{NotifyError, Secret};
+use crate::{NotifyError, Preset, Secret};
 
 /// Header names, for receivers.
 pub const SIGNATURE_HEADER: &str = "X-Candlewick-Signature";
@@ -180,7 +180,8 @@ pub enum Outcome {
 pub struct Webhook {
     name: String,
     url: Url,
-    secret: Secret,
+    secret: Option<Secret>,
+    preset: Preset,
     http: reqwest::Client,
 }
 
@@ -195,7 +196,8 @@ impl Webhook {
     pub fn new(
         name: &str,
         url: &str,
-        secret: Secret,
+        secret: Option<Secret>,
+        preset: Preset,
         timeout: Duration,
     ) -> Result<Webhook, NotifyError> {
         let url = check_url(name, url)?;
@@ -213,6 +215,7 @@ impl Webhook {
             name: name.to_owned(),
             url,
             secret,
+            preset,
             http,
         })
     }
@@ -229,17 +232,22 @@ impl Webhook {
         }
     }
 
-    /// POSTs `body` for notification `id`, signed at `now_s`.
+    /// POSTs notification `id` (its Candlewick `body`, shaped by the
+    /// preset), signed at `now_s` when there is a secret.
     pub async fn send(&self, id: &str, body: &str, now_s: i64) -> Outcome {
-        let signature = sign(self.secret.expose(), now_s, body.as_bytes());
-        let request = self
+        let body = self.preset.render(body);
+        let mut request = self
             .http
             .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
-            .header(IDEMPOTENCY_HEADER, id)
-            .header(TIMESTAMP_HEADER, now_s.to_string())
-            .header(SIGNATURE_HEADER, signature)
-            .body(body.to_owned());
+            .header(IDEMPOTENCY_HEADER, id);
+        if let Some(secret) = &self.secret {
+            request = request.header(TIMESTAMP_HEADER, now_s.to_string()).header(
+                SIGNATURE_HEADER,
+                sign(secret.expose(), now_s, body.as_bytes()),
+            );
+        }
+        let request = request.body(body);
         match request.send().await {
             Ok(response) if response.status().is_success() => Outcome::Delivered,
             Ok(response) => {
@@ -266,6 +274,7 @@ impl std::fmt::Debug for Webhook {
         f.debug_struct("Webhook")
             .field("name", &self.name)
             .field("host", &self.host())
+            .field("preset", &self.preset.name())
             .finish_non_exhaustive()
     }
 }

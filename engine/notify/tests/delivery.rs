@@ -248,3 +248,44 @@ async fn a_full_channel_counts_drops_never_blocks_and_delivers_what_it_took() {
     server.abort();
     assert!(rx.accepted().values().all(|&n| n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_preset_gets_one_readable_line_per_event_through_the_same_retries() {
+    let (rx, addr, server) = receiver(
+        "127.0.0.1:0".parse().unwrap(),
+        Plan {
+            fail_first: 2,
+            unsigned: true,
+            ..Plan::default()
+        },
+    )
+    .await;
+    let mut config = config(addr, 10);
+    let hook = &mut config.webhooks[0];
+    hook.preset = candlewick_notify::Preset::Slack;
+    hook.secret = None;
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(&config, &dir.path().join("notify"));
+    let sent = events(3);
+    for n in sent.clone() {
+        assert!(running.notifier.try_notify(n));
+    }
+    until("3 keys accepted", || rx.accepted().len() == 3).await;
+    running.stop().await;
+    server.abort();
+
+    let delivered: Vec<_> = rx.hits().into_iter().filter(|h| h.status == 200).collect();
+    assert_eq!(delivered.len(), 3, "{delivered:#?}");
+    for hit in &delivered {
+        let n = sent.iter().find(|n| n.id == hit.key).expect("a sent key");
+        assert!(!hit.signature_ok, "no secret, no signature");
+        let v: serde_json::Value = serde_json::from_str(&hit.body).unwrap();
+        let text = v["text"].as_str().unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 1, "{v}");
+        assert_eq!(text, candlewick_notify::notification_text(&n.body()));
+        assert!(
+            text.contains(&n.id) && text.contains("engine start"),
+            "{text}"
+        );
+    }
+}

@@ -189,6 +189,9 @@ impl Pipeline {
             senders.push(tx);
             receivers.push(rx);
         }
+        // Emptied batches flow back to the routers: about as many as the
+        // queues hold, beyond that they are freed.
+        let (spares_tx, spares_rx) = crossbeam_channel::bounded(n * config.queue_capacity.max(1));
         let mut locals = vec![vec![u32::MAX; table.len()]; n];
         let mut slots: Vec<Vec<Slot>> = (0..n).map(|_| Vec::new()).collect();
         for id in table.ids() {
@@ -232,6 +235,7 @@ impl Pipeline {
             let worker = Worker {
                 shard,
                 rx,
+                spares: spares_tx.clone(),
                 local,
                 slots,
                 store: store.clone(),
@@ -271,7 +275,7 @@ impl Pipeline {
             workers.push(handle);
         }
         drop(writer_handle); // the workers hold the only ones: see `join`
-        let router = Router::new(senders, table, metrics.clone());
+        let router = Router::new(senders, table, metrics.clone(), spares_rx);
         Ok((
             Pipeline {
                 workers,

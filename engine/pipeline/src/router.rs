@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::{CandleEvent, Metrics, StreamTable};
 
@@ -52,6 +52,8 @@ pub struct Router {
     senders: Arc<[Sender<Vec<CandleEvent>>]>,
     table: Arc<StreamTable>,
     metrics: Arc<Metrics>,
+    /// Emptied batches the workers hand back ([`Router::spare_batch`]).
+    spares: Receiver<Vec<CandleEvent>>,
 }
 
 impl Router {
@@ -59,11 +61,29 @@ impl Router {
         senders: Vec<Sender<Vec<CandleEvent>>>,
         table: Arc<StreamTable>,
         metrics: Arc<Metrics>,
+        spares: Receiver<Vec<CandleEvent>>,
     ) -> Self {
         Router {
             senders: senders.into(),
             table,
             metrics,
+            spares,
+        }
+    }
+
+    /// An empty batch to fill and route, with room for at least
+    /// `capacity` events: one a worker has emptied and handed back when
+    /// there is one, else a new one. A source that routes batch after
+    /// batch (a replay) then reuses a few buffers instead of allocating,
+    /// and faulting in, a fresh one each time.
+    pub fn spare_batch(&self, capacity: usize) -> Vec<CandleEvent> {
+        match self.spares.try_recv() {
+            Ok(mut batch) => {
+                batch.clear();
+                batch.reserve(capacity);
+                batch
+            }
+            Err(_) => Vec::with_capacity(capacity),
         }
     }
 

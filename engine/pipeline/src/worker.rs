@@ -9,7 +9,7 @@ use candlewick_inference::{InferenceStage, OutputRef, StageStats, Ticket};
 use candlewick_market::Candle;
 use candlewick_plugins::PluginRunner;
 use candlewick_state::{Checkpoint, OutboxRecord, StateError, StateStore, StreamState};
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::checkpoint::{CheckpointPolicy, Handoff, OutboxPolicy, Owned, Schedule, WriterHandle};
 use crate::metrics::Stage;
@@ -66,6 +66,9 @@ impl Slot {
 pub(crate) struct Worker {
     pub(crate) shard: usize,
     pub(crate) rx: Receiver<Vec<CandleEvent>>,
+    /// Where drained batches go back to the routers for reuse; a full
+    /// channel just drops one.
+    pub(crate) spares: Sender<Vec<CandleEvent>>,
     /// Global stream id -> index in `slots`, `u32::MAX` for others' streams.
     pub(crate) local: Vec<u32>,
     pub(crate) slots: Vec<Slot>,
@@ -134,10 +137,10 @@ impl Worker {
                 Next::Idle => {}
                 Next::Events(first) => {
                     scratch.events.clear();
-                    scratch.events.extend_from_slice(&first);
+                    self.take(&mut scratch.events, first);
                     while scratch.events.len() < self.max_batch {
                         match self.rx.try_recv() {
-                            Ok(more) => scratch.events.extend_from_slice(&more),
+                            Ok(more) => self.take(&mut scratch.events, more),
                             Err(_) => break,
                         }
                     }
@@ -149,6 +152,13 @@ impl Worker {
         }
         self.checkpoint_if_due(true)?;
         Ok(report)
+    }
+
+    /// Appends a queued batch's events to `into` and hands the emptied
+    /// batch back to the routers.
+    fn take(&self, into: &mut Vec<CandleEvent>, mut batch: Vec<CandleEvent>) {
+        into.append(&mut batch);
+        let _ = self.spares.try_send(batch);
     }
 
     /// The next queued batch: polled for [`Worker::spin`] (latency mode:
