@@ -649,6 +649,10 @@ pub struct WebhookConfig {
     pub preset: Option<String>,
     /// The chat a `telegram` bot posts to.
     pub chat_id: Option<String>,
+    /// For an email destination (`url = "smtp://HOST[:PORT]"`, STARTTLS
+    /// required beyond loopback, or `smtps://` for TLS from the start):
+    /// the addresses and the relay's login.
+    pub email: Option<EmailToml>,
     /// The signing secret: the name of an environment variable holding it,
     /// or a file holding it (one of the two; chat presets need none).
     pub secret_env: Option<String>,
@@ -680,6 +684,42 @@ pub struct WebhookConfig {
     /// ... up to this many seconds. Default 600.
     #[serde(default = "default_retry_max")]
     pub retry_max_s: f64,
+}
+
+/// `[notify.webhooks.email]`: who sends, who receives, the relay's login
+/// (the password from an environment variable or a file, never inline).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailToml {
+    pub from: String,
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl EmailToml {
+    /// The settings, the password read now when `read_password`.
+    fn settings(&self, read_password: bool) -> anyhow::Result<candlewick_notify::EmailConfig> {
+        use candlewick_notify::Secret;
+        let password = match (&self.password_env, &self.password_file) {
+            (Some(_), Some(_)) => bail!("give password_env or password_file, not both"),
+            _ if !read_password => None,
+            (Some(var), None) => Some(Secret::from_env(var)?),
+            (None, Some(path)) => Some(Secret::from_file(path)?),
+            (None, None) => None,
+        };
+        let has_password = self.password_env.is_some() || self.password_file.is_some();
+        if self.username.is_some() != has_password {
+            bail!("give username and password_env (or password_file) together, or neither");
+        }
+        Ok(candlewick_notify::EmailConfig {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            username: self.username.clone().filter(|_| read_password),
+            password,
+        })
+    }
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -826,11 +866,23 @@ impl WebhookConfig {
                 key("name")
             );
         }
-        candlewick_notify::webhook::check_url(&name, &self.url).with_context(|| key("url"))?;
+        if let Some(email) = &self.email {
+            let settings = email.settings(false).with_context(|| key("email"))?;
+            let timeout = std::time::Duration::from_secs(1);
+            candlewick_notify::email::Mailer::new(&name, &self.url, &settings, timeout)
+                .with_context(|| key("url"))?;
+        } else if candlewick_notify::email::is_email_url(&self.url) {
+            bail!(
+                "{}: an smtp:// URL needs [notify.webhooks.email] (from, to)",
+                key("email")
+            );
+        } else {
+            candlewick_notify::webhook::check_url(&name, &self.url).with_context(|| key("url"))?;
+        }
         let preset = self.preset().with_context(|| key("preset"))?;
         match (&self.secret_env, &self.secret_file) {
             (Some(_), None) | (None, Some(_)) => {}
-            (None, None) if !preset.signs() => {}
+            (None, None) if !preset.signs() || self.email.is_some() => {}
             _ => bail!(
                 "{}: give secret_env or secret_file (one of them)",
                 key("secret_env")
@@ -905,6 +957,12 @@ impl WebhookConfig {
             .with_context(|| format!("notify.webhooks[{i}].preset"))?;
         let mut w = candlewick_notify::WebhookConfig::preset(&self.name(), &self.url, preset);
         w.secret = secret;
+        w.email = self
+            .email
+            .as_ref()
+            .map(|e| e.settings(true))
+            .transpose()
+            .with_context(|| format!("notify.webhooks[{i}].email"))?;
         w.filter = Filter {
             kinds: self.events.iter().filter_map(|e| Kind::parse(e)).collect(),
             strategies: self.strategies.clone(),
@@ -1556,6 +1614,47 @@ mod tests {
         validated(&chat("preset = \"telegram\"\nchat_id = \"-100123\"\n")).unwrap();
         let e = err(&chat("preset = \"teams\"\n"));
         assert!(e.contains("\"teams\" is not one of"), "{e}");
+    }
+
+    #[test]
+    fn email_destinations_need_their_addresses_and_keep_the_password_out_of_sight() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("smtp.pw");
+        std::fs::write(&pw, "an-smtp-password-nobody-sees\n").unwrap();
+        let mail = |url: &str, email: &str| {
+            format!(
+                "{EMBEDDED_DEFAULT}\n[notify]\n[[notify.webhooks]]\nname = \"mail\"\nurl = \"{url}\"\n{email}"
+            )
+        };
+        let email = format!(
+            "[notify.webhooks.email]\nfrom = \"cw@example.com\"\nto = [\"desk@example.com\"]\nusername = \"cw\"\npassword_file = {:?}\n",
+            pw.display().to_string()
+        );
+        let c = validated(&mail("smtp://smtp.example.com", &email)).unwrap();
+        let built = c.notify.as_ref().unwrap().build().unwrap();
+        let e = built.webhooks[0].email.as_ref().unwrap();
+        assert_eq!(
+            e.password.as_ref().map(|p| p.expose()),
+            Some(&b"an-smtp-password-nobody-sees"[..])
+        );
+        assert!(!format!("{built:?}{c:?}").contains("nobody-sees"));
+        let e = err(&mail("smtp://smtp.example.com", ""));
+        assert!(e.contains("notify.webhooks[0].email"), "{e}");
+        let e = err(&mail(
+            "smtp://smtp.example.com",
+            &email.replace("desk@example.com", "desk"),
+        ));
+        assert!(
+            e.contains("notify.webhooks[0].url") && e.contains("\"desk\""),
+            "{e}"
+        );
+        let e = err(&mail(
+            "smtp://smtp.example.com",
+            &email.replace("username = \"cw\"\n", ""),
+        ));
+        assert!(e.contains("username and password_env"), "{e}");
+        let e = err(&mail("smtp://me:pw@smtp.example.com", &email));
+        assert!(e.contains("credentials in the URL"), "{e}");
     }
 
     const CLUSTER_ENGINE: &str = include_str!("../config/cluster-engine.toml");

@@ -24,10 +24,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
+use crate::email::{is_email_url, Mailer};
 use crate::limits::{jitter, RateLimit, Retry};
 use crate::outbox::{Outbox, Record};
 use crate::stats::Stats;
 use crate::webhook::{Outcome, Webhook};
+use crate::WebhookConfig;
 use crate::{Filter, Inbox, Notification, NotifyConfig, NotifyError};
 use candlewick_pipeline::LogLimiter;
 
@@ -46,10 +48,57 @@ pub mod bounds {
     pub const MAX_PENDING: usize = 1 << 24;
 }
 
-/// One webhook and its delivery state.
+/// Where one destination's requests go: an HTTP webhook, or an SMTP
+/// relay (an `smtp://` or `smtps://` URL).
+#[derive(Debug)]
+enum Target {
+    Webhook(Webhook),
+    Email { name: String, mailer: Mailer },
+}
+
+impl Target {
+    fn new(w: &WebhookConfig) -> Result<Target, NotifyError> {
+        match &w.email {
+            Some(email) => Ok(Target::Email {
+                name: w.name.clone(),
+                mailer: Mailer::new(&w.name, &w.url, email, w.timeout)?,
+            }),
+            None => Ok(Target::Webhook(Webhook::new(
+                &w.name,
+                &w.url,
+                w.secret.clone(),
+                w.preset.clone(),
+                w.timeout,
+            )?)),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Target::Webhook(w) => w.name(),
+            Target::Email { name, .. } => name,
+        }
+    }
+
+    fn host(&self) -> String {
+        match self {
+            Target::Webhook(w) => w.host(),
+            Target::Email { mailer, .. } => mailer.host().to_owned(),
+        }
+    }
+
+    async fn send(&self, id: &str, body: &str, now_s: i64) -> Outcome {
+        match self {
+            Target::Webhook(w) => w.send(id, body, now_s).await,
+            Target::Email { mailer, .. } => mailer.send(id, body).await,
+        }
+    }
+}
+
+/// One destination and its delivery state.
 #[derive(Debug)]
 struct Destination {
-    webhook: Webhook,
+    webhook: Target,
     host: String,
     filter: Filter,
     max_attempts: u32,
@@ -94,13 +143,7 @@ impl Service {
         check(config)?;
         let mut dests = Vec::with_capacity(config.webhooks.len());
         for w in &config.webhooks {
-            let webhook = Webhook::new(
-                &w.name,
-                &w.url,
-                w.secret.clone(),
-                w.preset.clone(),
-                w.timeout,
-            )?;
+            let webhook = Target::new(w)?;
             let pending = outbox.count_pending(&w.name)? as i64;
             dests.push(Arc::new(Destination {
                 host: webhook.host(),
@@ -323,7 +366,16 @@ fn check(config: &NotifyConfig) -> Result<(), NotifyError> {
                 ),
             );
         }
-        if w.preset.signs() && w.secret.is_none() {
+        if is_email_url(&w.url) != w.email.is_some() {
+            return bad(
+                field("email"),
+                "an smtp:// or smtps:// URL needs the email settings, and only it".into(),
+            );
+        }
+        if w.email.is_some() && !w.preset.signs() {
+            return bad(field("preset"), "is for chat webhooks, not email".into());
+        }
+        if w.preset.signs() && w.secret.is_none() && w.email.is_none() {
             return bad(
                 field("secret"),
                 "Candlewick's JSON webhooks are signed: give a secret (or a chat preset)".into(),

@@ -27,9 +27,13 @@
 //! - **Chat presets.** A webhook with a [`Preset`] (Slack, Discord, a
 //!   Telegram bot) gets a readable one-line message instead of the JSON;
 //!   the outbox, retries and dead letters are the same.
+//! - **Email.** A destination whose URL is `smtp://` (STARTTLS required
+//!   beyond loopback) or `smtps://` sends one plain-text message per
+//!   notification ([`email`]), through the same outbox and retries.
 #![forbid(unsafe_code)]
 
 mod delivery;
+pub mod email;
 mod error;
 mod event;
 mod filter;
@@ -46,6 +50,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use delivery::{bounds, is_name, Service};
+pub use email::EmailConfig;
 pub use error::NotifyError;
 pub use event::{Kind, Notification};
 pub use filter::Filter;

@@ -10,7 +10,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 
 use crate::limits::Retry;
 use crate::stats::Stats;
-use crate::{Filter, Kind, Notification, Preset, Secret};
+use crate::{EmailConfig, Filter, Kind, Notification, Preset, Secret};
 use candlewick_pipeline::LogLimiter;
 
 /// One webhook's settings (checked: see [`crate::Service::new`]). Its
@@ -25,6 +25,9 @@ pub struct WebhookConfig {
     /// for the chat presets (their URL is the credential).
     pub secret: Option<Secret>,
     pub preset: Preset,
+    /// For an `smtp://` or `smtps://` URL: the message's addresses and the
+    /// relay's login (see [`crate::email`]).
+    pub email: Option<EmailConfig>,
     pub filter: Filter,
     /// Attempts before a notification goes to the dead letters.
     pub max_attempts: u32,
@@ -53,6 +56,7 @@ impl WebhookConfig {
             url: url.to_owned(),
             secret: None,
             preset,
+            email: None,
             filter: Filter::default(),
             max_attempts: 8,
             rate_per_min: 60.0,
@@ -69,6 +73,7 @@ impl fmt::Debug for WebhookConfig {
             .field("url", &redact_url(&self.url))
             .field("secret", &self.secret)
             .field("preset", &self.preset.name())
+            .field("email", &self.email)
             .field("filter", &self.filter)
             .field("max_attempts", &self.max_attempts)
             .field("rate_per_min", &self.rate_per_min)

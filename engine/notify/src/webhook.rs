@@ -24,6 +24,34 @@ use url::{Host, Url};
 
 use crate::{NotifyError, Preset, Secret};
 
+/// Whether `url`'s host is a loopback address (or `localhost`): the only
+/// place a plain-text connection is allowed to.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        // A URL of a scheme the url crate does not know (smtp) keeps an IP
+        // address as an opaque host name.
+        Some(Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
+}
+
+/// `host[:port]` of a URL: what listings show of a destination (its path
+/// may be a credential).
+pub(crate) fn host_of(url: &Url) -> String {
+    match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    }
+}
+
 /// Header names, for receivers.
 pub const SIGNATURE_HEADER: &str = "X-Candlewick-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Candlewick-Timestamp";
@@ -52,12 +80,10 @@ pub fn check_url(name: &str, url: &str) -> Result<Url, NotifyError> {
             "credentials in the URL; use the signing secret instead",
         ));
     }
-    let loopback = match parsed.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => return Err(refuse("no host")),
-    };
+    if parsed.host().is_none() {
+        return Err(refuse("no host"));
+    }
+    let loopback = is_loopback(&parsed);
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if loopback => Ok(parsed),
@@ -226,10 +252,7 @@ impl Webhook {
 
     /// The URL's host, for listings (the path may be a credential).
     pub fn host(&self) -> String {
-        match self.url.port() {
-            Some(p) => format!("{}:{p}", self.url.host_str().unwrap_or_default()),
-            None => self.url.host_str().unwrap_or_default().to_owned(),
-        }
+        host_of(&self.url)
     }
 
     /// POSTs notification `id` (its Candlewick `body`, shaped by the
