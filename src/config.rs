@@ -628,6 +628,11 @@ pub struct NotifyConfig {
     /// At stop, seconds the notifier may go on delivering. Default 5.
     #[serde(default = "default_drain")]
     pub drain_s: f64,
+    /// A task (the exchange connection, the feed, a shard) down this many
+    /// seconds is told as a `health` notification (then its recovery). A
+    /// shorter blip is not. Default 30.
+    #[serde(default = "default_down_after")]
+    pub down_after_s: f64,
     /// The outbox's RocksDB directory. Default: `notify` in state.path.
     pub outbox_path: Option<PathBuf>,
     #[serde(default)]
@@ -657,7 +662,7 @@ pub struct WebhookConfig {
     /// or a file holding it (one of the two; chat presets need none).
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
-    /// Kinds sent: `signal`, `quarantine`, `engine`. Default: all.
+    /// Kinds sent: `signal`, `quarantine`, `engine`, `health`. Default: all.
     #[serde(default = "default_notify_events")]
     pub events: Vec<String>,
     /// Filters; an empty list accepts all.
@@ -747,6 +752,10 @@ fn default_drain() -> f64 {
     5.0
 }
 
+fn default_down_after() -> f64 {
+    30.0
+}
+
 fn default_notify_events() -> Vec<String> {
     candlewick_notify::Kind::ALL
         .iter()
@@ -801,6 +810,7 @@ impl NotifyConfig {
         if !(self.drain_s.is_finite() && self.drain_s >= 0.0 && self.drain_s <= 600.0) {
             bail!("notify.drain_s must be a number from 0 to 600");
         }
+        within("notify.down_after_s", self.down_after_s, 86_400.0)?;
         if self.webhooks.is_empty() {
             bail!("notify: give at least one [[notify.webhooks]] (or remove [notify])");
         }
@@ -891,8 +901,9 @@ impl WebhookConfig {
         for e in &self.events {
             if candlewick_notify::Kind::parse(e).is_none() {
                 bail!(
-                    "{} {e:?} is not one of \"signal\", \"quarantine\", \"engine\"",
-                    key("events")
+                    "{} {e:?} is not one of {:?}",
+                    key("events"),
+                    candlewick_notify::Kind::ALL.map(|k| k.as_str())
                 );
             }
         }
@@ -1548,7 +1559,7 @@ mod tests {
         let w = &n.webhooks[0];
         assert_eq!(
             (w.name(), w.max_attempts, w.events.len()),
-            ("hooks.example.com".to_owned(), 8, 3)
+            ("hooks.example.com".to_owned(), 8, 4)
         );
         assert_eq!(
             n.outbox(Path::new("var/state")),
@@ -1569,6 +1580,7 @@ mod tests {
             ("max_attempts = 0\n", "notify.webhooks[0].max_attempts"),
             ("rate_per_min = 1e12\n", "notify.webhooks[0].rate_per_min"),
             ("timeout_s = 0\n", "notify.webhooks[0].timeout_s"),
+            ("events = [\"healthy\"]\n", "notify.webhooks[0].events"),
             (
                 "strategies = [\"Bad Name\"]\n",
                 "notify.webhooks[0].strategies",

@@ -34,6 +34,7 @@ use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::Connection;
 use candlewick_ingest::replay::{Replay, ReplayReport};
 use candlewick_market::{time::format_ms, CsvReader};
+use candlewick_notify::watch::HealthWatch;
 use candlewick_notify::{Notification, Notifier, NotifySink, Service};
 use candlewick_pipeline::{
     supervise, Backoff, Clock, Health, Metrics, OutboxPolicy, Pipeline, PipelineConfig, Router,
@@ -188,8 +189,20 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     )?;
     let metrics = pipeline.metrics().clone();
     let (notify_stop_tx, notify_stop) = watch::channel(false);
-    let mut notify_task = notify_service
-        .map(|service| spawn_notifier(service, health.clone(), metrics.clone(), notify_stop));
+    let mut notify_task = notify_service.map(|service| {
+        let down_after = config.notify.as_ref().map_or(30.0, |n| n.down_after_s);
+        spawn_notifier(
+            service,
+            (
+                notifier.clone(),
+                run_ms,
+                Duration::from_secs_f64(down_after),
+            ),
+            health.clone(),
+            metrics.clone(),
+            notify_stop,
+        )
+    });
     for shard in 0..config.engine.workers {
         health.set(&format!("shard-{shard}"), TaskState::Running);
     }
@@ -471,16 +484,27 @@ fn engine_sink(hub: &Hub, notifier: &Notifier, run_ms: i64) -> Arc<dyn Sink> {
     }
 }
 
-/// The notifier's delivery, supervised like the engine's other tasks.
+/// The notifier's delivery and its health watch, supervised together like
+/// the engine's other tasks (a failure of either restarts both; the watch
+/// starts afresh, the outbox keeps what was handed over).
 fn spawn_notifier(
     service: Arc<Service>,
+    (notifier, run_ms, down_after): (Notifier, i64, Duration),
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<Result<(), SuperviseError>> {
     tokio::spawn(async move {
         supervise("notify", &health, &metrics, &Backoff::default(), || {
-            service.clone().run(stop.clone())
+            let delivery = service.clone().run(stop.clone());
+            let watching = candlewick_notify::watch::watch(
+                HealthWatch::new(run_ms, down_after),
+                notifier.clone(),
+                health.clone(),
+                metrics.clone(),
+                stop.clone(),
+            );
+            async move { tokio::try_join!(delivery, watching).map(drop) }
         })
         .await
     })

@@ -15,10 +15,13 @@ pub enum Kind {
     Quarantine,
     /// The engine started or stopped.
     Engine,
+    /// A task down longer than `notify.down_after_s` (the exchange
+    /// connection, the feed, a shard), its recovery, feed clients behind.
+    Health,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Signal, Kind::Quarantine, Kind::Engine];
+    pub const ALL: [Kind; 4] = [Kind::Signal, Kind::Quarantine, Kind::Engine, Kind::Health];
 
     /// The name used in configs and payloads.
     pub const fn as_str(self) -> &'static str {
@@ -26,6 +29,7 @@ impl Kind {
             Kind::Signal => "signal",
             Kind::Quarantine => "quarantine",
             Kind::Engine => "engine",
+            Kind::Health => "health",
         }
     }
 

@@ -1,7 +1,9 @@
 //! # Notifications: signed webhooks that lose nothing
 //!
 //! The engine tells webhooks about signals (filtered by strategy, symbol,
-//! action and strength), plugin quarantines and its own start and stop.
+//! action and strength), plugin quarantines, its own start and stop, and
+//! its health: a task down for long, its recovery, feed clients behind
+//! ([`watch`]).
 //!
 //! ```text
 //! worker ──try_send──▶ [bounded channel] ──▶ intake ──▶ outbox (RocksDB) ──▶ one loop per webhook ──POST──▶ receiver
@@ -44,6 +46,7 @@ mod preset;
 mod secret;
 mod sink;
 mod stats;
+pub mod watch;
 pub mod webhook;
 
 use std::path::Path;

@@ -116,6 +116,18 @@ pub fn text(body: &str) -> String {
             s("fault")
         ),
         Some("engine") => format!("engine {}: {}", s("event"), s("detail")),
+        Some("health") => match d["event"].as_str() {
+            Some("down") => format!("{} is down: {}", s("task"), s("error")),
+            Some("up") => format!(
+                "{} is back after {} s",
+                s("task"),
+                d["down_ms"].as_i64().unwrap_or(0) / 1000
+            ),
+            _ => format!(
+                "feed clients fell behind: {} messages dropped",
+                d["dropped"]
+            ),
+        },
         Some(kind) => format!("{kind}: {d}"),
         None => format!("{v}"),
     };
