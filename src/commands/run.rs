@@ -660,12 +660,13 @@ fn start_source(
                 tokio::spawn(async move {
                     let name = format!("binance-{i}");
                     let result = supervise(&name, &health, &metrics, &Backoff::default(), || {
-                        let (bc, router, store, stop, streams) = (
+                        let (bc, router, store, stop, streams, health) = (
                             bc.clone(),
                             router.clone(),
                             store.clone(),
                             stop.clone(),
                             streams.clone(),
+                            health.clone(),
                         );
                         async move {
                             // Offsets from the store at each (re)start: the
@@ -675,7 +676,8 @@ fn start_source(
                             for &id in &streams {
                                 offsets[id.0 as usize] = store.offset(table.key(id))?;
                             }
-                            let conn = Connection::new(i, bc, streams, offsets, router, clock)?;
+                            let conn = Connection::new(i, bc, streams, offsets, router, clock)?
+                                .with_health(health);
                             conn.run(stop).await
                         }
                     })

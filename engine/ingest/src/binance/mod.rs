@@ -37,7 +37,9 @@ pub use rest::{Kline, KlinePager, RestClient, RestOptions, RestStats};
 use std::sync::Arc;
 use std::time::Duration;
 
-use candlewick_pipeline::{Backoff, CandleEvent, Clock, Metrics, Router, StreamId, StreamTable};
+use candlewick_pipeline::{
+    Backoff, CandleEvent, Clock, Health, Metrics, Router, StreamId, StreamTable, TaskState,
+};
 
 use crate::Destination;
 use futures_util::{SinkExt, StreamExt};
@@ -115,6 +117,10 @@ pub struct Connection<D: Destination = Router> {
     /// Kinds of bad frame already logged (once each).
     logged: u8,
     name: String,
+    /// Where the connection says whether it is up (`/healthz`, and the
+    /// notifier's health watch): Running once connected, Restarting while
+    /// it reconnects.
+    health: Option<Arc<Health>>,
 }
 
 const LOG_MALFORMED: u8 = 1;
@@ -194,7 +200,23 @@ impl<D: Destination> Connection<D> {
             last: offsets,
             logged: 0,
             name: format!("binance-{index}"),
+            health: None,
         })
+    }
+
+    /// Reports the connection's state to `health` under its name: a lost
+    /// connection shows as restarting until the next one is up, so that
+    /// `/healthz` and the notifier's health watch see an outage that the
+    /// reconnect loop would otherwise keep to itself.
+    pub fn with_health(mut self, health: Arc<Health>) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    fn report(&self, state: TaskState) {
+        if let Some(h) = &self.health {
+            h.set(&self.name, state);
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -242,6 +264,10 @@ impl<D: Destination> Connection<D> {
             };
             let wait = self.config.reconnect.wait(failures);
             self.metrics().add(&self.metrics().counters.reconnects, 1);
+            self.report(TaskState::Restarting {
+                failures,
+                last_error: cause.clone(),
+            });
             tracing::warn!(connection = %self.name, cause = %cause, failures, retry_in_ms = wait.as_millis() as u64, "exchange connection lost; reconnecting");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -274,6 +300,7 @@ impl<D: Destination> Connection<D> {
             Err(_) => return Err(ws_err("connect timed out".to_owned())),
         };
         tracing::info!(connection = %self.name, streams = self.streams.len(), "exchange connected; backfilling");
+        self.report(TaskState::Running);
         for i in 0..self.streams.len() {
             let id = self.streams[i];
             // A backfill may wait out a long `Retry-After`: shutdown ends it.
