@@ -662,7 +662,8 @@ pub struct WebhookConfig {
     /// or a file holding it (one of the two; chat presets need none).
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
-    /// Kinds sent: `signal`, `quarantine`, `engine`, `health`. Default: all.
+    /// Kinds sent: `signal`, `quarantine`, `engine`, `health`, `reload`.
+    /// Default: all.
     #[serde(default = "default_notify_events")]
     pub events: Vec<String>,
     /// Filters; an empty list accepts all.
@@ -1559,7 +1560,7 @@ mod tests {
         let w = &n.webhooks[0];
         assert_eq!(
             (w.name(), w.max_attempts, w.events.len()),
-            ("hooks.example.com".to_owned(), 8, 4)
+            ("hooks.example.com".to_owned(), 8, 5)
         );
         assert_eq!(
             n.outbox(Path::new("var/state")),

@@ -18,10 +18,18 @@ pub enum Kind {
     /// A task down longer than `notify.down_after_s` (the exchange
     /// connection, the feed, a shard), its recovery, feed clients behind.
     Health,
+    /// A strategy's module was reloaded (or a reload was refused).
+    Reload,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Signal, Kind::Quarantine, Kind::Engine, Kind::Health];
+    pub const ALL: [Kind; 5] = [
+        Kind::Signal,
+        Kind::Quarantine,
+        Kind::Engine,
+        Kind::Health,
+        Kind::Reload,
+    ];
 
     /// The name used in configs and payloads.
     pub const fn as_str(self) -> &'static str {
@@ -30,6 +38,7 @@ impl Kind {
             Kind::Quarantine => "quarantine",
             Kind::Engine => "engine",
             Kind::Health => "health",
+            Kind::Reload => "reload",
         }
     }
 
@@ -100,6 +109,31 @@ impl Notification {
                 stream.symbol,
                 stream.interval,
                 json_str(fault),
+            ),
+        }
+    }
+
+    /// `strategy`'s module reloaded for the `reloads`-th time in the run
+    /// that started at `run_ms` (and refused `failures` times so far); told
+    /// once per strategy, not per stream.
+    pub fn reload(
+        run_ms: i64,
+        strategy: &str,
+        reloads: u64,
+        failures: u64,
+        time_ms: i64,
+    ) -> Notification {
+        Notification {
+            id: format!("reload:{strategy}:{run_ms}:{reloads}:{failures}"),
+            kind: Kind::Reload,
+            time_ms,
+            strategy: Some(strategy.into()),
+            symbol: None,
+            action: None,
+            strength: None,
+            data: format!(
+                "{{\"strategy\":{},\"reloads\":{reloads},\"failures\":{failures}}}",
+                json_str(strategy)
             ),
         }
     }

@@ -116,6 +116,12 @@ pub fn text(body: &str) -> String {
             s("fault")
         ),
         Some("engine") => format!("engine {}: {}", s("event"), s("detail")),
+        Some("reload") => format!(
+            "{} reloaded ({} reloads, {} refused)",
+            s("strategy"),
+            d["reloads"],
+            d["failures"]
+        ),
         Some("health") => match d["event"].as_str() {
             Some("down") => format!("{} is down: {}", s("task"), s("error")),
             Some("up") => format!(

@@ -8,6 +8,7 @@ use candlewick_pipeline::{Prediction, Signal, Sink};
 use candlewick_plugins::{Health as PluginHealth, PluginStats};
 use candlewick_state::StreamKey;
 
+use crate::delivery::now_ms;
 use crate::{Kind, Notification, Notifier};
 
 /// Wraps the engine's sink (the feed hub): everything goes to `inner` as
@@ -22,6 +23,9 @@ pub struct NotifySink<S> {
     /// Quarantines already told, per (stream, strategy). Touched only for
     /// runners that have faulted (see [`Sink::strategy_health`]).
     told: Mutex<HashMap<(StreamKey, String), u64>>,
+    /// Reload counts (done, refused) already told, per strategy: a reload
+    /// reaches every stream's runner, and is told once.
+    reloads_told: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl<S: Sink> NotifySink<S> {
@@ -31,6 +35,7 @@ impl<S: Sink> NotifySink<S> {
             notifier,
             run_ms,
             told: Mutex::new(HashMap::new()),
+            reloads_told: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -75,10 +80,41 @@ impl<S: Sink> Sink for NotifySink<S> {
         if let PluginHealth::Quarantined { fault, .. } = health {
             self.quarantined(stream, strategy, stats.quarantines(), &fault.to_string());
         }
+        if stats.reloads + stats.reload_failures > 0 {
+            self.reloaded(strategy, stats.reloads, stats.reload_failures);
+        }
     }
 }
 
 impl<S> NotifySink<S> {
+    /// Tells a strategy's reload once: when its counts first reach these
+    /// values on any stream.
+    fn reloaded(&self, strategy: &str, reloads: u64, failures: u64) {
+        if !self
+            .notifier
+            .wants(Kind::Reload, Some(strategy), None, None, None)
+        {
+            return;
+        }
+        let mut told = self
+            .reloads_told
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let last = told.entry(strategy.to_owned()).or_insert((0, 0));
+        if reloads <= last.0 && failures <= last.1 {
+            return;
+        }
+        *last = (last.0.max(reloads), last.1.max(failures));
+        drop(told);
+        self.notifier.try_notify(Notification::reload(
+            self.run_ms,
+            strategy,
+            reloads,
+            failures,
+            now_ms(),
+        ));
+    }
+
     /// Tells each quarantine once: when the runner's count has grown since
     /// the last one told.
     fn quarantined(&self, stream: &StreamKey, strategy: &str, count: u64, fault: &str) {
@@ -103,16 +139,13 @@ impl<S> NotifySink<S> {
         }
         *last = count;
         drop(told);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
         self.notifier.try_notify(Notification::quarantine(
             self.run_ms,
             count,
             stream,
             strategy,
             fault,
-            now,
+            now_ms(),
         ));
     }
 }
@@ -146,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn signals_reach_both_and_each_quarantine_is_told_once() {
+    fn signals_reach_both_and_each_quarantine_and_reload_is_told_once() {
         let secret = Secret::new("0123456789abcdef", "t").unwrap();
         let config = NotifyConfig {
             webhooks: vec![WebhookConfig::new("w", "http://127.0.0.1:1/", secret)],
@@ -174,6 +207,17 @@ mod tests {
         sink.strategy_health(&stream, "s", &stats, &quarantined);
         sink.strategy_health(&stream, "s", &stats, &PluginHealth::Running);
 
+        // A reload reaches every stream's runner; it is told once.
+        let reloaded = PluginStats {
+            traps: 2,
+            reloads: 1,
+            ..PluginStats::default()
+        };
+        for stream in ["EURUSD/1h", "GBPUSD/1h", "EURUSD/1h"] {
+            let stream: StreamKey = stream.parse().unwrap();
+            sink.strategy_health(&stream, "s", &reloaded, &PluginHealth::Running);
+        }
+
         let mut rx = inbox.0.try_lock().unwrap();
         let ids: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok().map(|n| n.id)).collect();
         assert_eq!(
@@ -181,7 +225,8 @@ mod tests {
             [
                 "s:EURUSD:1h:0",
                 "quarantine:s:EURUSD/1h:42:1",
-                "quarantine:s:EURUSD/1h:42:2"
+                "quarantine:s:EURUSD/1h:42:2",
+                "reload:s:42:1:0"
             ]
         );
     }
