@@ -45,7 +45,7 @@ pub use delivery::{bounds, is_name, Service};
 pub use error::NotifyError;
 pub use event::{Kind, Notification};
 pub use filter::Filter;
-pub use limits::Retry;
+pub use limits::{jitter, Retry};
 pub use notifier::{channel, redact_url, Inbox, Notifier, NotifyConfig, WebhookConfig};
 pub use outbox::{Outbox, Record, OUTBOX_VERSION};
 pub use secret::{Secret, MIN_SECRET_BYTES};
