@@ -56,6 +56,7 @@ enum Command {
         #[command(subcommand)]
         cmd: commands::notify::NotifyCommand,
     },
+    Analyze(commands::analyze::AnalyzeArgs),
     /// Repair the engine's state store (forget one stream).
     State {
         #[command(subcommand)]
@@ -82,6 +83,7 @@ fn main() -> ExitCode {
         Command::Plugin { cmd } => commands::plugin::run(cmd),
         Command::Notify { cmd } => commands::notify::run(cmd),
         Command::State { cmd } => commands::state::run(cmd),
+        Command::Analyze(args) => commands::analyze::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per subcommand; shared helpers beside them.
 
+pub mod analyze;
 pub mod backtest;
 pub mod fetch;
 pub mod import;

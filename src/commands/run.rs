@@ -520,7 +520,8 @@ pub(crate) async fn shutdown_signal() -> &'static str {
     }
 }
 
-fn stream_keys(config: &Config) -> anyhow::Result<Vec<StreamKey>> {
+/// The streams the engine runs for `config`'s source.
+pub(crate) fn stream_keys(config: &Config) -> anyhow::Result<Vec<StreamKey>> {
     Ok(match config.source.kind {
         SourceKind::Replay => {
             let (Some(symbol), Some(interval)) = (&config.source.symbol, config.source.interval)

@@ -1,0 +1,211 @@
+//! `candlewick analyze` end to end: the engine's state written as a run
+//! leaves it, an OpenAI-compatible stub server on loopback.
+
+mod common;
+#[path = "../engine/analyst/tests/common/mod.rs"]
+mod stub;
+
+use std::process::{Command, Output};
+
+use candlewick_market::Candle;
+use candlewick_state::{Checkpoint, OutboxRecord, StateStore, Store, StreamKey};
+use common::{error_line, repo};
+use stub::{Reply, Stub};
+
+const KEY: &str = "sk-e2e-analyst-key-0123456789";
+
+/// The embedded default without strategies, its state in `state`, with
+/// `[analyst]` pointed at `base_url`.
+fn config(base_url: &str, extra: &str) -> String {
+    let default = std::fs::read_to_string(repo().join("config/default.toml")).unwrap();
+    let mut text: String = default
+        .lines()
+        .filter(|l| !l.starts_with("[[strategies]]") && !l.starts_with("wasm = "))
+        .map(|l| l.replace("path = \"var/state\"", "path = \"state\"") + "\n")
+        .collect();
+    text.push_str(&format!(
+        "\n[analyst]\nbase_url = \"{base_url}\"\nmodel = \"stub-model\"\napi_key_env = \"CW_E2E_ANALYST_KEY\"\n\
+         backoff_ms = 10\n{extra}[analyst.prices.\"stub-model\"]\ninput_per_mtok = 2.5\noutput_per_mtok = 10.0\n"
+    ));
+    text
+}
+
+/// What a run leaves for EURUSD/1h: a tail of 60 hourly candles rising
+/// from 1.0, and two signals of sma_cross.
+fn write_state(dir: &std::path::Path) {
+    let key: StreamKey = "EURUSD/1h".parse().unwrap();
+    let t0 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+    let candles: Vec<Candle> = (0..60)
+        .map(|i| {
+            let p = 1.0 + i as f64 * 0.001;
+            Candle {
+                open_time: t0 + i * 3_600_000,
+                open: p,
+                high: p + 0.0005,
+                low: p - 0.0005,
+                close: p + 0.0004,
+                volume: 100.0,
+            }
+        })
+        .collect();
+    let store = Store::open(dir.join("state")).unwrap();
+    let mut c = Checkpoint::new();
+    c.plugin(
+        candlewick_pipeline::TAIL_SNAPSHOT,
+        &key,
+        candlewick_pipeline::encode_tail(candles.iter()),
+    );
+    for (i, action) in [(30, "buy"), (50, "sell")] {
+        let time = t0 + i * 3_600_000;
+        c.signal(OutboxRecord {
+            time,
+            id: format!("sma_cross:EURUSD:1h:{time}"),
+            body: format!(
+                r#"{{"type":"signal","id":"sma_cross:EURUSD:1h:{time}","symbol":"EURUSD","interval":"1h","strategy":"sma_cross","time":{time},"action":"{action}","strength":0.5,"price":1.03}}"#
+            )
+            .into_bytes(),
+        });
+    }
+    store.commit(&c).unwrap();
+}
+
+fn analyze(dir: &std::path::Path, symbol: &str, json: bool) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_candlewick"));
+    cmd.args(["analyze", "--symbol", symbol, "--config", "c.toml"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("CW_E2E_ANALYST_KEY", KEY);
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.output().unwrap()
+}
+
+/// Runs `f` (a blocking command) while the stub serves.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_prints_the_analysis_and_its_cost_from_the_engines_state() {
+    let stub = Stub::start(Reply::good(0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), config(&stub.base_url(), "")).unwrap();
+    write_state(dir.path());
+
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || analyze(&d, "EURUSD", false)).await;
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{stdout}{stderr}");
+    assert!(stdout.starts_with("EURUSD at "), "{stdout}");
+    assert!(
+        stdout.contains(": bullish (confidence 0.70, horizon 1-3 days)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  - a reversal below the 20-bar low"),
+        "{stdout}"
+    );
+    let (tin, tout) = (
+        stub.seen
+            .tokens_in
+            .load(std::sync::atomic::Ordering::SeqCst),
+        stub.seen
+            .tokens_out
+            .load(std::sync::atomic::Ordering::SeqCst),
+    );
+    let usd = (tin as f64 * 2.5 + tout as f64 * 10.0) / 1e6;
+    assert!(
+        stdout.contains(&format!(
+            "cost: {tin} tokens in, {tout} out, {usd:.6} USD (stub-model, 1 request(s)"
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
+    assert_eq!(stub.seen.auth.lock().unwrap()[0], format!("Bearer {KEY}"));
+
+    // What the model was shown: the tail summarised, indicators, signals.
+    let body = stub.seen.bodies.lock().unwrap()[0].clone();
+    assert!(body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("market analyst for EURUSD"));
+    let ctx: serde_json::Value =
+        serde_json::from_str(body["messages"][1]["content"].as_str().unwrap()).unwrap();
+    let s = &ctx["streams"][0];
+    assert_eq!(s["interval"], "1h");
+    assert_eq!(s["candles"]["count"], 60);
+    assert_eq!(s["candles"]["last_close"], 1.0594);
+    assert!(s["indicators"]["sma(20)"].as_f64().unwrap() > 1.04, "{s}");
+    let signals = s["signals"]["sma_cross"].as_array().unwrap();
+    assert_eq!(signals.len(), 2);
+    assert_eq!(signals[1]["action"], "sell");
+
+    // Stored: --json prints the record, the context with it.
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || analyze(&d, "EURUSD", true)).await;
+    assert!(o.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["analysis"]["bias"], "bullish");
+    assert_eq!(r["trigger"], "manual");
+    assert_eq!(r["context"]["symbol"], "EURUSD");
+    let results =
+        candlewick_analyst::Results::open_read_only(dir.path().join("state/analyst")).unwrap();
+    assert_eq!(results.range("EURUSD", 0, i64::MAX, 10).unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_refuses_symbols_without_data_and_reports_a_failed_analysis() {
+    let stub = Stub::start(Reply::ServerError).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        config(&stub.base_url(), "max_retries = 1\n"),
+    )
+    .unwrap();
+    write_state(dir.path());
+
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || analyze(&d, "BTCUSDT", false)).await;
+    let e = error_line(&o, 1);
+    assert!(
+        e.contains("no data for BTCUSDT: the engine runs no stream of it"),
+        "{e}"
+    );
+    assert_eq!(stub.seen.requests(), 0, "no call without data");
+
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || analyze(&d, "EURUSD", false)).await;
+    let e = error_line(&o, 1);
+    assert!(
+        e.contains("the analysis of EURUSD failed (server): HTTP 500"),
+        "{e}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no analysis (server)"));
+    assert_eq!(stub.seen.requests(), 2);
+    assert!(!common::text(&o).contains(KEY));
+
+    // A budget too small for one call: refused before any request.
+    std::fs::write(
+        dir.path().join("c.toml"),
+        config(&stub.base_url(), "daily_budget_usd = 0.000001\n"),
+    )
+    .unwrap();
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || analyze(&d, "EURUSD", false)).await;
+    let e = error_line(&o, 1);
+    assert!(e.contains("the daily budget is spent"), "{e}");
+    assert_eq!(stub.seen.requests(), 2);
+
+    // Plain http to anything but loopback is refused at load.
+    std::fs::write(
+        dir.path().join("c.toml"),
+        config("http://api.example.com/v1", ""),
+    )
+    .unwrap();
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || analyze(&d, "EURUSD", false)).await;
+    let e = error_line(&o, 1);
+    assert!(e.contains("analyst.base_url refused: plain http"), "{e}");
+}
