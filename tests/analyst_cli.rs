@@ -209,3 +209,116 @@ async fn analyze_refuses_symbols_without_data_and_reports_a_failed_analysis() {
     let e = error_line(&o, 1);
     assert!(e.contains("analyst.base_url refused: plain http"), "{e}");
 }
+
+/// An HTTP/1.0 GET on loopback: (status line, body).
+async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_analyses_on_signals_and_publishes_opt_in_analysis_frames() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let stub = Stub::start(Reply::good(0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = common::wasm("sma_cross");
+    let default = std::fs::read_to_string(repo().join("config/default.toml")).unwrap();
+    let mut text: String = default
+        .lines()
+        .filter(|l| !l.starts_with("[[strategies]]") && !l.starts_with("wasm = "))
+        .map(|l| {
+            l.replace("path = \"var/state\"", "path = \"state\"")
+                .replace("listen = \"127.0.0.1:8765\"", "listen = \"127.0.0.1:0\"")
+                + "\n"
+        })
+        .collect();
+    text.push_str(&format!(
+        "\n[[strategies]]\nwasm = \"{wasm}\"\n\n[analyst]\nbase_url = \"{}\"\nmodel = \"stub-model\"\n\
+         api_key_env = \"CW_E2E_ANALYST_KEY\"\nevery_minutes = 0\non_signals = [\"sma_cross\"]\n\
+         trigger_cooldown_s = 0\n",
+        stub.base_url()
+    ));
+    std::env::set_var("CW_E2E_ANALYST_KEY", KEY);
+    let d = dir.path().to_path_buf();
+    let mut engine = blocking(move || {
+        common::process::Process::start(
+            &d,
+            "run",
+            "c.toml",
+            &text,
+            "signal feed on ws://",
+            std::time::Duration::from_secs(120),
+        )
+    })
+    .await;
+    let addr = engine.addr();
+
+    let url = format!("ws://{addr}/v1/feed?token=candlewick-local-demo");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::Text(
+        r#"{"op":"subscribe","symbols":["EURUSD"],"analysis":true}"#.into(),
+    ))
+    .await
+    .unwrap();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "analysis" {
+                    return v;
+                }
+            }
+        }
+        panic!("the feed closed without an analysis frame");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no analysis frame: {}", engine.log()));
+    assert_eq!(frame["symbol"], "EURUSD");
+    assert_eq!(frame["bias"], "bullish");
+    assert_eq!(frame["trigger"], "signal:sma_cross");
+    assert!(frame["seq"].as_u64().unwrap() >= 1);
+
+    let (status, health) = get(addr, "/healthz").await;
+    assert!(status.contains("200"), "{status} {health}");
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["analyst"]["budget_reached"], false);
+    assert_eq!(health["tasks"]["analyst"]["state"], "running");
+    let (_, metrics) = get(addr, "/metrics").await;
+    assert!(
+        metrics.contains("candlewick_analyst_requests_total "),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("candlewick_analyst_analyses_total 0\n"),
+        "{metrics}"
+    );
+
+    // What the model saw: the stream's signals of sma_cross.
+    let body = stub.seen.bodies.lock().unwrap()[0].clone();
+    let ctx: serde_json::Value =
+        serde_json::from_str(body["messages"][1]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(ctx["trigger"]["strategy"], "sma_cross", "{ctx}");
+    assert_eq!(ctx["streams"][0]["interval"], "1h", "{ctx}");
+    assert!(
+        ctx["streams"][0]["indicators"]["sma(20)"].is_number(),
+        "{ctx}"
+    );
+
+    drop(ws);
+    let (status, log) = blocking(move || engine.terminate()).await;
+    assert!(status.success(), "{log}");
+    assert!(log.contains("analyst on"), "{log}");
+    assert!(!log.contains(KEY), "{log}");
+}

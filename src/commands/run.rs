@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use candlewick_analyst::{AnalystSink, Service as AnalystService, Triggers};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::Connection;
@@ -118,7 +119,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let clock = Clock::new();
     let health = Arc::new(Health::new());
     let keys = stream_keys(&config)?;
-    let table = StreamTable::new(keys, config.engine.workers);
+    let table = StreamTable::new(keys.clone(), config.engine.workers);
     let store = Arc::new(
         Store::open_with(
             &config.state.path,
@@ -148,6 +149,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
     let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
+    let (triggers, analyst_service) = start_analyst(&config, store.clone(), keys, &hub)?;
     // The cluster: connected (and its streams verified) before anything
     // starts, so that a wrong address or setting is a clear error at once.
     let cluster = match (&config.nats, config.source.kind) {
@@ -160,8 +162,11 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // The workers' sink: the hub, with notifications and the cluster's
     // SIGNALS publisher on the side when they are on.
     let (sink, signal_publisher) = match &cluster {
-        Some(c) => c.sink(engine_sink(&hub, &notifier, run_ms)),
-        None => (engine_sink(&hub, &notifier, run_ms), None),
+        Some(c) => c.sink(engine_sink(&hub, &notifier, triggers.as_ref(), run_ms)),
+        None => (
+            engine_sink(&hub, &notifier, triggers.as_ref(), run_ms),
+            None,
+        ),
     };
     let pipeline_config = PipelineConfig {
         workers: config.engine.workers,
@@ -188,8 +193,20 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     )?;
     let metrics = pipeline.metrics().clone();
     let (notify_stop_tx, notify_stop) = watch::channel(false);
-    let mut notify_task = notify_service
-        .map(|service| spawn_notifier(service, health.clone(), metrics.clone(), notify_stop));
+    let mut notify_task = notify_service.map(|service| {
+        spawn_supervised("notify", health.clone(), metrics.clone(), move || {
+            service.clone().run(notify_stop.clone())
+        })
+    });
+    let (analyst_stop_tx, analyst_stop) = watch::channel(false);
+    let analyst_stats = analyst_service
+        .as_ref()
+        .map(|s| s.analyst().stats().clone());
+    let mut analyst_task = analyst_service.map(|service| {
+        spawn_supervised("analyst", health.clone(), metrics.clone(), move || {
+            service.clone().run(analyst_stop.clone())
+        })
+    });
     for shard in 0..config.engine.workers {
         health.set(&format!("shard-{shard}"), TaskState::Running);
     }
@@ -219,10 +236,20 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             .map(|id| router.table().key(id).symbol.to_string()),
         strategies.iter().map(|s| s.name.to_string()),
     );
-    if let Some(stats) = notifier.stats().cloned() {
+    let notify_stats = notifier.stats().cloned();
+    if notify_stats.is_some() || analyst_stats.is_some() {
+        let analyst_stats = analyst_stats.clone();
         feed_state = feed_state.with_extra_metrics(Arc::new(move |out: &mut String| {
-            stats.render_prometheus(out)
+            if let Some(s) = &notify_stats {
+                s.render_prometheus(out);
+            }
+            if let Some(s) = &analyst_stats {
+                s.render_prometheus(out);
+            }
         }));
+    }
+    if let Some(stats) = analyst_stats {
+        feed_state = feed_state.with_extra_health("analyst", Arc::new(move || stats.health()));
     }
     let feed_health = health.clone();
     let mut feed_task = tokio::spawn(async move {
@@ -297,7 +324,10 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             // process exits (RocksDB's threads must not outlive it).
             feed_task.abort();
             let _ = (&mut feed_task).await;
-            if let Some(task) = notify_task.take() {
+            for task in [notify_task.take(), analyst_task.take()]
+                .into_iter()
+                .flatten()
+            {
                 task.abort();
                 let _ = task.await;
             }
@@ -338,10 +368,15 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             },
             // Err: every worker ended normally (the sender is gone).
             Ok(()) = workers_failed.changed() => break Stop::Failed(anyhow!("a shard worker failed; see the log above")),
-            r = notifier_ended(&mut notify_task) => break Stop::Failed(match r {
+            r = task_ended(&mut notify_task) => break Stop::Failed(match r {
                 Ok(Ok(())) => anyhow!("the notifier stopped"),
                 Ok(Err(e)) => e.into(),
                 Err(e) => anyhow!("the notifier panicked: {e}"),
+            }),
+            r = task_ended(&mut analyst_task) => break Stop::Failed(match r {
+                Ok(Ok(())) => anyhow!("the analyst stopped"),
+                Ok(Err(e)) => e.into(),
+                Err(e) => anyhow!("the analyst panicked: {e}"),
             }),
             r = &mut feed_task => break Stop::Failed(match r {
                 Ok(Ok(())) => anyhow!("the feed server stopped"),
@@ -356,8 +391,18 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         Stop::Failed(e) => tracing::error!(cause = %format!("{e:#}"), "stopping after a failure"),
     }
 
-    // Orderly stop: sources, then workers (drain + final checkpoint), then
+    // Orderly stop: the analyst (a round in flight is abandoned; what it
+    // stored stays), sources, then workers (drain + final checkpoint), then
     // the feed (queued frames + close frames).
+    let _ = analyst_stop_tx.send(true);
+    if let Some(task) = analyst_task.take().filter(|t| !t.is_finished()) {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the analyst did not stop in time");
+        }
+    }
     let _ = source_stop_tx.send(true);
     stop_flag.store(true, Ordering::Relaxed);
     while let Some(done) = source_done.recv().await {
@@ -461,34 +506,104 @@ fn start_notifier(config: &Config) -> anyhow::Result<(Notifier, Option<Arc<Servi
     Ok((notifier, Some(service)))
 }
 
-/// The workers' sink: the hub, with notifications on the side when on (a
-/// `try_send` per wanted signal; nothing more on the path).
-fn engine_sink(hub: &Hub, notifier: &Notifier, run_ms: i64) -> Arc<dyn Sink> {
-    if notifier.is_enabled() {
+/// The analyst of `[analyst]` (its settings checked, its key read, its
+/// results opened), publishing `analysis` frames on `hub`; nothing when
+/// the section is absent.
+fn start_analyst(
+    config: &Config,
+    store: Arc<Store>,
+    streams: Vec<StreamKey>,
+    hub: &Hub,
+) -> anyhow::Result<(Option<Triggers>, Option<Arc<AnalystService>>)> {
+    let Some(a) = &config.analyst else {
+        return Ok((None, None));
+    };
+    let settings = a.build()?;
+    let mut symbols: Vec<String> = Vec::new();
+    for k in &streams {
+        if !symbols.iter().any(|s| s == k.symbol.as_str()) {
+            symbols.push(k.symbol.as_str().to_owned());
+        }
+    }
+    if !a.symbols.is_empty() {
+        if let Some(other) = a.symbols.iter().find(|s| !symbols.contains(s)) {
+            bail!("analyst.symbols: the engine runs no stream of {other:?}");
+        }
+        symbols = a.symbols.clone();
+    }
+    let path = a.results_path(&config.state.path);
+    let results = Arc::new(candlewick_analyst::Results::open(&path, config.state.sync)?);
+    let analyst = Arc::new(candlewick_analyst::Analyst::new(settings, results)?);
+    let plan = candlewick_analyst::Plan {
+        store,
+        streams,
+        symbols,
+        spec: config.indicators.spec.clone(),
+        signals: a.signals,
+        every: (a.every_minutes > 0).then(|| Duration::from_secs(a.every_minutes * 60)),
+        cooldown: Duration::from_secs(a.trigger_cooldown_s),
+        retention: Duration::from_secs(a.retention_days.saturating_mul(86_400)),
+        retention_per_symbol: a.retention_per_symbol,
+    };
+    let feed = hub.clone();
+    let publish: candlewick_analyst::Publish = Arc::new(move |r| {
+        if let Some(body) = candlewick_analyst::frame_body(r) {
+            feed.publish_analysis(&r.symbol, r.time, body);
+        }
+    });
+    let (triggers, service) =
+        candlewick_analyst::service(analyst, plan, a.on_signals.clone(), Some(publish));
+    tracing::info!(
+        model = %a.model,
+        every_minutes = a.every_minutes,
+        on_signals = ?a.on_signals,
+        budget_usd = ?a.daily_budget_usd,
+        "analyst on; results in {}",
+        path.display()
+    );
+    let triggers = (!a.on_signals.is_empty()).then_some(triggers);
+    Ok((triggers, Some(service)))
+}
+
+/// The workers' sink: the hub, with notifications and the analyst's
+/// triggers on the side when on (a `try_send` per wanted signal; nothing
+/// more on the path).
+fn engine_sink(
+    hub: &Hub,
+    notifier: &Notifier,
+    triggers: Option<&Triggers>,
+    run_ms: i64,
+) -> Arc<dyn Sink> {
+    let sink: Arc<dyn Sink> = if notifier.is_enabled() {
         Arc::new(NotifySink::new(hub.clone(), notifier.clone(), run_ms))
     } else {
         Arc::new(hub.clone())
+    };
+    match triggers {
+        Some(t) => Arc::new(AnalystSink::new(sink, t.clone())),
+        None => sink,
     }
 }
 
-/// The notifier's delivery, supervised like the engine's other tasks.
-fn spawn_notifier(
-    service: Arc<Service>,
+/// A task of the engine's beside the pipeline (the notifier, the
+/// analyst), supervised like the others.
+fn spawn_supervised<F, Fut, E>(
+    name: &'static str,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-    stop: watch::Receiver<bool>,
-) -> JoinHandle<Result<(), SuperviseError>> {
-    tokio::spawn(async move {
-        supervise("notify", &health, &metrics, &Backoff::default(), || {
-            service.clone().run(stop.clone())
-        })
-        .await
-    })
+    make: F,
+) -> JoinHandle<Result<(), SuperviseError>>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    tokio::spawn(async move { supervise(name, &health, &metrics, &Backoff::default(), make).await })
 }
 
-/// The notifier's task ending (it ends only when stopped, or when its
+/// A supervised task ending (it ends only when stopped, or when its
 /// supervisor gives up); never, when there is none.
-async fn notifier_ended(
+async fn task_ended(
     task: &mut Option<JoinHandle<Result<(), SuperviseError>>>,
 ) -> Result<Result<(), SuperviseError>, tokio::task::JoinError> {
     match task {

@@ -45,6 +45,7 @@ pub mod context;
 mod error;
 mod limits;
 mod results;
+mod service;
 mod stats;
 
 pub use analyst::{Analyst, Job};
@@ -56,4 +57,7 @@ pub use config::{
 pub use error::{AnalystError, Cause};
 pub use limits::{utc_day, BudgetReached};
 pub use results::{Record, Results, RESULTS_VERSION};
+pub use service::{
+    frame_body, service, AnalystSink, Plan, Publish, Service, Trigger, Triggers, TRIGGER_QUEUE,
+};
 pub use stats::Stats;

@@ -68,7 +68,7 @@ pub use guard::Known;
 pub use history::History;
 pub use hub::{FeedItem, Hub};
 pub use prometheus::render;
-pub use server::{serve, ExtraMetrics, FeedConfig, FeedError, FeedState};
+pub use server::{serve, ExtraHealth, ExtraMetrics, FeedConfig, FeedError, FeedState};
 
 /// For the fuzz targets (`fuzz/`): applies client messages to one
 /// subscription under the default bound and a small known set; the
