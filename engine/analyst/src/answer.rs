@@ -147,7 +147,7 @@ mod tests {
             (OK.replace("neutral", "sideways"), "unknown variant"),
             ("not json".to_owned(), "not the analysis JSON"),
             (
-                OK.replace("[\"news\"]", &format!("[{}]", vec!["\"r\""; 11].join(","))),
+                OK.replace("[\"news\"]", &format!("[{}]", ["\"r\""; 11].join(","))),
                 "11 risks",
             ),
         ] {
