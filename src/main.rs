@@ -57,6 +57,7 @@ enum Command {
         cmd: commands::notify::NotifyCommand,
     },
     Analyze(commands::analyze::AnalyzeArgs),
+    Ask(commands::ask::AskArgs),
     /// Repair the engine's state store (forget one stream).
     State {
         #[command(subcommand)]
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
         Command::Notify { cmd } => commands::notify::run(cmd),
         Command::State { cmd } => commands::state::run(cmd),
         Command::Analyze(args) => commands::analyze::run(args),
+        Command::Ask(args) => commands::ask::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -322,3 +322,105 @@ async fn run_analyses_on_signals_and_publishes_opt_in_analysis_frames() {
     assert!(log.contains("analyst on"), "{log}");
     assert!(!log.contains(KEY), "{log}");
 }
+
+fn ask(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_candlewick"))
+        .arg("ask")
+        .args(args)
+        .args(["--config", "c.toml"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("CW_E2E_ANALYST_KEY", KEY)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_answers_only_from_stored_records_and_lists_them() {
+    let stub = Stub::start(Reply::good(0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), config(&stub.base_url(), "")).unwrap();
+    write_state(dir.path());
+    let question = "why is EURUSD bullish?";
+
+    // Nothing stored yet: no data, and no call.
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || ask(&d, &[question])).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("no data for that"));
+    assert_eq!(stub.seen.requests(), 0);
+
+    let d = dir.path().to_path_buf();
+    assert!(blocking(move || analyze(&d, "EURUSD", false))
+        .await
+        .status
+        .success());
+    let stored = candlewick_analyst::Results::open_read_only(dir.path().join("state/analyst"))
+        .unwrap()
+        .range("EURUSD", 0, i64::MAX, 10)
+        .unwrap();
+    let id = format!("EURUSD@{}", stored[0].time);
+    let answer = |records: &str, no_data: bool, text: &str| Reply::Answer {
+        content: format!(r#"{{"answer":"{text}","records":[{records}],"no_data":{no_data}}}"#),
+        delay_ms: 0,
+    };
+
+    stub.script([answer(
+        &format!("\"{id}\""),
+        false,
+        "bullish (0.70): the close is above sma(20)",
+    )]);
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || ask(&d, &[question])).await;
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        out.starts_with("bullish (0.70): the close is above sma(20)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("records used:\n  {id}  EURUSD at ")),
+        "{out}"
+    );
+    assert!(out.contains("(manual) bullish 0.70"), "{out}");
+    assert!(out.contains("cost: "), "{out}");
+    // The question went with the record and the data behind it.
+    let body = stub.seen.bodies.lock().unwrap()[1].clone();
+    let user: serde_json::Value =
+        serde_json::from_str(body["messages"][1]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(user["question"], question);
+    assert_eq!(user["records"][0]["id"], id.as_str());
+    assert_eq!(user["records"][0]["data"]["streams"][0]["interval"], "1h");
+    assert_eq!(body["response_format"]["json_schema"]["name"], "answer");
+
+    // An answer citing a record it was not given: asked once more, failed.
+    stub.script([
+        answer("\"EURUSD@1\"", false, "x"),
+        answer("\"EURUSD@1\"", false, "x"),
+    ]);
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || ask(&d, &[question])).await;
+    let e = error_line(&o, 1);
+    assert!(
+        e.contains("could not be answered (invalid): the answer cites record \"EURUSD@1\""),
+        "{e}"
+    );
+    assert_eq!(stub.seen.requests(), 4);
+
+    // The model finds nothing in the records: no data, not a guess.
+    stub.script([answer("", true, "no data for that")]);
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || ask(&d, &["what did sma_cross do on ETHUSDT?"])).await;
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.starts_with("no data for that\n") && !out.contains("records used"),
+        "{out}"
+    );
+
+    // A symbol without records: no data, no call.
+    let d = dir.path().to_path_buf();
+    let o = blocking(move || ask(&d, &[question, "--symbol", "BTCUSDT"])).await;
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("no data for that"));
+    assert_eq!(stub.seen.requests(), 5);
+    assert!(!common::text(&o).contains(KEY));
+}

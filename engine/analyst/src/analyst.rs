@@ -24,6 +24,16 @@ pub struct Job {
     pub trigger: String,
 }
 
+/// What one call (its attempts) used.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spent {
+    /// Requests sent (retries included).
+    pub attempts: u32,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+}
+
 /// The request and token buckets, taken together.
 #[derive(Debug)]
 struct Pace {
@@ -168,7 +178,9 @@ impl Analyst {
         let est_in = estimate_tokens(system.len() + user.len());
         let max_out = u64::from(self.settings.max_output_tokens);
         let est_total = (est_in + max_out) as f64;
-        let body = self.client.body(&system, &user);
+        let body = self
+            .client
+            .body(&system, &user, "analysis", crate::json_schema());
         let mut record = Record {
             symbol: job.symbol.clone(),
             time,
@@ -194,7 +206,15 @@ impl Analyst {
                 ),
             ))
         } else {
-            self.attempts(&body, est_in, est_total, &mut record).await?
+            let mut spent = Spent::default();
+            let r = self
+                .attempts(&body, est_in, est_total, &mut spent, &Analysis::parse)
+                .await;
+            record.attempts = spent.attempts;
+            record.tokens_in = spent.tokens_in;
+            record.tokens_out = spent.tokens_out;
+            record.cost_usd = spent.cost_usd;
+            r?
         };
         record.latency_ms = started.elapsed().as_millis() as u64;
         match outcome {
@@ -229,14 +249,52 @@ impl Analyst {
         Ok(record)
     }
 
-    /// The attempts of one analysis; `Err` only for the budget.
-    async fn attempts(
+    /// Sends `system` and `user` asking for JSON of `schema` (named
+    /// `name`), under the same permits, limits, budget and retries as an
+    /// analysis, the answer checked by `parse` (an answer it refuses is
+    /// asked for once more). Nothing is stored.
+    ///
+    /// # Errors
+    /// [`AnalystError::Budget`] when the day's budget leaves nothing.
+    pub async fn complete<T>(
+        &self,
+        system: &str,
+        user: &str,
+        name: &str,
+        schema: Value,
+        parse: &(dyn Fn(&str) -> Result<T, String> + Sync),
+    ) -> Result<(Result<T, (Cause, String)>, Spent), AnalystError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| AnalystError::config("concurrency", "the analyst was closed"))?;
+        let est_in = estimate_tokens(system.len() + user.len());
+        let est_total = (est_in + u64::from(self.settings.max_output_tokens)) as f64;
+        let mut spent = Spent::default();
+        if est_total > lock(&self.pace).tokens.capacity() {
+            let e = format!(
+                "a request of about {est_total} tokens does not fit tokens_per_min = {}",
+                self.settings.tokens_per_min
+            );
+            return Ok((Err((Cause::TooLarge, e)), spent));
+        }
+        let body = self.client.body(system, user, name, schema);
+        let r = self
+            .attempts(&body, est_in, est_total, &mut spent, parse)
+            .await?;
+        Ok((r, spent))
+    }
+
+    /// The attempts of one call; `Err` only for the budget.
+    async fn attempts<T>(
         &self,
         body: &[u8],
         est_in: u64,
         est_total: f64,
-        record: &mut Record,
-    ) -> Result<Result<Analysis, (Cause, String)>, AnalystError> {
+        record: &mut Spent,
+        parse: &(dyn Fn(&str) -> Result<T, String> + Sync),
+    ) -> Result<Result<T, (Cause, String)>, AnalystError> {
         let max_out = u64::from(self.settings.max_output_tokens);
         let mut transient = 0u32;
         let mut answer_retried = false;
@@ -274,7 +332,7 @@ impl Analyst {
             record.tokens_out += tout;
             record.cost_usd += cost;
             let failure = match r {
-                Ok(c) => match Analysis::parse(&c.content) {
+                Ok(c) => match parse(&c.content) {
                     Ok(a) => return Ok(Ok(a)),
                     Err(reason) => CallError {
                         cause: Cause::Invalid,

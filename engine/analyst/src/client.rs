@@ -96,7 +96,13 @@ impl Client {
     }
 
     /// The request body.
-    pub(crate) fn body(&self, system: &str, user: &str) -> Vec<u8> {
+    pub(crate) fn body(
+        &self,
+        system: &str,
+        user: &str,
+        name: &str,
+        schema: serde_json::Value,
+    ) -> Vec<u8> {
         serde_json::json!({
             "model": self.settings.model,
             "messages": [
@@ -107,7 +113,7 @@ impl Client {
             "temperature": 0,
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": "analysis", "strict": true, "schema": crate::json_schema()},
+                "json_schema": {"name": name, "strict": true, "schema": schema},
             },
         })
         .to_string()

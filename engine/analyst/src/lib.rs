@@ -39,6 +39,7 @@
 
 mod analyst;
 mod answer;
+pub mod ask;
 mod client;
 mod config;
 pub mod context;
@@ -48,7 +49,7 @@ mod results;
 mod service;
 mod stats;
 
-pub use analyst::{Analyst, Job};
+pub use analyst::{Analyst, Job, Spent};
 pub use answer::{json_schema, Analysis, Bias};
 pub use candlewick_notify::Secret;
 pub use config::{

@@ -57,6 +57,7 @@ pub struct Results {
     db: DB,
     path: PathBuf,
     write: WriteOptions,
+    writable: bool,
 }
 
 impl std::fmt::Debug for Results {
@@ -89,7 +90,12 @@ impl Results {
         })?;
         let mut write = WriteOptions::default();
         write.set_sync(sync);
-        let results = Results { db, path, write };
+        let results = Results {
+            db,
+            path,
+            write,
+            writable: true,
+        };
         results.check_version(true)?;
         Ok(results)
     }
@@ -110,6 +116,7 @@ impl Results {
             db,
             path,
             write: WriteOptions::default(),
+            writable: false,
         };
         results.check_version(false)?;
         Ok(results)
@@ -117,6 +124,11 @@ impl Results {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether this handle may write ([`Results::open`]), not only read.
+    pub fn is_writable(&self) -> bool {
+        self.writable
     }
 
     fn rocks(&self, source: rocksdb::Error) -> AnalystError {
@@ -287,11 +299,15 @@ impl Results {
         )
     }
 
-    /// Sets the USD spent on UTC day `day`.
+    /// Sets the USD spent on UTC day `day`; does nothing on a read-only
+    /// handle (the process that holds the store keeps its own count).
     ///
     /// # Errors
     /// [`AnalystError::Rocks`].
     pub fn set_spent(&self, day: i64, usd: f64) -> Result<(), AnalystError> {
+        if !self.writable {
+            return Ok(());
+        }
         self.db
             .put_opt(spend_key(day), usd.to_le_bytes(), &self.write)
             .map_err(|e| self.rocks(e))
