@@ -515,6 +515,21 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_sample_is_a_valid_section() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\n[analyst]\n")
+            .expect("README has the sample");
+        let block = &readme[start + "```toml\n[analyst]\n".len()..];
+        let block = &block[..block.find("```").unwrap()];
+        let block = block.replace("[analyst.prices.", "[prices.");
+        let c: AnalystConfig = toml::from_str(&block).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.on_signals, ["sma_cross"]);
+        assert!(c.prices.contains_key("gpt-4o-mini"));
+    }
+
+    #[test]
     fn errors_name_the_field() {
         for (extra, field) in [
             ("concurrency = 0\n", "analyst.concurrency"),
