@@ -251,6 +251,18 @@ async fn run_analyses_on_signals_and_publishes_opt_in_analysis_frames() {
         stub.base_url()
     ));
     std::env::set_var("CW_E2E_ANALYST_KEY", KEY);
+    // A trigger on a strategy that does not run is refused at the start.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        text.replace("[\"sma_cross\"]", "[\"sma_crosss\"]"),
+    )
+    .unwrap();
+    let o = common::candlewick(dir.path(), &["run", "--config", "bad.toml"]);
+    let e = error_line(&o, 1);
+    assert!(
+        e.contains("analyst.on_signals: no strategy named \"sma_crosss\" runs"),
+        "{e}"
+    );
     let d = dir.path().to_path_buf();
     let mut engine = blocking(move || {
         common::process::Process::start(

@@ -149,7 +149,8 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
     let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
-    let (triggers, analyst_service) = start_analyst(&config, store.clone(), keys, &hub)?;
+    let (triggers, analyst_service) =
+        start_analyst(&config, store.clone(), keys, &strategies, &hub)?;
     // The cluster: connected (and its streams verified) before anything
     // starts, so that a wrong address or setting is a clear error at once.
     let cluster = match (&config.nats, config.source.kind) {
@@ -513,11 +514,20 @@ fn start_analyst(
     config: &Config,
     store: Arc<Store>,
     streams: Vec<StreamKey>,
+    strategies: &[Strategy],
     hub: &Hub,
 ) -> anyhow::Result<(Option<Triggers>, Option<Arc<AnalystService>>)> {
     let Some(a) = &config.analyst else {
         return Ok((None, None));
     };
+    if let Some(name) = a
+        .on_signals
+        .iter()
+        .find(|n| !strategies.iter().any(|s| *s.name == ***n))
+    {
+        let loaded: Vec<&str> = strategies.iter().map(|s| &*s.name).collect();
+        bail!("analyst.on_signals: no strategy named {name:?} runs (loaded: {loaded:?})");
+    }
     let settings = a.build()?;
     let mut symbols: Vec<String> = Vec::new();
     for k in &streams {

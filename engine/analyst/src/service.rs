@@ -409,5 +409,23 @@ mod tests {
         );
         assert_eq!(t.context()["time"], "1970-01-01 00:01:00");
         assert!(rx.try_recv().is_ok() && rx.try_recv().is_err());
+
+        // Nobody draining (the analyst busy, or its server down): the
+        // workers' calls still return, every one, and only count drops.
+        let (full, _rx) = mpsc::channel(1);
+        let stats = Arc::new(Stats::default());
+        let sink = AnalystSink::new(
+            inner.clone(),
+            Triggers {
+                tx: full,
+                strategies: vec!["sma_cross".to_owned()].into(),
+                stats: stats.clone(),
+            },
+        );
+        for _ in 0..10_000 {
+            sink.signal(signal("sma_cross"));
+        }
+        assert_eq!(inner.take().len(), 10_000);
+        assert_eq!(stats.dropped_triggers.load(Relaxed), 9_999);
     }
 }
