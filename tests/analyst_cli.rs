@@ -212,11 +212,24 @@ async fn analyze_refuses_symbols_without_data_and_reports_a_failed_analysis() {
 
 /// An HTTP/1.0 GET on loopback: (status line, body).
 async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    http(addr, "GET", path, "", "").await
+}
+
+/// An HTTP/1.0 request on loopback: (status line, body).
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: x\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).await.unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -247,7 +260,7 @@ async fn run_analyses_on_signals_and_publishes_opt_in_analysis_frames() {
     text.push_str(&format!(
         "\n[[strategies]]\nwasm = \"{wasm}\"\n\n[analyst]\nbase_url = \"{}\"\nmodel = \"stub-model\"\n\
          api_key_env = \"CW_E2E_ANALYST_KEY\"\nevery_minutes = 0\non_signals = [\"sma_cross\"]\n\
-         trigger_cooldown_s = 0\n",
+         trigger_cooldown_s = 3600\n",
         stub.base_url()
     ));
     std::env::set_var("CW_E2E_ANALYST_KEY", KEY);
@@ -315,6 +328,46 @@ async fn run_analyses_on_signals_and_publishes_opt_in_analysis_frames() {
     assert!(
         !metrics.contains("candlewick_analyst_analyses_total 0\n"),
         "{metrics}"
+    );
+
+    // POST /v1/ask: the feed's token, a question, an answer from the record.
+    let (status, _) = http(addr, "POST", "/v1/ask", "", r#"{"question":"why?"}"#).await;
+    assert!(status.contains("401"), "{status}");
+    let auth = "Authorization: Bearer candlewick-local-demo\r\n";
+    let (status, body) = http(addr, "POST", "/v1/ask", auth, r#"{"question":""}"#).await;
+    assert!(
+        status.contains("400") && body.contains("bad_request"),
+        "{status} {body}"
+    );
+    let id = format!("EURUSD@{}", frame["time"]);
+    stub.script([Reply::Answer {
+        content: format!(r#"{{"answer":"bullish, 0.70","records":["{id}"],"no_data":false}}"#),
+        delay_ms: 0,
+    }]);
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/ask",
+        auth,
+        r#"{"question":"why is EURUSD bullish?"}"#,
+    )
+    .await;
+    assert!(status.contains("200"), "{status} {body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["answer"], "bullish, 0.70");
+    assert_eq!(answer["records"][0]["id"], id.as_str());
+    assert_eq!(answer["records"][0]["analysis"]["bias"], "bullish");
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/v1/ask",
+        auth,
+        r#"{"question":"and BTCUSDT?","symbol":"BTCUSDT"}"#,
+    )
+    .await;
+    assert!(
+        status.contains("200") && body.contains("no data for that"),
+        "{status} {body}"
     );
 
     // What the model saw: the stream's signals of sma_cross.

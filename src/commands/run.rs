@@ -203,6 +203,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let analyst_stats = analyst_service
         .as_ref()
         .map(|s| s.analyst().stats().clone());
+    let asker = analyst_service.as_ref().map(|s| s.analyst().clone());
     let mut analyst_task = analyst_service.map(|service| {
         spawn_supervised("analyst", health.clone(), metrics.clone(), move || {
             service.clone().run(analyst_stop.clone())
@@ -251,6 +252,15 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     }
     if let Some(stats) = analyst_stats {
         feed_state = feed_state.with_extra_health("analyst", Arc::new(move || stats.health()));
+    }
+    if let Some(analyst) = asker {
+        feed_state = feed_state.with_ask(Arc::new(move |r: candlewick_feed::ask::AskRequest| {
+            let analyst = analyst.clone();
+            Box::pin(async move {
+                candlewick_analyst::ask::answer_http(&analyst, &r.question, r.symbol.as_deref())
+                    .await
+            })
+        }));
     }
     let feed_health = health.clone();
     let mut feed_task = tokio::spawn(async move {

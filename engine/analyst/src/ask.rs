@@ -207,6 +207,68 @@ pub async fn ask(
     })
 }
 
+/// Records per symbol [`answer_http`] sends with a question.
+pub const HTTP_PER_SYMBOL: usize = 5;
+
+/// `POST /v1/ask`'s answer: (status, JSON). 200 with `answer`, `records`
+/// (id, symbol, time, analysis) and the cost; 429 `budget_reached`; 502
+/// `answer_failed` with the [`Cause`] only (the detail is logged, not
+/// returned); 500 `internal` when the store fails.
+pub async fn answer_http(
+    analyst: &Analyst,
+    question: &str,
+    symbol: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let records = match select(
+        analyst.results(),
+        question,
+        symbol,
+        0,
+        i64::MAX,
+        HTTP_PER_SYMBOL,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("ask: reading the records: {e}");
+            return (500, json!({"error": "internal"}));
+        }
+    };
+    match ask(analyst, question, &records).await {
+        Ok(Asked {
+            answer: Some(answer),
+            used,
+            spent,
+            ..
+        }) => (
+            200,
+            json!({
+                "answer": answer,
+                "records": used.iter().map(|r| json!({
+                    "id": record_id(r),
+                    "symbol": r.symbol,
+                    "time": r.time,
+                    "analysis": r.analysis,
+                })).collect::<Vec<_>>(),
+                "tokens_in": spent.tokens_in,
+                "tokens_out": spent.tokens_out,
+                "cost_usd": spent.cost_usd,
+            }),
+        ),
+        Ok(Asked { failure, .. }) => {
+            let cause = failure.as_ref().map_or("unknown", |(c, _)| c.as_str());
+            if let Some((_, detail)) = &failure {
+                tracing::warn!(cause, "ask: no answer: {detail}");
+            }
+            (502, json!({"error": "answer_failed", "cause": cause}))
+        }
+        Err(AnalystError::Budget { .. }) => (429, json!({"error": "budget_reached"})),
+        Err(e) => {
+            tracing::error!("ask: {e}");
+            (500, json!({"error": "internal"}))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,6 +124,8 @@ pub struct FeedState {
     pub extra_metrics: Option<ExtraMetrics>,
     /// More `/healthz` members, by name (the analyst's budget).
     pub extra_health: Vec<(String, ExtraHealth)>,
+    /// Answers `POST /v1/ask` (the analyst); `None`: 404.
+    pub ask: Option<crate::ask::AskHandler>,
     clients: Arc<AtomicUsize>,
     refusals: Arc<LogLimiter>,
 }
@@ -149,6 +151,7 @@ impl FeedState {
             known: None,
             extra_metrics: None,
             extra_health: Vec::new(),
+            ask: None,
             clients: Arc::new(AtomicUsize::new(0)),
             refusals: Arc::new(LogLimiter::new(Duration::from_secs(1))),
         }
@@ -197,6 +200,12 @@ impl FeedState {
         self
     }
 
+    /// Answers `POST /v1/ask` with `handler` (see [`crate::ask`]).
+    pub fn with_ask(mut self, handler: crate::ask::AskHandler) -> Self {
+        self.ask = Some(handler);
+        self
+    }
+
     /// Serves `since` resumes from `store`'s outbox (and the hub's recent
     /// signals, see [`Hub::keep_recent`]).
     pub fn with_outbox(mut self, store: Arc<dyn StateStore>) -> Self {
@@ -236,6 +245,7 @@ pub async fn serve(listener: TcpListener, state: FeedState) -> Result<(), FeedEr
         .route("/THIRD_PARTY_NOTICES.txt", get(crate::dashboard::notices))
         .route("/v1/status", get(crate::dashboard::status))
         .route("/v1/history", get(crate::dashboard::history))
+        .route("/v1/ask", axum::routing::post(crate::ask::ask))
         .with_state(state);
     let served = crate::listener::serve(
         listener,
