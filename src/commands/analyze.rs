@@ -52,6 +52,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         &keys,
         &config.indicators.spec,
         a.signals,
+        None,
     )?;
     drop(store);
     let path = a.results_path(&config.state.path);

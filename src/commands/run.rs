@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use candlewick_analyst::context::Predictions;
 use candlewick_analyst::{AnalystSink, Service as AnalystService, Triggers};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_inference::NamedModel;
@@ -149,7 +150,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
     let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
-    let (triggers, analyst_service) =
+    let (triggers, predictions, analyst_service) =
         start_analyst(&config, store.clone(), keys, &strategies, &hub)?;
     // The cluster: connected (and its streams verified) before anything
     // starts, so that a wrong address or setting is a clear error at once.
@@ -163,9 +164,15 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // The workers' sink: the hub, with notifications and the cluster's
     // SIGNALS publisher on the side when they are on.
     let (sink, signal_publisher) = match &cluster {
-        Some(c) => c.sink(engine_sink(&hub, &notifier, triggers.as_ref(), run_ms)),
+        Some(c) => c.sink(engine_sink(
+            &hub,
+            &notifier,
+            &triggers,
+            &predictions,
+            run_ms,
+        )),
         None => (
-            engine_sink(&hub, &notifier, triggers.as_ref(), run_ms),
+            engine_sink(&hub, &notifier, &triggers, &predictions, run_ms),
             None,
         ),
     };
@@ -526,9 +533,9 @@ fn start_analyst(
     streams: Vec<StreamKey>,
     strategies: &[Strategy],
     hub: &Hub,
-) -> anyhow::Result<(Option<Triggers>, Option<Arc<AnalystService>>)> {
+) -> anyhow::Result<AnalystParts> {
     let Some(a) = &config.analyst else {
-        return Ok((None, None));
+        return Ok((None, None, None));
     };
     if let Some(name) = a
         .on_signals
@@ -554,7 +561,10 @@ fn start_analyst(
     let path = a.results_path(&config.state.path);
     let results = Arc::new(candlewick_analyst::Results::open(&path, config.state.sync)?);
     let analyst = Arc::new(candlewick_analyst::Analyst::new(settings, results)?);
+    // The models' latest predictions, kept by the workers' sink.
+    let predictions = (!config.models.is_empty()).then(Arc::default);
     let plan = candlewick_analyst::Plan {
+        predictions: predictions.clone(),
         store,
         streams,
         symbols,
@@ -582,16 +592,25 @@ fn start_analyst(
         path.display()
     );
     let triggers = (!a.on_signals.is_empty()).then_some(triggers);
-    Ok((triggers, Some(service)))
+    Ok((triggers, predictions, Some(service)))
 }
+
+/// What `start_analyst` gives: the workers' triggers (with `on_signals`),
+/// the kept predictions (with models), the task.
+type AnalystParts = (
+    Option<Triggers>,
+    Option<Arc<Predictions>>,
+    Option<Arc<AnalystService>>,
+);
 
 /// The workers' sink: the hub, with notifications and the analyst's
 /// triggers on the side when on (a `try_send` per wanted signal; nothing
-/// more on the path).
+/// more on the path), and the models' latest predictions kept for it.
 fn engine_sink(
     hub: &Hub,
     notifier: &Notifier,
-    triggers: Option<&Triggers>,
+    triggers: &Option<Triggers>,
+    predictions: &Option<Arc<Predictions>>,
     run_ms: i64,
 ) -> Arc<dyn Sink> {
     let sink: Arc<dyn Sink> = if notifier.is_enabled() {
@@ -599,10 +618,14 @@ fn engine_sink(
     } else {
         Arc::new(hub.clone())
     };
-    match triggers {
-        Some(t) => Arc::new(AnalystSink::new(sink, t.clone())),
-        None => sink,
+    if triggers.is_none() && predictions.is_none() {
+        return sink;
     }
+    Arc::new(AnalystSink::new(
+        sink,
+        triggers.clone(),
+        predictions.clone(),
+    ))
 }
 
 /// A task of the engine's beside the pipeline (the notifier, the

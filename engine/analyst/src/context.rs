@@ -12,13 +12,17 @@
 //! - `signals`: the last `signals` signals of each strategy on the stream
 //!   within the tail's time span, from the signal outbox.
 //!
-//! Model predictions and backtest statistics are not included yet: the
-//! state store keeps neither (predictions exist only in flight).
+//! - `predictions`: each model's latest prediction on the stream, when
+//!   the caller kept them ([`Predictions`]: `candlewick run` does, from
+//!   the workers' sink; the state store keeps none, so `analyze` has none).
+//!
+//! Backtest statistics are not included yet.
 //!
 //! A symbol whose streams have no tail yet (no strategies, or nothing
 //! applied) has no context: [`AnalystError::NoData`], and no call is made.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use candlewick_indicators::IndicatorSet;
 use candlewick_market::time::format_ms;
@@ -27,6 +31,58 @@ use candlewick_state::{StateStore, StreamKey};
 use serde_json::{json, Map, Value};
 
 use crate::AnalystError;
+
+/// The latest prediction of each model on each stream, kept from the
+/// workers' sink ([`crate::AnalystSink`]). Recording is one uncontended
+/// lock and, after a stream's first prediction, no allocation.
+#[derive(Debug, Default)]
+pub struct Predictions(Mutex<HashMap<StreamKey, Vec<Latest>>>);
+
+/// A model's name, the open time of the candle it predicted for, and its
+/// `[down, flat, up]` probabilities.
+type Latest = (String, i64, [f32; 3]);
+
+impl Predictions {
+    /// Keeps `probs` (`[down, flat, up]`) of `model` at candle `time`.
+    pub fn record(&self, stream: &StreamKey, model: &str, time: i64, probs: [f32; 3]) {
+        let mut map = match self.0.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let list = match map.get_mut(stream) {
+            Some(l) => l,
+            None => map.entry(stream.clone()).or_default(),
+        };
+        match list.iter_mut().find(|(m, _, _)| m == model) {
+            Some(slot) => {
+                slot.1 = time;
+                slot.2 = probs;
+            }
+            None => list.push((model.to_owned(), time, probs)),
+        }
+    }
+
+    /// The stream's latest predictions as context JSON (`{}` for none).
+    fn context(&self, stream: &StreamKey) -> Value {
+        let map = match self.0.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let mut out = Map::new();
+        for (model, time, [down, flat, up]) in map.get(stream).into_iter().flatten() {
+            out.insert(
+                model.clone(),
+                json!({
+                    "time": format_ms(*time),
+                    "p_up": num(f64::from(*up)),
+                    "p_flat": num(f64::from(*flat)),
+                    "p_down": num(f64::from(*down)),
+                }),
+            );
+        }
+        Value::Object(out)
+    }
+}
 
 /// Candles listed one by one at the end of each stream's tail.
 pub const LAST_CANDLES: usize = 8;
@@ -50,7 +106,8 @@ fn num(v: f64) -> Value {
 }
 
 /// The context of `symbol` from its `streams` (keys of that symbol) in
-/// `store`, with indicators of `spec` and `signals` signals per strategy.
+/// `store`, with indicators of `spec`, `signals` signals per strategy and
+/// the models' latest `predictions` when kept.
 ///
 /// # Errors
 /// [`AnalystError::NoData`] when no stream has candles;
@@ -61,6 +118,7 @@ pub fn build(
     streams: &[StreamKey],
     spec: &str,
     signals: usize,
+    predictions: Option<&Predictions>,
 ) -> Result<Value, AnalystError> {
     let mut out = Vec::new();
     for key in streams.iter().filter(|k| k.symbol.as_str() == symbol) {
@@ -74,7 +132,11 @@ pub fn build(
             continue;
         }
         let tail: Vec<Candle> = tail.into();
-        out.push(stream_context(store, key, &tail, spec, signals)?);
+        let mut s = stream_context(store, key, &tail, spec, signals)?;
+        if let Some(p) = predictions {
+            s["predictions"] = p.context(key);
+        }
+        out.push(s);
     }
     if out.is_empty() {
         return Err(AnalystError::NoData {
@@ -198,6 +260,20 @@ fn recent_signals(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latest_prediction_of_each_model_is_kept() {
+        let p = Predictions::default();
+        let k: StreamKey = "BTCUSDT/1m".parse().unwrap();
+        p.record(&k, "lstm", 60_000, [0.5, 0.25, 0.25]);
+        p.record(&k, "lstm", 120_000, [0.25, 0.25, 0.5]);
+        p.record(&k, "gru", 120_000, [0.1, 0.8, 0.1]);
+        let v = p.context(&k);
+        assert_eq!(v["lstm"]["p_up"], 0.5);
+        assert_eq!(v["lstm"]["time"], "1970-01-01 00:02:00");
+        assert_eq!(v["gru"]["p_flat"], 0.8);
+        assert_eq!(p.context(&"ETHUSDT/1m".parse().unwrap()), json!({}));
+    }
 
     #[test]
     fn numbers_keep_six_significant_digits() {

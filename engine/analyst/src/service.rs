@@ -27,6 +27,7 @@ use candlewick_plugins::{Health as PluginHealth, PluginStats};
 use candlewick_state::{StateStore, StreamKey};
 use tokio::sync::{mpsc, watch, Mutex};
 
+use crate::context::Predictions;
 use crate::{context, Analyst, AnalystError, Job, Record, Stats};
 
 /// Triggers the hand-off channel holds before they are dropped.
@@ -93,21 +94,33 @@ impl Triggers {
     }
 }
 
-/// The engine's sink with the analyst's triggers on the side.
+/// The engine's sink with the analyst's triggers and the models' latest
+/// predictions kept on the side.
 pub struct AnalystSink {
     inner: Arc<dyn Sink>,
-    triggers: Triggers,
+    triggers: Option<Triggers>,
+    predictions: Option<Arc<Predictions>>,
 }
 
 impl AnalystSink {
-    pub fn new(inner: Arc<dyn Sink>, triggers: Triggers) -> Self {
-        AnalystSink { inner, triggers }
+    pub fn new(
+        inner: Arc<dyn Sink>,
+        triggers: Option<Triggers>,
+        predictions: Option<Arc<Predictions>>,
+    ) -> Self {
+        AnalystSink {
+            inner,
+            triggers,
+            predictions,
+        }
     }
 }
 
 impl Sink for AnalystSink {
     fn signal(&self, signal: Signal) {
-        self.triggers.signal(&signal);
+        if let Some(t) = &self.triggers {
+            t.signal(&signal);
+        }
         self.inner.signal(signal);
     }
     fn wants_candles(&self) -> bool {
@@ -117,10 +130,15 @@ impl Sink for AnalystSink {
         self.inner.candle(stream, candle);
     }
     fn wants_predictions(&self) -> bool {
-        self.inner.wants_predictions()
+        self.predictions.is_some() || self.inner.wants_predictions()
     }
     fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) {
-        self.inner.prediction(stream, model, time, p);
+        if let Some(kept) = &self.predictions {
+            kept.record(stream, model, time, p.probs);
+        }
+        if self.inner.wants_predictions() {
+            self.inner.prediction(stream, model, time, p);
+        }
     }
     fn candles(
         &self,
@@ -164,6 +182,8 @@ pub struct Plan {
     pub cooldown: Duration,
     pub retention: Duration,
     pub retention_per_symbol: usize,
+    /// The models' latest predictions (kept by [`AnalystSink`]), if any.
+    pub predictions: Option<Arc<Predictions>>,
 }
 
 /// The analyst's task in `run`. Its channel's receiving end is kept
@@ -274,12 +294,20 @@ impl Service {
         let streams = self.plan.streams.clone();
         let spec = self.plan.spec.clone();
         let signals = self.plan.signals;
+        let predictions = self.plan.predictions.clone();
         // RocksDB reads: off the async threads.
         let jobs = tokio::task::spawn_blocking(move || {
             wanted
                 .into_iter()
                 .filter_map(|(symbol, trigger, event)| {
-                    match context::build(&*store, &symbol, &streams, &spec, signals) {
+                    match context::build(
+                        &*store,
+                        &symbol,
+                        &streams,
+                        &spec,
+                        signals,
+                        predictions.as_deref(),
+                    ) {
                         Ok(mut context) => Some(Job {
                             context: {
                                 if let Some(e) = event {
@@ -395,7 +423,7 @@ mod tests {
             stats: stats.clone(),
         };
         let inner = Arc::new(VecSink::default());
-        let sink = AnalystSink::new(inner.clone(), triggers);
+        let sink = AnalystSink::new(inner.clone(), Some(triggers), None);
         for s in ["sma_cross", "rsi_reversion", "sma_cross", "sma_cross"] {
             sink.signal(signal(s));
         }
@@ -416,16 +444,59 @@ mod tests {
         let stats = Arc::new(Stats::default());
         let sink = AnalystSink::new(
             inner.clone(),
-            Triggers {
+            Some(Triggers {
                 tx: full,
                 strategies: vec!["sma_cross".to_owned()].into(),
                 stats: stats.clone(),
-            },
+            }),
+            None,
         );
         for _ in 0..10_000 {
             sink.signal(signal("sma_cross"));
         }
         assert_eq!(inner.take().len(), 10_000);
         assert_eq!(stats.dropped_triggers.load(Relaxed), 9_999);
+    }
+
+    #[test]
+    fn the_sink_keeps_the_models_latest_predictions_for_the_context() {
+        let kept = Arc::new(Predictions::default());
+        let inner = Arc::new(VecSink::default());
+        let sink = AnalystSink::new(inner.clone(), None, Some(kept.clone()));
+        assert!(sink.wants_predictions() && !inner.wants_predictions());
+        let key: StreamKey = "BTCUSDT/1m".parse().unwrap();
+        sink.prediction(
+            &key,
+            "lstm",
+            60_000,
+            &Prediction {
+                probs: [0.2, 0.3, 0.5],
+            },
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = candlewick_state::Store::open(dir.path()).unwrap();
+        let candle = candlewick_market::Candle {
+            open_time: 60_000,
+            open: 1.0,
+            high: 1.0,
+            low: 1.0,
+            close: 1.0,
+            volume: 1.0,
+        };
+        let mut c = candlewick_state::Checkpoint::new();
+        c.plugin(
+            candlewick_pipeline::TAIL_SNAPSHOT,
+            &key,
+            candlewick_pipeline::encode_tail([candle].iter()),
+        );
+        candlewick_state::StateStore::commit(&store, &c).unwrap();
+        let ctx = context::build(&store, "BTCUSDT", &[key], "sma(2)", 5, Some(&kept)).unwrap();
+        assert_eq!(ctx["streams"][0]["predictions"]["lstm"]["p_up"], 0.5);
+        assert_eq!(ctx["streams"][0]["candles"]["count"], 1);
+        assert_eq!(
+            ctx["streams"][0]["indicators"],
+            serde_json::json!({}),
+            "sma(2) is warming up"
+        );
     }
 }
