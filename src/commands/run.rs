@@ -561,6 +561,9 @@ fn start_analyst(
     let path = a.results_path(&config.state.path);
     let results = Arc::new(candlewick_analyst::Results::open(&path, config.state.sync)?);
     let analyst = Arc::new(candlewick_analyst::Analyst::new(settings, results)?);
+    if a.on_prediction_score.is_some() && config.models.is_empty() {
+        bail!("analyst.on_prediction_score: the config has no [[models]] to predict");
+    }
     // The models' latest predictions, kept by the workers' sink.
     let predictions = (!config.models.is_empty()).then(Arc::default);
     let plan = candlewick_analyst::Plan {
@@ -581,8 +584,13 @@ fn start_analyst(
             feed.publish_analysis(&r.symbol, r.time, body);
         }
     });
-    let (triggers, service) =
-        candlewick_analyst::service(analyst, plan, a.on_signals.clone(), Some(publish));
+    let (triggers, service) = candlewick_analyst::service(
+        analyst,
+        plan,
+        a.on_signals.clone(),
+        a.on_prediction_score,
+        Some(publish),
+    );
     tracing::info!(
         model = %a.model,
         every_minutes = a.every_minutes,
@@ -591,7 +599,8 @@ fn start_analyst(
         "analyst on; results in {}",
         path.display()
     );
-    let triggers = (!a.on_signals.is_empty()).then_some(triggers);
+    let triggers =
+        (!a.on_signals.is_empty() || a.on_prediction_score.is_some()).then_some(triggers);
     Ok((triggers, predictions, Some(service)))
 }
 

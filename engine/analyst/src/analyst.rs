@@ -20,7 +20,7 @@ pub struct Job {
     pub symbol: String,
     /// From [`crate::context::build`].
     pub context: Value,
-    /// `schedule`, `signal:STRATEGY` or `manual`.
+    /// `schedule`, `signal:STRATEGY`, `prediction:MODEL` or `manual`.
     pub trigger: String,
 }
 

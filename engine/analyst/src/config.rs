@@ -105,6 +105,10 @@ pub struct AnalystConfig {
     /// `run`: analyse a symbol when one of these strategies signals on it.
     #[serde(default)]
     pub on_signals: Vec<String>,
+    /// `run` with `[[models]]`: analyse a symbol when a model's prediction
+    /// for it is this decided, `|p_up - p_down| >= on_prediction_score`
+    /// (0 to 1). Absent: predictions trigger nothing.
+    pub on_prediction_score: Option<f64>,
     /// `run`: after an event-triggered analysis of a symbol, further
     /// events for it wait this long. Default 300.
     #[serde(default = "d_cooldown")]
@@ -298,6 +302,15 @@ impl AnalystConfig {
                 format!("must be at most {} (a week)", bounds::EVERY_MINUTES),
             ));
         }
+        if self
+            .on_prediction_score
+            .is_some_and(|v| !(v.is_finite() && v > 0.0 && v <= 1.0))
+        {
+            return Err(AnalystError::config(
+                "on_prediction_score",
+                "must be a number above 0, at most 1",
+            ));
+        }
         if self.trigger_cooldown_s > 86_400 {
             return Err(AnalystError::config(
                 "trigger_cooldown_s",
@@ -472,6 +485,7 @@ impl Settings {
             prompt: None,
             every_minutes: d_every(),
             on_signals: Vec::new(),
+            on_prediction_score: None,
             trigger_cooldown_s: d_cooldown(),
             symbols: Vec::new(),
             signals: d_signals(),

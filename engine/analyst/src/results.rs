@@ -29,7 +29,7 @@ pub struct Record {
     /// When it was asked for, ms since the Unix epoch.
     pub time: i64,
     pub model: String,
-    /// `schedule`, `signal:STRATEGY` or `manual`.
+    /// `schedule`, `signal:STRATEGY`, `prediction:MODEL` or `manual`.
     pub trigger: String,
     pub analysis: Option<Analysis>,
     pub cause: Option<Cause>,

@@ -33,30 +33,69 @@ use crate::{context, Analyst, AnalystError, Job, Record, Stats};
 /// Triggers the hand-off channel holds before they are dropped.
 pub const TRIGGER_QUEUE: usize = 1024;
 
-/// A symbol to analyse because `strategy` signalled on it; the signal
-/// goes into the context as `trigger` (it may not be in the outbox yet:
+/// A symbol to analyse because a strategy signalled on it, or a model's
+/// prediction for it passed `on_prediction_score`; the event goes into
+/// the context as `trigger` (a signal may not be in the outbox yet:
 /// workers checkpoint after they emit).
 #[derive(Debug, Clone)]
 pub struct Trigger {
     pub symbol: String,
-    pub strategy: Arc<str>,
+    /// The strategy or the model.
+    pub source: Arc<str>,
     pub interval: &'static str,
     pub time: i64,
-    pub action: &'static str,
-    pub strength: f64,
-    pub price: f64,
+    pub event: Event,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Signal {
+        action: &'static str,
+        strength: f64,
+        price: f64,
+    },
+    /// `score` is `p_up - p_down`.
+    Prediction { p_up: f64, p_down: f64, score: f64 },
 }
 
 impl Trigger {
+    /// `signal:STRATEGY` or `prediction:MODEL`.
+    pub fn name(&self) -> String {
+        match self.event {
+            Event::Signal { .. } => format!("signal:{}", self.source),
+            Event::Prediction { .. } => format!("prediction:{}", self.source),
+        }
+    }
+
     fn context(&self) -> serde_json::Value {
-        serde_json::json!({
-            "strategy": &*self.strategy,
-            "interval": self.interval,
-            "time": candlewick_market::time::format_ms(self.time),
-            "action": self.action,
-            "strength": self.strength,
-            "price": self.price,
-        })
+        let time = candlewick_market::time::format_ms(self.time);
+        match self.event {
+            Event::Signal {
+                action,
+                strength,
+                price,
+            } => serde_json::json!({
+                "strategy": &*self.source,
+                "interval": self.interval,
+                "time": time,
+                "action": action,
+                "strength": strength,
+                "price": price,
+            }),
+            Event::Prediction {
+                p_up,
+                p_down,
+                score,
+            } => serde_json::json!({
+                "model": &*self.source,
+                "interval": self.interval,
+                "time": time,
+                "p_up": p_up,
+                "p_down": p_down,
+                "score": score,
+            }),
+        }
     }
 }
 
@@ -65,6 +104,8 @@ impl Trigger {
 pub struct Triggers {
     tx: mpsc::Sender<Trigger>,
     strategies: Arc<[String]>,
+    /// `on_prediction_score`: |p_up - p_down| at least this triggers.
+    min_score: Option<f64>,
     stats: Arc<Stats>,
 }
 
@@ -75,15 +116,50 @@ impl Triggers {
         if !self.strategies.iter().any(|w| **w == *s.strategy) {
             return false;
         }
-        let t = Trigger {
+        self.send(Trigger {
             symbol: s.symbol.as_str().to_owned(),
-            strategy: s.strategy.clone(),
+            source: s.strategy.clone(),
             interval: s.interval.as_str(),
             time: s.time,
-            action: s.action.as_str(),
-            strength: s.strength,
-            price: s.price,
+            event: Event::Signal {
+                action: s.action.as_str(),
+                strength: s.strength,
+                price: s.price,
+            },
+        })
+    }
+
+    /// Whether predictions are watched (`on_prediction_score`).
+    pub fn wants_predictions(&self) -> bool {
+        self.min_score.is_some()
+    }
+
+    /// Hands `stream`'s symbol to the analyst when `model`'s prediction
+    /// `p` is decided enough: `|p_up - p_down| >= on_prediction_score`.
+    pub fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) -> bool {
+        let Some(min) = self.min_score else {
+            return false;
         };
+        let [down, _, up] = p.probs.map(f64::from);
+        let score = up - down;
+        // NaN scores (a model's warm-up) are never decided.
+        if score.is_nan() || score.abs() < min {
+            return false;
+        }
+        self.send(Trigger {
+            symbol: stream.symbol.as_str().to_owned(),
+            source: model.into(),
+            interval: stream.interval.as_str(),
+            time,
+            event: Event::Prediction {
+                p_up: up,
+                p_down: down,
+                score,
+            },
+        })
+    }
+
+    fn send(&self, t: Trigger) -> bool {
         match self.tx.try_send(t) {
             Ok(()) => true,
             Err(_) => {
@@ -130,11 +206,19 @@ impl Sink for AnalystSink {
         self.inner.candle(stream, candle);
     }
     fn wants_predictions(&self) -> bool {
-        self.predictions.is_some() || self.inner.wants_predictions()
+        self.predictions.is_some()
+            || self
+                .triggers
+                .as_ref()
+                .is_some_and(Triggers::wants_predictions)
+            || self.inner.wants_predictions()
     }
     fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) {
         if let Some(kept) = &self.predictions {
             kept.record(stream, model, time, p.probs);
+        }
+        if let Some(t) = &self.triggers {
+            t.prediction(stream, model, time, p);
         }
         if self.inner.wants_predictions() {
             self.inner.prediction(stream, model, time, p);
@@ -196,16 +280,19 @@ pub struct Service {
     publish: Option<Publish>,
 }
 
-/// The service and the engine's handle for `on_signals`.
+/// The service and the engine's handle for `on_signals` and
+/// `on_prediction_score`.
 pub fn service(
     analyst: Arc<Analyst>,
     plan: Plan,
     on_signals: Vec<String>,
+    on_prediction_score: Option<f64>,
     publish: Option<Publish>,
 ) -> (Triggers, Arc<Service>) {
     let (tx, rx) = mpsc::channel(TRIGGER_QUEUE);
     let triggers = Triggers {
         tx,
+        min_score: on_prediction_score,
         strategies: on_signals.into(),
         stats: analyst.stats().clone(),
     };
@@ -258,8 +345,8 @@ impl Service {
                             .get(&t.symbol)
                             .is_none_or(|at| now.duration_since(*at) >= self.plan.cooldown);
                         if cooled && !jobs.iter().any(|(s, _, _)| *s == t.symbol) {
-                            let context = t.context();
-                            jobs.push((t.symbol, format!("signal:{}", t.strategy), Some(context)));
+                            let (name, context) = (t.name(), t.context());
+                            jobs.push((t.symbol, name, Some(context)));
                         }
                     }
                     jobs
@@ -420,6 +507,7 @@ mod tests {
         let triggers = Triggers {
             tx,
             strategies: vec!["sma_cross".to_owned()].into(),
+            min_score: None,
             stats: stats.clone(),
         };
         let inner = Arc::new(VecSink::default());
@@ -432,8 +520,16 @@ mod tests {
         assert_eq!(stats.dropped_triggers.load(Relaxed), 1);
         let t = rx.try_recv().unwrap();
         assert_eq!(
-            (t.symbol.as_str(), &*t.strategy, t.action),
-            ("BTCUSDT", "sma_cross", "sell")
+            (t.symbol.as_str(), t.name().as_str(), &t.event),
+            (
+                "BTCUSDT",
+                "signal:sma_cross",
+                &Event::Signal {
+                    action: "sell",
+                    strength: -0.5,
+                    price: 10.5
+                }
+            )
         );
         assert_eq!(t.context()["time"], "1970-01-01 00:01:00");
         assert!(rx.try_recv().is_ok() && rx.try_recv().is_err());
@@ -447,6 +543,7 @@ mod tests {
             Some(Triggers {
                 tx: full,
                 strategies: vec!["sma_cross".to_owned()].into(),
+                min_score: None,
                 stats: stats.clone(),
             }),
             None,
@@ -456,6 +553,46 @@ mod tests {
         }
         assert_eq!(inner.take().len(), 10_000);
         assert_eq!(stats.dropped_triggers.load(Relaxed), 9_999);
+    }
+
+    #[test]
+    fn a_decided_prediction_triggers_its_symbol() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let triggers = Triggers {
+            tx,
+            strategies: Vec::new().into(),
+            min_score: Some(0.5),
+            stats: Arc::new(Stats::default()),
+        };
+        let sink = AnalystSink::new(Arc::new(VecSink::default()), Some(triggers), None);
+        assert!(sink.wants_predictions());
+        let key: StreamKey = "ETHUSDT/1h".parse().unwrap();
+        // |0.5 - 0.25| < 0.5: not decided enough; then 0.1 vs 0.7: bearish.
+        sink.prediction(
+            &key,
+            "lstm",
+            1,
+            &Prediction {
+                probs: [0.25, 0.25, 0.5],
+            },
+        );
+        sink.prediction(
+            &key,
+            "lstm",
+            2,
+            &Prediction {
+                probs: [0.7, 0.2, 0.1],
+            },
+        );
+        let t = rx.try_recv().unwrap();
+        assert!(rx.try_recv().is_err());
+        assert_eq!(
+            (t.symbol.as_str(), t.name().as_str(), t.time),
+            ("ETHUSDT", "prediction:lstm", 2)
+        );
+        let ctx = t.context();
+        assert_eq!(ctx["model"], "lstm");
+        assert!((ctx["score"].as_f64().unwrap() + 0.6).abs() < 1e-6, "{ctx}");
     }
 
     #[test]
