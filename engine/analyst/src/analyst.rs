@@ -78,7 +78,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// Tokens a prompt of `bytes` bytes is counted as before the call: a
+/// Tokens a request body of `bytes` bytes is counted as before the call: a
 /// token is about 4 bytes of English or JSON; 3 errs on the safe side.
 fn estimate_tokens(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(3) + 16
@@ -173,14 +173,8 @@ impl Analyst {
             .await
             .map_err(|_| AnalystError::config("concurrency", "the analyst was closed"))?;
         let time = unix_ms();
-        let system = self.settings.prompt.replace("{{symbol}}", &job.symbol);
-        let user = job.context.to_string();
-        let est_in = estimate_tokens(system.len() + user.len());
-        let max_out = u64::from(self.settings.max_output_tokens);
-        let est_total = (est_in + max_out) as f64;
-        let body = self
-            .client
-            .body(&system, &user, "analysis", crate::json_schema());
+        let (body, est_in) = self.request(job);
+        let est_total = (est_in + u64::from(self.settings.max_output_tokens)) as f64;
         let mut record = Record {
             symbol: job.symbol.clone(),
             time,
@@ -269,7 +263,8 @@ impl Analyst {
             .acquire()
             .await
             .map_err(|_| AnalystError::config("concurrency", "the analyst was closed"))?;
-        let est_in = estimate_tokens(system.len() + user.len());
+        let body = self.client.body(system, user, name, schema);
+        let est_in = estimate_tokens(body.len());
         let est_total = (est_in + u64::from(self.settings.max_output_tokens)) as f64;
         let mut spent = Spent::default();
         if est_total > lock(&self.pace).tokens.capacity() {
@@ -279,7 +274,6 @@ impl Analyst {
             );
             return Ok((Err((Cause::TooLarge, e)), spent));
         }
-        let body = self.client.body(system, user, name, schema);
         let r = self
             .attempts(&body, est_in, est_total, &mut spent, parse)
             .await?;
@@ -300,7 +294,20 @@ impl Analyst {
         let mut answer_retried = false;
         loop {
             let worst = self.worst_cost(est_in);
-            self.reserve(worst)?;
+            match self.reserve(worst) {
+                Ok(()) => {}
+                // Spent on this call's earlier attempts: recorded as failed.
+                Err(AnalystError::Budget { spent, limit }) if record.attempts > 0 => {
+                    return Ok(Err((
+                        Cause::Budget,
+                        format!(
+                            "the daily budget ran out before a retry ({spent:.4} of {limit} USD; {} attempts)",
+                            record.attempts
+                        ),
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
             self.pace(est_total).await;
             record.attempts += 1;
             Stats::add(&self.stats.requests, 1);
@@ -384,6 +391,25 @@ impl Analyst {
                 }
             }
         }
+    }
+
+    /// The request body of `job` and its estimated prompt tokens (the
+    /// whole body counts: messages, schema and JSON).
+    fn request(&self, job: &Job) -> (Vec<u8>, u64) {
+        let system = self.settings.prompt.replace("{{symbol}}", &job.symbol);
+        let user = job.context.to_string();
+        let body = self
+            .client
+            .body(&system, &user, "analysis", crate::json_schema());
+        let est_in = estimate_tokens(body.len());
+        (body, est_in)
+    }
+
+    /// USD reserved against the budget before each attempt of `job`: its
+    /// estimated prompt tokens and `max_output_tokens` at the price (0
+    /// without one).
+    pub fn worst_cost_usd(&self, job: &Job) -> f64 {
+        self.worst_cost(self.request(job).1)
     }
 
     fn worst_cost(&self, est_in: u64) -> f64 {

@@ -87,10 +87,13 @@ pub enum Cause {
     Invalid,
     /// One request is larger than `tokens_per_min` allows in a minute.
     TooLarge,
+    /// The daily budget ran out between the attempts of one analysis
+    /// (one refused before its first attempt is not stored at all).
+    Budget,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 8] = [
+    pub const ALL: [Cause; 9] = [
         Cause::Timeout,
         Cause::Connect,
         Cause::RateLimited,
@@ -99,6 +102,7 @@ impl Cause {
         Cause::Malformed,
         Cause::Invalid,
         Cause::TooLarge,
+        Cause::Budget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +115,7 @@ impl Cause {
             Cause::Malformed => "malformed",
             Cause::Invalid => "invalid",
             Cause::TooLarge => "too_large",
+            Cause::Budget => "budget",
         }
     }
 

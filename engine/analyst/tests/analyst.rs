@@ -101,13 +101,13 @@ async fn the_request_and_token_rates_are_held() {
     assert_eq!(stub.seen.requests(), 2);
     running.abort();
 
-    // 1,500 tokens a minute with max_output_tokens 1,000: one request (of
-    // at least 1,016 estimated tokens) fits; the next waits for a refill.
+    // 3,000 tokens a minute with max_output_tokens 1,500: one request (of
+    // at least 1,516 estimated tokens) fits; the next waits for a refill.
     let stub = Stub::start(Reply::good(0)).await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(&stub);
-    s.tokens_per_min = 1500.0;
-    s.max_output_tokens = 1000;
+    s.tokens_per_min = 3000.0;
+    s.max_output_tokens = 1500;
     let a = analyst(s, &dir);
     let running = tokio::spawn({
         let a = a.clone();
@@ -116,6 +116,16 @@ async fn the_request_and_token_rates_are_held() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(stub.seen.requests(), 1);
     running.abort();
+
+    // A request that can never fit a minute's tokens fails without a call.
+    let stub = Stub::start(Reply::good(0)).await;
+    let mut s = settings(&stub);
+    s.tokens_per_min = 1100.0;
+    s.max_output_tokens = 1000;
+    let a = analyst(s, &tempfile::tempdir().unwrap());
+    let r = a.analyze(&job("BTCUSDT")).await.unwrap();
+    assert_eq!((r.cause, r.attempts), (Some(Cause::TooLarge), 0));
+    assert_eq!(stub.seen.requests(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,6 +180,32 @@ async fn the_daily_budget_stops_the_calls_and_survives_a_restart() {
     ));
     assert!(a.budget_reached());
     assert_eq!(stub.seen.requests(), calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_spent_between_attempts_fails_the_analysis_with_its_cause() {
+    let stub = Stub::start(Reply::good(0)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&stub);
+    s.price = Some(Price {
+        input_per_mtok: 100.0,
+        output_per_mtok: 100.0,
+    });
+    s.max_output_tokens = 100;
+    let probe = analyst(s.clone(), &tempfile::tempdir().unwrap());
+    let worst = probe.worst_cost_usd(&job("BTCUSDT"));
+    assert!(worst > 0.0);
+    // Room for one attempt's worst case, not for a second after the first
+    // is spent (the stub counts fewer tokens than the estimate's worst).
+    s.daily_budget_usd = Some(worst * 1.5);
+    let a = analyst(s, &dir);
+    stub.script([Reply::bad()]);
+    let r = a.analyze(&job("BTCUSDT")).await.unwrap();
+    assert_eq!((r.cause, r.attempts), (Some(Cause::Budget), 1), "{r:?}");
+    assert!(r.analysis.is_none() && r.cost_usd > 0.0);
+    assert_eq!(stub.seen.requests(), 1);
+    assert_eq!(a.stats().failures(Cause::Budget), 1);
+    assert_eq!(a.results().range("BTCUSDT", 0, i64::MAX, 9).unwrap(), [r]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
