@@ -7,6 +7,11 @@
 //! never touches the signal path: it reads the engine's state store and
 //! is told of signals by a `try_send` that never waits.
 //!
+//! Inside `candlewick run` a [`Service`] does it on a schedule and on
+//! [`Triggers`] (signals of chosen strategies, decided model predictions)
+//! that the workers' sink ([`AnalystSink`]) hands over with a `try_send`;
+//! [`ask`] answers questions from the stored records only.
+//!
 //! ```text
 //! state store ──▶ context (JSON) ──▶ Analyst ──POST /chat/completions──▶ server
 //! (tail, signals)                    permits (concurrency), request and
@@ -22,10 +27,12 @@
 //!   429; retries with exponential backoff and jitter on 5xx, timeouts and
 //!   refused connections, at most `max_retries`; a per-request timeout.
 //! - **Priced.** Each call's cost comes from the server's `usage` and the
-//!   `[analyst.prices]` table. Before a call its worst case (the prompt's
+//!   `[analyst.prices]` table. Before a call its worst case (the request's
 //!   estimated tokens, plus `max_output_tokens`) is reserved against the
 //!   daily budget (UTC day; kept in the store, so a restart does not reset
-//!   it). When nothing is left, no call is made ([`AnalystError::Budget`])
+//!   it). When nothing is left, no call is made ([`AnalystError::Budget`];
+//!   a budget that runs out between the attempts of one analysis stores
+//!   it as failed, [`Cause::Budget`])
 //!   until 00:00 UTC; `/healthz` and `/metrics` say so and the log says
 //!   so once.
 //! - **Never invented.** An answer is [`Analysis::parse`]d strictly; one
