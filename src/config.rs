@@ -41,6 +41,8 @@ pub struct Config {
     pub feed: FeedConfig,
     /// Webhook notifications (`[notify]`); off when absent.
     pub notify: Option<NotifyConfig>,
+    /// The LLM analyst (`[analyst]`); off when absent.
+    pub analyst: Option<candlewick_analyst::AnalystConfig>,
     /// NATS JetStream (issue 12): `source.kind = "nats"` consumes the
     /// cluster's candles; absent, `run` is exactly the single process.
     pub nats: Option<NatsConfig>,
@@ -1201,6 +1203,9 @@ impl Config {
         self.feed.validate()?;
         if let Some(n) = &self.notify {
             n.validate()?;
+        }
+        if let Some(a) = &self.analyst {
+            a.validate()?;
         }
         Ok(())
     }

@@ -56,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         cmd: commands::notify::NotifyCommand,
     },
+    Analyze(commands::analyze::AnalyzeArgs),
+    Ask(commands::ask::AskArgs),
     /// Repair the engine's state store (forget one stream).
     State {
         #[command(subcommand)]
@@ -82,6 +84,8 @@ fn main() -> ExitCode {
         Command::Plugin { cmd } => commands::plugin::run(cmd),
         Command::Notify { cmd } => commands::notify::run(cmd),
         Command::State { cmd } => commands::state::run(cmd),
+        Command::Analyze(args) => commands::analyze::run(args),
+        Command::Ask(args) => commands::ask::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,7 @@
 //! One module per subcommand; shared helpers beside them.
 
+pub mod analyze;
+pub mod ask;
 pub mod backtest;
 pub mod fetch;
 pub mod import;

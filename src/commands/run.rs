@@ -29,6 +29,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use candlewick_analyst::context::Predictions;
+use candlewick_analyst::{AnalystSink, Service as AnalystService, Triggers};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::Connection;
@@ -119,7 +121,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let clock = Clock::new();
     let health = Arc::new(Health::new());
     let keys = stream_keys(&config)?;
-    let table = StreamTable::new(keys, config.engine.workers);
+    let table = StreamTable::new(keys.clone(), config.engine.workers);
     let store = Arc::new(
         Store::open_with(
             &config.state.path,
@@ -149,6 +151,8 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
     let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
+    let (triggers, predictions, analyst_service) =
+        start_analyst(&config, store.clone(), keys, &strategies, &hub)?;
     // The cluster: connected (and its streams verified) before anything
     // starts, so that a wrong address or setting is a clear error at once.
     let cluster = match (&config.nats, config.source.kind) {
@@ -161,8 +165,17 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // The workers' sink: the hub, with notifications and the cluster's
     // SIGNALS publisher on the side when they are on.
     let (sink, signal_publisher) = match &cluster {
-        Some(c) => c.sink(engine_sink(&hub, &notifier, run_ms)),
-        None => (engine_sink(&hub, &notifier, run_ms), None),
+        Some(c) => c.sink(engine_sink(
+            &hub,
+            &notifier,
+            &triggers,
+            &predictions,
+            run_ms,
+        )),
+        None => (
+            engine_sink(&hub, &notifier, &triggers, &predictions, run_ms),
+            None,
+        ),
     };
     let pipeline_config = PipelineConfig {
         workers: config.engine.workers,
@@ -191,17 +204,33 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let (notify_stop_tx, notify_stop) = watch::channel(false);
     let mut notify_task = notify_service.map(|service| {
         let down_after = config.notify.as_ref().map_or(30.0, |n| n.down_after_s);
-        spawn_notifier(
-            service,
-            (
+        let down_after = Duration::from_secs_f64(down_after);
+        let (notifier, health_for_watch, metrics_for_watch) =
+            (notifier.clone(), health.clone(), metrics.clone());
+        // The delivery and its health watch, supervised together (a failure
+        // of either restarts both; the watch starts afresh, the outbox
+        // keeps what was handed over).
+        spawn_supervised("notify", health.clone(), metrics.clone(), move || {
+            let delivery = service.clone().run(notify_stop.clone());
+            let watching = candlewick_notify::watch::watch(
+                HealthWatch::new(run_ms, down_after),
                 notifier.clone(),
-                run_ms,
-                Duration::from_secs_f64(down_after),
-            ),
-            health.clone(),
-            metrics.clone(),
-            notify_stop,
-        )
+                health_for_watch.clone(),
+                metrics_for_watch.clone(),
+                notify_stop.clone(),
+            );
+            async move { tokio::try_join!(delivery, watching).map(drop) }
+        })
+    });
+    let (analyst_stop_tx, analyst_stop) = watch::channel(false);
+    let analyst_stats = analyst_service
+        .as_ref()
+        .map(|s| s.analyst().stats().clone());
+    let asker = analyst_service.as_ref().map(|s| s.analyst().clone());
+    let mut analyst_task = analyst_service.map(|service| {
+        spawn_supervised("analyst", health.clone(), metrics.clone(), move || {
+            service.clone().run(analyst_stop.clone())
+        })
     });
     for shard in 0..config.engine.workers {
         health.set(&format!("shard-{shard}"), TaskState::Running);
@@ -232,9 +261,28 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             .map(|id| router.table().key(id).symbol.to_string()),
         strategies.iter().map(|s| s.name.to_string()),
     );
-    if let Some(stats) = notifier.stats().cloned() {
+    let notify_stats = notifier.stats().cloned();
+    if notify_stats.is_some() || analyst_stats.is_some() {
+        let analyst_stats = analyst_stats.clone();
         feed_state = feed_state.with_extra_metrics(Arc::new(move |out: &mut String| {
-            stats.render_prometheus(out)
+            if let Some(s) = &notify_stats {
+                s.render_prometheus(out);
+            }
+            if let Some(s) = &analyst_stats {
+                s.render_prometheus(out);
+            }
+        }));
+    }
+    if let Some(stats) = analyst_stats {
+        feed_state = feed_state.with_extra_health("analyst", Arc::new(move || stats.health()));
+    }
+    if let Some(analyst) = asker {
+        feed_state = feed_state.with_ask(Arc::new(move |r: candlewick_feed::ask::AskRequest| {
+            let analyst = analyst.clone();
+            Box::pin(async move {
+                candlewick_analyst::ask::answer_http(&analyst, &r.question, r.symbol.as_deref())
+                    .await
+            })
         }));
     }
     let feed_health = health.clone();
@@ -310,7 +358,10 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             // process exits (RocksDB's threads must not outlive it).
             feed_task.abort();
             let _ = (&mut feed_task).await;
-            if let Some(task) = notify_task.take() {
+            for task in [notify_task.take(), analyst_task.take()]
+                .into_iter()
+                .flatten()
+            {
                 task.abort();
                 let _ = task.await;
             }
@@ -351,10 +402,15 @@ async fn engine(config: Config) -> anyhow::Result<()> {
             },
             // Err: every worker ended normally (the sender is gone).
             Ok(()) = workers_failed.changed() => break Stop::Failed(anyhow!("a shard worker failed; see the log above")),
-            r = notifier_ended(&mut notify_task) => break Stop::Failed(match r {
+            r = task_ended(&mut notify_task) => break Stop::Failed(match r {
                 Ok(Ok(())) => anyhow!("the notifier stopped"),
                 Ok(Err(e)) => e.into(),
                 Err(e) => anyhow!("the notifier panicked: {e}"),
+            }),
+            r = task_ended(&mut analyst_task) => break Stop::Failed(match r {
+                Ok(Ok(())) => anyhow!("the analyst stopped"),
+                Ok(Err(e)) => e.into(),
+                Err(e) => anyhow!("the analyst panicked: {e}"),
             }),
             r = &mut feed_task => break Stop::Failed(match r {
                 Ok(Ok(())) => anyhow!("the feed server stopped"),
@@ -369,8 +425,18 @@ async fn engine(config: Config) -> anyhow::Result<()> {
         Stop::Failed(e) => tracing::error!(cause = %format!("{e:#}"), "stopping after a failure"),
     }
 
-    // Orderly stop: sources, then workers (drain + final checkpoint), then
+    // Orderly stop: the analyst (a round in flight is abandoned; what it
+    // stored stays), sources, then workers (drain + final checkpoint), then
     // the feed (queued frames + close frames).
+    let _ = analyst_stop_tx.send(true);
+    if let Some(task) = analyst_task.take().filter(|t| !t.is_finished()) {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the analyst did not stop in time");
+        }
+    }
     let _ = source_stop_tx.send(true);
     stop_flag.store(true, Ordering::Relaxed);
     while let Some(done) = source_done.recv().await {
@@ -474,45 +540,138 @@ fn start_notifier(config: &Config) -> anyhow::Result<(Notifier, Option<Arc<Servi
     Ok((notifier, Some(service)))
 }
 
-/// The workers' sink: the hub, with notifications on the side when on (a
-/// `try_send` per wanted signal; nothing more on the path).
-fn engine_sink(hub: &Hub, notifier: &Notifier, run_ms: i64) -> Arc<dyn Sink> {
-    if notifier.is_enabled() {
+/// The analyst of `[analyst]` (its settings checked, its key read, its
+/// results opened), publishing `analysis` frames on `hub`; nothing when
+/// the section is absent.
+fn start_analyst(
+    config: &Config,
+    store: Arc<Store>,
+    streams: Vec<StreamKey>,
+    strategies: &[Strategy],
+    hub: &Hub,
+) -> anyhow::Result<AnalystParts> {
+    let Some(a) = &config.analyst else {
+        return Ok((None, None, None));
+    };
+    if let Some(name) = a
+        .on_signals
+        .iter()
+        .find(|n| !strategies.iter().any(|s| *s.name == ***n))
+    {
+        let loaded: Vec<&str> = strategies.iter().map(|s| &*s.name).collect();
+        bail!("analyst.on_signals: no strategy named {name:?} runs (loaded: {loaded:?})");
+    }
+    let settings = a.build()?;
+    let mut symbols: Vec<String> = Vec::new();
+    for k in &streams {
+        if !symbols.iter().any(|s| s == k.symbol.as_str()) {
+            symbols.push(k.symbol.as_str().to_owned());
+        }
+    }
+    if !a.symbols.is_empty() {
+        if let Some(other) = a.symbols.iter().find(|s| !symbols.contains(s)) {
+            bail!("analyst.symbols: the engine runs no stream of {other:?}");
+        }
+        symbols = a.symbols.clone();
+    }
+    let path = a.results_path(&config.state.path);
+    let results = Arc::new(candlewick_analyst::Results::open(&path, config.state.sync)?);
+    let analyst = Arc::new(candlewick_analyst::Analyst::new(settings, results)?);
+    if a.on_prediction_score.is_some() && config.models.is_empty() {
+        bail!("analyst.on_prediction_score: the config has no [[models]] to predict");
+    }
+    // The models' latest predictions, kept by the workers' sink.
+    let predictions = (!config.models.is_empty()).then(Arc::default);
+    let plan = candlewick_analyst::Plan {
+        predictions: predictions.clone(),
+        store,
+        streams,
+        symbols,
+        spec: config.indicators.spec.clone(),
+        signals: a.signals,
+        every: (a.every_minutes > 0).then(|| Duration::from_secs(a.every_minutes * 60)),
+        cooldown: Duration::from_secs(a.trigger_cooldown_s),
+        retention: Duration::from_secs(a.retention_days.saturating_mul(86_400)),
+        retention_per_symbol: a.retention_per_symbol,
+    };
+    let feed = hub.clone();
+    let publish: candlewick_analyst::Publish = Arc::new(move |r| {
+        if let Some(body) = candlewick_analyst::frame_body(r) {
+            feed.publish_analysis(&r.symbol, r.time, body);
+        }
+    });
+    let (triggers, service) = candlewick_analyst::service(
+        analyst,
+        plan,
+        a.on_signals.clone(),
+        a.on_prediction_score,
+        Some(publish),
+    );
+    tracing::info!(
+        model = %a.model,
+        every_minutes = a.every_minutes,
+        on_signals = ?a.on_signals,
+        budget_usd = ?a.daily_budget_usd,
+        "analyst on; results in {}",
+        path.display()
+    );
+    let triggers =
+        (!a.on_signals.is_empty() || a.on_prediction_score.is_some()).then_some(triggers);
+    Ok((triggers, predictions, Some(service)))
+}
+
+/// What `start_analyst` gives: the workers' triggers (with `on_signals`),
+/// the kept predictions (with models), the task.
+type AnalystParts = (
+    Option<Triggers>,
+    Option<Arc<Predictions>>,
+    Option<Arc<AnalystService>>,
+);
+
+/// The workers' sink: the hub, with notifications and the analyst's
+/// triggers on the side when on (a `try_send` per wanted signal; nothing
+/// more on the path), and the models' latest predictions kept for it.
+fn engine_sink(
+    hub: &Hub,
+    notifier: &Notifier,
+    triggers: &Option<Triggers>,
+    predictions: &Option<Arc<Predictions>>,
+    run_ms: i64,
+) -> Arc<dyn Sink> {
+    let sink: Arc<dyn Sink> = if notifier.is_enabled() {
         Arc::new(NotifySink::new(hub.clone(), notifier.clone(), run_ms))
     } else {
         Arc::new(hub.clone())
+    };
+    if triggers.is_none() && predictions.is_none() {
+        return sink;
     }
+    Arc::new(AnalystSink::new(
+        sink,
+        triggers.clone(),
+        predictions.clone(),
+    ))
 }
 
-/// The notifier's delivery and its health watch, supervised together like
-/// the engine's other tasks (a failure of either restarts both; the watch
-/// starts afresh, the outbox keeps what was handed over).
-fn spawn_notifier(
-    service: Arc<Service>,
-    (notifier, run_ms, down_after): (Notifier, i64, Duration),
+/// A task of the engine's beside the pipeline (the notifier, the
+/// analyst), supervised like the others.
+fn spawn_supervised<F, Fut, E>(
+    name: &'static str,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
-    stop: watch::Receiver<bool>,
-) -> JoinHandle<Result<(), SuperviseError>> {
-    tokio::spawn(async move {
-        supervise("notify", &health, &metrics, &Backoff::default(), || {
-            let delivery = service.clone().run(stop.clone());
-            let watching = candlewick_notify::watch::watch(
-                HealthWatch::new(run_ms, down_after),
-                notifier.clone(),
-                health.clone(),
-                metrics.clone(),
-                stop.clone(),
-            );
-            async move { tokio::try_join!(delivery, watching).map(drop) }
-        })
-        .await
-    })
+    make: F,
+) -> JoinHandle<Result<(), SuperviseError>>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    tokio::spawn(async move { supervise(name, &health, &metrics, &Backoff::default(), make).await })
 }
 
-/// The notifier's task ending (it ends only when stopped, or when its
+/// A supervised task ending (it ends only when stopped, or when its
 /// supervisor gives up); never, when there is none.
-async fn notifier_ended(
+async fn task_ended(
     task: &mut Option<JoinHandle<Result<(), SuperviseError>>>,
 ) -> Result<Result<(), SuperviseError>, tokio::task::JoinError> {
     match task {
@@ -544,7 +703,8 @@ pub(crate) async fn shutdown_signal() -> &'static str {
     }
 }
 
-fn stream_keys(config: &Config) -> anyhow::Result<Vec<StreamKey>> {
+/// The streams the engine runs for `config`'s source.
+pub(crate) fn stream_keys(config: &Config) -> anyhow::Result<Vec<StreamKey>> {
     Ok(match config.source.kind {
         SourceKind::Replay => {
             let (Some(symbol), Some(interval)) = (&config.source.symbol, config.source.interval)

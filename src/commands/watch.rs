@@ -38,6 +38,9 @@ pub struct WatchArgs {
     /// Show the models' predictions too (engines with `[[models]]`).
     #[arg(long)]
     pub predictions: bool,
+    /// Show the analyst's analyses too (engines with `[analyst]`).
+    #[arg(long)]
+    pub analysis: bool,
     /// Print the raw JSON frames instead.
     #[arg(long)]
     pub json: bool,
@@ -164,6 +167,7 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         "strategies": args.strategies,
         "candles": args.candles,
         "predictions": args.predictions,
+        "analysis": args.analysis,
     });
     if let Some(since) = since {
         subscribe["since"] = since.into();
@@ -240,6 +244,15 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
                 n("p_up"),
                 n("p_flat"),
                 n("p_down")
+            ),
+            Some("analysis") if !args.json => println!(
+                "{time}  {:<10} analysis {} (confidence {:.2}, horizon {}, {}): {}",
+                s("symbol"),
+                s("bias").to_uppercase(),
+                n("confidence"),
+                s("horizon"),
+                s("trigger"),
+                s("rationale")
             ),
             Some("error") if !args.json => eprintln!("! feed error: {text}"),
             _ => {}

@@ -153,6 +153,7 @@ struct Subscription {
     strategies: Names,
     candles: bool,
     predictions: bool,
+    analysis: bool,
     /// Set by a subscribe with `since`, taken by the connection's loop,
     /// which then serves the resume (see [`crate::resume`]).
     resume_from: Option<i64>,
@@ -194,6 +195,7 @@ impl Subscription {
                 ItemKind::Signal => self.strategies.contains(&item.strategy),
                 ItemKind::Candle => self.candles,
                 ItemKind::Prediction => self.predictions,
+                ItemKind::Analysis => self.analysis,
             }
     }
 }
@@ -208,6 +210,9 @@ enum Op {
         candles: bool,
         #[serde(default)]
         predictions: bool,
+        /// The analyst's `analysis` frames for these symbols.
+        #[serde(default)]
+        analysis: bool,
         /// Resume: first the signals of candles from this open time (ms)
         /// on, from the outbox (see [`crate::resume`]).
         since: Option<i64>,
@@ -377,6 +382,7 @@ fn frame(item: &FeedItem, seq: u64) -> Message {
         ItemKind::Signal => "signal",
         ItemKind::Candle => "candle",
         ItemKind::Prediction => "prediction",
+        ItemKind::Analysis => "analysis",
     };
     Message::Text(format!("{{\"type\":\"{kind}\",\"seq\":{seq},{}", item.body).into())
 }
@@ -390,6 +396,7 @@ fn handle(text: &str, sub: &mut Subscription, policy: Policy<'_>) -> Option<Stri
             strategies,
             candles,
             predictions,
+            analysis,
             since,
         }) => {
             if let Err(refusal) = sub.subscribe(&symbols, &strategies, policy) {
@@ -397,6 +404,7 @@ fn handle(text: &str, sub: &mut Subscription, policy: Policy<'_>) -> Option<Stri
             }
             sub.candles |= candles;
             sub.predictions |= predictions;
+            sub.analysis |= analysis;
             sub.resume_from = since;
             None
         }
@@ -498,6 +506,10 @@ mod tests {
         assert!(!sub.wants(&prediction), "predictions are opt-in");
         handle(r#"{"op":"subscribe","predictions":true}"#, &mut sub, OPEN);
         assert!(sub.wants(&prediction));
+        let analysis = item(ItemKind::Analysis, "ETHUSDT", "");
+        assert!(!sub.wants(&analysis), "analyses are opt-in");
+        handle(r#"{"op":"subscribe","analysis":true}"#, &mut sub, OPEN);
+        assert!(sub.wants(&analysis));
         handle(r#"{"op":"unsubscribe","strategies":["*"]}"#, &mut sub, OPEN);
         assert!(!sub.wants(&sig));
         assert_eq!(

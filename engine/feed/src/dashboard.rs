@@ -113,7 +113,7 @@ pub(crate) async fn notices() -> Response {
 }
 
 /// A JSON reply that no cache keeps.
-fn json(code: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn json(code: StatusCode, body: &serde_json::Value) -> Response {
     (
         code,
         [
@@ -126,7 +126,7 @@ fn json(code: StatusCode, body: &serde_json::Value) -> Response {
 }
 
 /// `None` when the request carries a known bearer token; else the 401.
-fn refuse_unless_authorized(state: &FeedState, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn refuse_unless_authorized(state: &FeedState, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

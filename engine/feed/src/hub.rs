@@ -32,6 +32,8 @@ pub enum ItemKind {
     Candle,
     /// A model's prediction; `strategy` holds the model's name.
     Prediction,
+    /// The analyst's view of a symbol (opt-in, `"analysis":true`).
+    Analysis,
 }
 
 /// Where workers publish; where client tasks subscribe.
@@ -91,6 +93,24 @@ impl Hub {
 
     pub fn clients(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    /// Publishes an `analysis` frame for `symbol`: `body` is the JSON
+    /// object's members after `"type":"analysis","seq":N,` and its closing
+    /// brace (`"symbol":...}`). Never waits; with no client it is dropped.
+    pub fn publish_analysis(&self, symbol: &str, time: i64, body: String) {
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        self.publish(FeedItem {
+            kind: ItemKind::Analysis,
+            symbol: symbol.to_owned(),
+            strategy: "".into(),
+            body,
+            ingest_ns: 0,
+            time,
+            id: "".into(),
+        });
     }
 
     fn publish(&self, item: FeedItem) {

@@ -2,7 +2,8 @@
 //!
 //! A WebSocket server at `/v1/feed` (DESIGN §7) with `/healthz`,
 //! Prometheus `/metrics` and the dashboard (`/`, `/v1/status`,
-//! `/v1/history`, see the `dashboard` module) on the same port.
+//! `/v1/history`, see the `dashboard` module) and, with the analyst,
+//! `POST /v1/ask` (the [`ask`] module) on the same port.
 //!
 //! ## A client's life
 //!
@@ -53,6 +54,7 @@
 //!    (1001, "engine shutting down") after the frames already queued for it.
 #![forbid(unsafe_code)]
 
+pub mod ask;
 mod client;
 mod dashboard;
 mod guard;
@@ -68,7 +70,7 @@ pub use guard::Known;
 pub use history::History;
 pub use hub::{FeedItem, Hub};
 pub use prometheus::render;
-pub use server::{serve, ExtraMetrics, FeedConfig, FeedError, FeedState};
+pub use server::{serve, ExtraHealth, ExtraMetrics, FeedConfig, FeedError, FeedState};
 
 /// For the fuzz targets (`fuzz/`): applies client messages to one
 /// subscription under the default bound and a small known set; the

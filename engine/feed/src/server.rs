@@ -104,6 +104,9 @@ impl std::fmt::Debug for FeedConfig {
 /// Appends Prometheus text to `/metrics` (see [`FeedState::with_extra_metrics`]).
 pub type ExtraMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
 
+/// A part's own entry in `/healthz` (see [`FeedState::with_extra_health`]).
+pub type ExtraHealth = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct FeedState {
@@ -119,6 +122,10 @@ pub struct FeedState {
     pub known: Option<Arc<Known>>,
     /// More `/metrics` lines from parts beside the pipeline (the notifier).
     pub extra_metrics: Option<ExtraMetrics>,
+    /// More `/healthz` members, by name (the analyst's budget).
+    pub extra_health: Vec<(String, ExtraHealth)>,
+    /// Answers `POST /v1/ask` (the analyst); `None`: 404.
+    pub ask: Option<crate::ask::AskHandler>,
     clients: Arc<AtomicUsize>,
     refusals: Arc<LogLimiter>,
 }
@@ -143,6 +150,8 @@ impl FeedState {
             outbox: None,
             known: None,
             extra_metrics: None,
+            extra_health: Vec::new(),
+            ask: None,
             clients: Arc::new(AtomicUsize::new(0)),
             refusals: Arc::new(LogLimiter::new(Duration::from_secs(1))),
         }
@@ -180,6 +189,20 @@ impl FeedState {
     /// the feed does not know (the notifier) shows its counters.
     pub fn with_extra_metrics(mut self, render: ExtraMetrics) -> Self {
         self.extra_metrics = Some(render);
+        self
+    }
+
+    /// Adds a member `name` to `/healthz`, its value from `report` (the
+    /// analyst's budget): information beside the tasks, which does not
+    /// change `status`.
+    pub fn with_extra_health(mut self, name: &str, report: ExtraHealth) -> Self {
+        self.extra_health.push((name.to_owned(), report));
+        self
+    }
+
+    /// Answers `POST /v1/ask` with `handler` (see [`crate::ask`]).
+    pub fn with_ask(mut self, handler: crate::ask::AskHandler) -> Self {
+        self.ask = Some(handler);
         self
     }
 
@@ -222,6 +245,7 @@ pub async fn serve(listener: TcpListener, state: FeedState) -> Result<(), FeedEr
         .route("/THIRD_PARTY_NOTICES.txt", get(crate::dashboard::notices))
         .route("/v1/status", get(crate::dashboard::status))
         .route("/v1/history", get(crate::dashboard::history))
+        .route("/v1/ask", axum::routing::post(crate::ask::ask))
         .with_state(state);
     let served = crate::listener::serve(
         listener,
@@ -330,12 +354,15 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 async fn healthz(State(state): State<FeedState>) -> Response {
     let tasks = public_tasks(&state.health);
     let healthy = state.health.is_healthy();
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": if healthy { "ok" } else { "degraded" },
         "tasks": tasks,
         "queue_depths": state.metrics.queue_depths(),
         "feed_clients": state.hub.clients(),
     });
+    for (name, report) in &state.extra_health {
+        body[name.as_str()] = report();
+    }
     let code = if healthy {
         StatusCode::OK
     } else {
@@ -416,6 +443,30 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("candlewick_notify_pending 3\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn healthz_carries_the_extra_members_without_changing_the_status() {
+        let (_stop, shutdown) = watch::channel(false);
+        let state = FeedState::new(
+            FeedConfig::default(),
+            Hub::new(16, false),
+            Arc::new(Metrics::detached()),
+            Arc::new(Health::new()),
+            shutdown,
+        )
+        .with_extra_health(
+            "analyst",
+            Arc::new(|| serde_json::json!({"budget_reached": true})),
+        );
+        let response = healthz(State(state)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["analyst"]["budget_reached"], true);
     }
 
     #[test]

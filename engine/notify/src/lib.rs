@@ -57,7 +57,7 @@ pub use email::EmailConfig;
 pub use error::NotifyError;
 pub use event::{Kind, Notification};
 pub use filter::Filter;
-pub use limits::Retry;
+pub use limits::{jitter, Retry};
 pub use notifier::{channel, redact_url, Inbox, Notifier, NotifyConfig, WebhookConfig};
 pub use outbox::{Outbox, Record, OUTBOX_VERSION};
 pub use preset::{text as notification_text, Preset};

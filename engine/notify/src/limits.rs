@@ -42,7 +42,7 @@ impl Retry {
 
 /// A number in `[0, 1)` that differs between calls: spreads retries, not
 /// for anything random in earnest.
-pub(crate) fn jitter() -> f64 {
+pub fn jitter() -> f64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());

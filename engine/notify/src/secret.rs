@@ -85,7 +85,7 @@ fn warn_if_shared(path: &Path) {
             if meta.permissions().mode() & 0o077 != 0 {
                 tracing::warn!(
                     file = %path.display(),
-                    "the webhook secret file is readable by other users; chmod 600 it"
+                    "the secret file is readable by other users; chmod 600 it"
                 );
             }
         }

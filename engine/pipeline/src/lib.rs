@@ -85,3 +85,8 @@ pub use strategy::Strategy;
 pub use streams::{StreamId, StreamTable};
 pub use supervise::{supervise, Backoff, SuperviseError};
 pub use worker::WorkerReport;
+/// A stream's warm-up tail (its last `tail_bars` candles, kept when it has
+/// strategies) is the plugin snapshot named [`TAIL_SNAPSHOT`], written with
+/// [`encode_tail`]; readers
+/// outside the workers (the analyst) decode it with [`decode_tail`].
+pub use worker::{decode_tail, encode_tail, TAIL as TAIL_SNAPSHOT};

@@ -16,7 +16,7 @@ use crate::metrics::Stage;
 use crate::{CandleEvent, Clock, Metrics, Signal, Sink};
 
 /// Plugin-snapshot name under which a stream's warm-up tail is stored.
-pub(crate) const TAIL: &str = "@tail";
+pub const TAIL: &str = "@tail";
 
 /// What one worker did over its life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -586,7 +586,7 @@ pub(crate) fn wall_us() -> i64 {
 }
 
 /// 48 bytes per candle, little-endian: open_time, open, high, low, close, volume.
-pub(crate) fn encode_tail<'a>(tail: impl ExactSizeIterator<Item = &'a Candle>) -> Vec<u8> {
+pub fn encode_tail<'a>(tail: impl ExactSizeIterator<Item = &'a Candle>) -> Vec<u8> {
     let mut out = Vec::with_capacity(tail.len() * 48);
     for c in tail {
         out.extend_from_slice(&c.open_time.to_le_bytes());
@@ -598,7 +598,7 @@ pub(crate) fn encode_tail<'a>(tail: impl ExactSizeIterator<Item = &'a Candle>) -
 }
 
 /// The inverse of [`encode_tail`]; `None` for bytes of a wrong length.
-pub(crate) fn decode_tail(bytes: &[u8]) -> Option<VecDeque<Candle>> {
+pub fn decode_tail(bytes: &[u8]) -> Option<VecDeque<Candle>> {
     if bytes.len() % 48 != 0 {
         return None;
     }
