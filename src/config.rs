@@ -664,7 +664,8 @@ pub struct WebhookConfig {
     /// or a file holding it (one of the two; chat presets need none).
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
-    /// Kinds sent: `signal`, `quarantine`, `engine`, `health`, `reload`.
+    /// Kinds sent: `signal`, `quarantine`, `engine`, `health`, `reload`,
+    /// `analysis`.
     /// Default: all.
     #[serde(default = "default_notify_events")]
     pub events: Vec<String>,
@@ -677,6 +678,9 @@ pub struct WebhookConfig {
     pub actions: Vec<String>,
     /// Signals with |strength| below this are not sent.
     pub min_strength: Option<f64>,
+    /// Analyses (`analysis` events) with a confidence below this are not
+    /// sent.
+    pub min_confidence: Option<f64>,
     /// Attempts before a notification goes to the dead letters. Default 8.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -929,6 +933,12 @@ impl WebhookConfig {
         {
             bail!("{} must be a number from 0 to 1", key("min_strength"));
         }
+        if self
+            .min_confidence
+            .is_some_and(|m| !(m.is_finite() && (0.0..=1.0).contains(&m)))
+        {
+            bail!("{} must be a number from 0 to 1", key("min_confidence"));
+        }
         if self.max_attempts == 0 || self.max_attempts > bounds::MAX_ATTEMPTS {
             bail!(
                 "{} must be between 1 and {}",
@@ -983,6 +993,7 @@ impl WebhookConfig {
             symbols: self.symbols.iter().map(|s| s.as_str().to_owned()).collect(),
             actions: self.actions.clone(),
             min_strength: self.min_strength,
+            min_confidence: self.min_confidence,
         };
         w.max_attempts = self.max_attempts;
         w.rate_per_min = self.rate_per_min;
@@ -1565,7 +1576,7 @@ mod tests {
         let w = &n.webhooks[0];
         assert_eq!(
             (w.name(), w.max_attempts, w.events.len()),
-            ("hooks.example.com".to_owned(), 8, 5)
+            ("hooks.example.com".to_owned(), 8, 6)
         );
         assert_eq!(
             n.outbox(Path::new("var/state")),
@@ -1583,6 +1594,7 @@ mod tests {
             ("events = [\"signals\"]\n", "notify.webhooks[0].events"),
             ("actions = [\"short\"]\n", "notify.webhooks[0].actions"),
             ("min_strength = 2.0\n", "notify.webhooks[0].min_strength"),
+            ("min_confidence = -1\n", "notify.webhooks[0].min_confidence"),
             ("max_attempts = 0\n", "notify.webhooks[0].max_attempts"),
             ("rate_per_min = 1e12\n", "notify.webhooks[0].rate_per_min"),
             ("timeout_s = 0\n", "notify.webhooks[0].timeout_s"),

@@ -6,6 +6,7 @@ mod common;
 mod stub;
 
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 use candlewick_market::Candle;
 use candlewick_state::{Checkpoint, OutboxRecord, StateStore, Store, StreamKey};
@@ -257,10 +258,24 @@ async fn run_analyses_on_signals_and_publishes_opt_in_analysis_frames() {
                 + "\n"
         })
         .collect();
+    // A Slack-style webhook wanting confident analyses only.
+    let slack: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = slack.clone();
+    let app = axum::Router::new().route(
+        "/slack",
+        axum::routing::post(move |body: String| async move {
+            seen.lock().unwrap().push(body);
+            "ok"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
     text.push_str(&format!(
         "\n[[strategies]]\nwasm = \"{wasm}\"\n\n[analyst]\nbase_url = \"{}\"\nmodel = \"stub-model\"\n\
          api_key_env = \"CW_E2E_ANALYST_KEY\"\nevery_minutes = 0\non_signals = [\"sma_cross\"]\n\
-         trigger_cooldown_s = 3600\n",
+         trigger_cooldown_s = 3600\n\n[notify]\n[[notify.webhooks]]\nname = \"desk\"\npreset = \"slack\"\n\
+         url = \"http://{hook}/slack\"\nevents = [\"analysis\"]\nmin_confidence = 0.5\n",
         stub.base_url()
     ));
     std::env::set_var("CW_E2E_ANALYST_KEY", KEY);
@@ -314,6 +329,27 @@ async fn run_analyses_on_signals_and_publishes_opt_in_analysis_frames() {
     assert_eq!(frame["bias"], "bullish");
     assert_eq!(frame["trigger"], "signal:sma_cross");
     assert!(frame["seq"].as_u64().unwrap() >= 1);
+
+    // The same analysis reached the webhook, as one readable line.
+    let start = std::time::Instant::now();
+    while slack.lock().unwrap().is_empty() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no analysis notification: {}",
+            engine.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let posted: serde_json::Value = serde_json::from_str(&slack.lock().unwrap()[0]).unwrap();
+    let line = posted["text"].as_str().unwrap();
+    assert!(
+        line.contains("analyst on EURUSD: bullish (confidence 0.7"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("id analysis:EURUSD:{}", frame["time"])),
+        "{line}"
+    );
 
     let (status, health) = get(addr, "/healthz").await;
     assert!(status.contains("200"), "{status} {health}");

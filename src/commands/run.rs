@@ -152,7 +152,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     // more) for clients that resume with `since`; the outbox has the rest.
     let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
     let (triggers, predictions, analyst_service) =
-        start_analyst(&config, store.clone(), keys, &strategies, &hub)?;
+        start_analyst(&config, store.clone(), keys, &strategies, (&hub, &notifier))?;
     // The cluster: connected (and its streams verified) before anything
     // starts, so that a wrong address or setting is a clear error at once.
     let cluster = match (&config.nats, config.source.kind) {
@@ -548,7 +548,7 @@ fn start_analyst(
     store: Arc<Store>,
     streams: Vec<StreamKey>,
     strategies: &[Strategy],
-    hub: &Hub,
+    (hub, notifier): (&Hub, &Notifier),
 ) -> anyhow::Result<AnalystParts> {
     let Some(a) = &config.analyst else {
         return Ok((None, None, None));
@@ -594,11 +594,21 @@ fn start_analyst(
         retention: Duration::from_secs(a.retention_days.saturating_mul(86_400)),
         retention_per_symbol: a.retention_per_symbol,
     };
-    let feed = hub.clone();
+    let (feed, notifier) = (hub.clone(), notifier.clone());
     let publish: candlewick_analyst::Publish = Arc::new(move |r| {
-        if let Some(body) = candlewick_analyst::frame_body(r) {
-            feed.publish_analysis(&r.symbol, r.time, body);
-        }
+        let (Some(body), Some(a)) = (candlewick_analyst::frame_body(r), &r.analysis) else {
+            return;
+        };
+        // The webhooks' filters (kind, symbol, min_confidence) decide;
+        // `try_notify` never waits.
+        let data = format!("{{{body}");
+        notifier.try_notify(Notification::analysis(
+            &r.symbol,
+            r.time,
+            a.confidence,
+            data,
+        ));
+        feed.publish_analysis(&r.symbol, r.time, body);
     });
     let (triggers, service) = candlewick_analyst::service(
         analyst,

@@ -20,15 +20,19 @@ pub enum Kind {
     Health,
     /// A strategy's module was reloaded (or a reload was refused).
     Reload,
+    /// The analyst's answer for a symbol (its `strength` is the answer's
+    /// confidence, which `min_confidence` filters on).
+    Analysis,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Signal,
         Kind::Quarantine,
         Kind::Engine,
         Kind::Health,
         Kind::Reload,
+        Kind::Analysis,
     ];
 
     /// The name used in configs and payloads.
@@ -39,6 +43,7 @@ impl Kind {
             Kind::Engine => "engine",
             Kind::Health => "health",
             Kind::Reload => "reload",
+            Kind::Analysis => "analysis",
         }
     }
 
@@ -135,6 +140,22 @@ impl Notification {
                 "{{\"strategy\":{},\"reloads\":{reloads},\"failures\":{failures}}}",
                 json_str(strategy)
             ),
+        }
+    }
+
+    /// The analyst's answer for `symbol` asked at `time_ms`, with
+    /// `confidence` (0-1) and `data`, the feed's analysis frame as one
+    /// JSON object.
+    pub fn analysis(symbol: &str, time_ms: i64, confidence: f64, data: String) -> Notification {
+        Notification {
+            id: format!("analysis:{symbol}:{time_ms}"),
+            kind: Kind::Analysis,
+            time_ms,
+            strategy: None,
+            symbol: Some(symbol.to_owned()),
+            action: None,
+            strength: Some(confidence),
+            data,
         }
     }
 

@@ -15,6 +15,8 @@ pub struct Filter {
     pub actions: Vec<String>,
     /// Signals whose |strength| is below this are not sent.
     pub min_strength: Option<f64>,
+    /// Analyses whose confidence is below this are not sent.
+    pub min_confidence: Option<f64>,
 }
 
 impl Filter {
@@ -36,8 +38,10 @@ impl Filter {
             && listed(&self.strategies, strategy)
             && listed(&self.symbols, symbol)
             && listed(&self.actions, action)
-            && match (self.min_strength, strength) {
-                (Some(min), Some(s)) => s.abs() >= min,
+            && match (kind, self.min_strength, self.min_confidence, strength) {
+                (Kind::Analysis, _, Some(min), Some(c)) => c >= min,
+                (Kind::Analysis, ..) => true,
+                (_, Some(min), _, Some(s)) => s.abs() >= min,
                 _ => true,
             }
     }
@@ -68,6 +72,7 @@ mod tests {
             symbols: vec!["BTCUSDT".into()],
             actions: vec!["buy".into(), "sell".into()],
             min_strength: Some(0.5),
+            min_confidence: None,
         };
         let sig = |strategy, symbol, action, strength| {
             f.accepts_parts(
@@ -92,5 +97,20 @@ mod tests {
             None,
             None
         ));
+    }
+
+    #[test]
+    fn analyses_are_filtered_on_confidence_not_on_strength() {
+        let f = Filter {
+            kinds: vec![Kind::Analysis],
+            min_strength: Some(0.9),
+            min_confidence: Some(0.7),
+            ..Filter::default()
+        };
+        let analysis = |c| Notification::analysis("BTCUSDT", 1, c, "{}".into());
+        assert!(f.accepts(&analysis(0.7)));
+        assert!(!f.accepts(&analysis(0.69)));
+        let any = Filter::default();
+        assert!(any.accepts(&analysis(0.0)));
     }
 }

@@ -116,6 +116,14 @@ pub fn text(body: &str) -> String {
             s("fault")
         ),
         Some("engine") => format!("engine {}: {}", s("event"), s("detail")),
+        Some("analysis") => format!(
+            "analyst on {}: {} (confidence {}, horizon {}): {}",
+            s("symbol"),
+            s("bias"),
+            d["confidence"],
+            s("horizon"),
+            s("rationale")
+        ),
         Some("reload") => format!(
             "{} reloaded ({} reloads, {} refused)",
             s("strategy"),
