@@ -52,8 +52,24 @@ fn accepts(target: &str, data: &[u8]) -> bool {
         "state_record" => candlewick_state::fuzz_indicator_record(data),
         "model_manifest" => text.is_ok_and(candlewick_models::artifact::fuzz_manifest),
         "feed_client_ops" => text.is_ok_and(|t| candlewick_feed::fuzz_client_ops(t.lines()) > 0),
+        "columnar_bytes" => columnar_accepts(data),
         other => panic!("no such fuzz target {other}"),
     }
+}
+
+/// The first byte picks the format, the rest is the file (as the target).
+fn columnar_accepts(data: &[u8]) -> bool {
+    let Some((&pick, body)) = data.split_first() else {
+        return false;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(if pick % 2 == 0 {
+        "f.arrow"
+    } else {
+        "f.parquet"
+    });
+    std::fs::write(&path, body).unwrap();
+    candlewick_history::CandleReader::open(&path).is_ok_and(|r| r.take(100_000).all(|r| r.is_ok()))
 }
 
 #[test]
@@ -67,6 +83,7 @@ fn every_regression_input_is_refused_without_panic() {
         "state_record",
         "model_manifest",
         "feed_client_ops",
+        "columnar_bytes",
     ];
     let mut replayed = 0;
     for target in targets {

@@ -18,6 +18,7 @@ use candlewick_market::{DataError, DataErrorKind};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
+use crate::ipc_frames;
 use crate::schema::Layout;
 use crate::Format;
 
@@ -105,6 +106,15 @@ impl Batches {
                 let mut magic = [0u8; 6];
                 let is_file = file.read_exact(&mut magic).is_ok() && &magic == ARROW_MAGIC;
                 file.seek(SeekFrom::Start(0)).map_err(io)?;
+                // Every declared length must fit in the file before
+                // arrow-ipc allocates for it (see `ipc_frames`).
+                let len = file.metadata().map_err(io)?.len();
+                let framed = if is_file {
+                    ipc_frames::check_file(&mut file, len)
+                } else {
+                    ipc_frames::check_stream(&mut file, len)
+                };
+                framed.map_err(|reason| err(invalid(reason)))?;
                 let input = BufReader::with_capacity(1 << 16, file);
                 if is_file {
                     // IPC decoding is a copy at most, so listing symbols

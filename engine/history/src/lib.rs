@@ -68,6 +68,7 @@ mod batches;
 mod encoding;
 mod error;
 mod format;
+mod ipc_frames;
 mod reader;
 pub mod schema;
 mod table;
