@@ -204,9 +204,22 @@ pub struct NatsConfig {
     /// The partitions this engine consumes (static assignment).
     #[serde(default)]
     pub partitions: Vec<u32>,
-    /// "static" (default); "lease" is not built yet.
+    /// "static" (default: `partitions` says which) or "lease" (engines
+    /// share the partitions by leases, with failover; ARCHITECTURE.md §7).
     #[serde(default = "default_assignment")]
     pub assignment: String,
+    /// With leases: seconds a lease lasts unrenewed (a dead engine's
+    /// partitions move within about this). Default 10.
+    #[serde(default = "default_lease_ttl")]
+    pub lease_ttl_s: f64,
+    /// With leases: the key-value buckets of leases and shared state.
+    #[serde(default = "default_lease_bucket")]
+    pub lease_bucket: String,
+    #[serde(default = "default_state_bucket")]
+    pub state_bucket: String,
+    /// With leases: this engine's name in the lease bucket
+    /// ([A-Za-z0-9_-]); default `engine-<host>-<pid>`.
+    pub engine_id: Option<String>,
     /// The streams of the cluster: this engine serves those whose symbol
     /// hashes to one of its partitions.
     #[serde(default)]
@@ -252,6 +265,15 @@ fn default_connect_timeout() -> f64 {
 fn default_assignment() -> String {
     "static".to_owned()
 }
+fn default_lease_ttl() -> f64 {
+    10.0
+}
+fn default_lease_bucket() -> String {
+    "candlewick-leases".to_owned()
+}
+fn default_state_bucket() -> String {
+    "candlewick-state".to_owned()
+}
 fn default_consumer_prefix() -> String {
     "candlewick-engine".to_owned()
 }
@@ -281,14 +303,8 @@ impl NatsConfig {
             }
             .into());
         }
-        if self.assignment != "static" {
-            if self.assignment == "lease" {
-                return Err(ClusterError::NotBuilt {
-                    what: "nats.assignment = \"lease\" (partition leases and failover)",
-                }
-                .into());
-            }
-            bail!("nats.assignment must be \"static\" (\"lease\" is not built yet)");
+        if !matches!(self.assignment.as_str(), "static" | "lease") {
+            bail!("nats.assignment must be \"static\" or \"lease\"");
         }
         let auth = match (&self.token, &self.user, &self.password) {
             (None, None, None) => Auth::None,
@@ -329,6 +345,9 @@ impl NatsConfig {
             max_ack_pending: self.max_ack_pending,
             connect_timeout: Duration::from_secs_f64(self.connect_timeout_s),
             consumer_prefix: self.consumer_prefix.clone(),
+            lease_bucket: self.lease_bucket.clone(),
+            state_bucket: self.state_bucket.clone(),
+            lease_ttl: Duration::from_secs_f64(self.lease_ttl_s.clamp(0.0, 1e6)),
         };
         c.validate()?;
         Ok(c)
@@ -337,7 +356,21 @@ impl NatsConfig {
     /// The engine role's keys (`candlewick run` with source.kind = "nats").
     fn validate_engine(&self) -> anyhow::Result<()> {
         let c = self.cluster()?;
-        if self.partitions.is_empty() {
+        if self.leased() {
+            if !self.partitions.is_empty() {
+                bail!("nats.partitions must be left out with assignment = \"lease\" (the leases decide)");
+            }
+            if let Some(id) = &self.engine_id {
+                let ok = !id.is_empty()
+                    && id.len() <= 64
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+                if !ok {
+                    bail!("nats.engine_id must be 1-64 of [A-Za-z0-9_-]");
+                }
+            }
+        } else if self.partitions.is_empty() {
             bail!(
                 "nats.partitions must list the partitions this engine consumes (static assignment)"
             );
@@ -377,14 +410,37 @@ impl NatsConfig {
         Ok(())
     }
 
+    /// Partitions are shared by leases (`assignment = "lease"`).
+    pub fn leased(&self) -> bool {
+        self.assignment == "lease"
+    }
+
+    /// This engine's name in the lease bucket.
+    pub fn engine_name(&self) -> String {
+        self.engine_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let host: String = host
+                .trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .take(40)
+                .collect();
+            format!("engine-{host}-{}", std::process::id())
+        })
+    }
+
     /// The streams of the engine's partitions, in configured order.
     pub fn engine_streams(&self) -> Vec<StreamKey> {
+        self.engine_streams_of(&self.partitions)
+    }
+
+    /// The streams of `partitions`, in configured order.
+    pub fn engine_streams_of(&self, partitions: &[u32]) -> Vec<StreamKey> {
         let n = self.partition_count;
         self.symbols
             .iter()
             .filter(|s| {
-                self.partitions
-                    .contains(&candlewick_cluster::subjects::partition_of(s.as_str(), n))
+                partitions.contains(&candlewick_cluster::subjects::partition_of(s.as_str(), n))
             })
             .flat_map(|s| self.intervals.iter().map(|&i| StreamKey::new(s.clone(), i)))
             .collect()
@@ -1707,13 +1763,22 @@ mod tests {
     }
 
     #[test]
-    fn unbuilt_cluster_parts_say_so() {
+    fn lease_configs_leave_partitions_out_and_creds_are_not_built() {
         let lease = CLUSTER_ENGINE.replace(
             "publish_signals = true",
             "publish_signals = true\nassignment = \"lease\"",
         );
         let e = err(&lease);
-        assert!(e.contains("not built yet") && e.contains("lease"), "{e}");
+        assert!(
+            e.contains("nats.partitions must be left out") && e.contains("lease"),
+            "{e}"
+        );
+        let partitions = "partitions = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]";
+        assert!(CLUSTER_ENGINE.contains(partitions));
+        let leased = CLUSTER_ENGINE.replace(partitions, "assignment = \"lease\"");
+        assert!(validated(&leased).unwrap().nats.unwrap().leased());
+        let bad_id = leased.replace("assignment", "engine_id = \"a b\"\nassignment");
+        assert!(err(&bad_id).contains("nats.engine_id"));
         let creds = CLUSTER_INGEST.replace(
             "partition_count = 16",
             "partition_count = 16\ncredentials_file = \"x.creds\"",

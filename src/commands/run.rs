@@ -93,7 +93,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(engine(config))
+    runtime.block_on(engine_runs(config))
 }
 
 /// Signals the hub keeps in memory for resuming feed clients.
@@ -104,23 +104,77 @@ const RECENT_SIGNALS: usize = 16_384;
 enum Stop {
     Signal(&'static str),
     EndOfReplay,
+    /// With leases: this engine's partitions changed; it runs again with
+    /// the new set.
+    Reassign,
     Failed(anyhow::Error),
 }
 
-async fn engine(config: Config) -> anyhow::Result<()> {
-    let started = Instant::now();
-    // The feed's port and settings first: a busy port or a bad feed setting
-    // is a clear error before any state is opened or thread started (an
-    // error after that would leave RocksDB's threads running as the
-    // process exits).
+/// Runs the engine once; with partition leases, again each time this
+/// engine's share of the partitions changes (ARCHITECTURE.md §7).
+async fn engine_runs(config: Config) -> anyhow::Result<()> {
+    // The feed's port first: a busy port is a clear error before any
+    // state is opened or thread started (an error after that would leave
+    // RocksDB's threads running as the process exits).
     let listener = tokio::net::TcpListener::bind(config.feed.listen)
         .await
         .map_err(|e| crate::config::listen_error(config.feed.listen, e))?;
+    let leased = match (&config.nats, config.source.kind) {
+        (Some(n), SourceKind::Nats) if n.leased() => Some(n),
+        _ => None,
+    };
+    let Some(n) = leased else {
+        return engine(&config, None, listener).await.map(drop);
+    };
+    // One socket for every run: clients that connect while the engine
+    // changes its partitions wait in the backlog, on the same port.
+    let listener = listener.into_std()?;
+    let link = cluster::LeaseLink::start(n).await?;
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let result = loop {
+        let held = match link.rebalance().await {
+            Ok(held) => held,
+            Err(e) => break Err(e.into()),
+        };
+        if held.is_empty() {
+            tracing::info!("no partition is free for this engine; waiting for one");
+            tokio::select! {
+                s = &mut signal => {
+                    tracing::info!("{s}: stopping");
+                    break Ok(());
+                }
+                () = link.changed() => continue,
+            }
+        }
+        let run_listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+        match engine(&config, Some(&link), run_listener).await {
+            Ok(Stop::Reassign) => continue,
+            Ok(_) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    link.stop().await;
+    result
+}
+
+/// One run of the engine on `listener`, until something says stop.
+async fn engine(
+    config: &Config,
+    lease: Option<&cluster::LeaseLink>,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Stop> {
+    let started = Instant::now();
+    // The feed's settings first, like its port: a bad one is a clear
+    // error before any state is opened.
     let addr = listener.local_addr()?;
     let server_config = config.feed.server_config()?;
     let clock = Clock::new();
     let health = Arc::new(Health::new());
-    let keys = stream_keys(&config)?;
+    let keys = match lease {
+        Some(l) => l.streams(config)?,
+        None => stream_keys(config)?,
+    };
     let table = StreamTable::new(keys.clone(), config.engine.workers);
     let store = Arc::new(
         Store::open_with(
@@ -145,19 +199,30 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     }
 
     let run_ms = unix_ms();
-    let (notifier, notify_service) = start_notifier(&config)?;
+    let (notifier, notify_service) = start_notifier(config)?;
     let (host, strategies) = load_strategies(&config.strategies, table.len())?;
     let models = load_models(&config.models)?;
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
     let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
-    let (triggers, predictions, analyst_service) =
-        start_analyst(&config, store.clone(), keys, &strategies, (&hub, &notifier))?;
+    let (triggers, predictions, analyst_service) = start_analyst(
+        config,
+        store.clone(),
+        keys.clone(),
+        &strategies,
+        (&hub, &notifier),
+    )?;
     // The cluster: connected (and its streams verified) before anything
     // starts, so that a wrong address or setting is a clear error at once.
-    let cluster = match (&config.nats, config.source.kind) {
-        (Some(n), SourceKind::Nats) => Some(cluster::Cluster::start(n).await?),
+    let mut cluster = match (&config.nats, config.source.kind) {
+        (Some(n), SourceKind::Nats) => Some(cluster::Cluster::start(n, lease).await?),
         _ => None,
+    };
+    // With leases, the pipeline's store also shares each checkpoint with
+    // the cluster, after taking the partitions' shared state over.
+    let pipeline_store: Arc<dyn StateStore> = match (cluster.as_mut(), lease) {
+        (Some(c), Some(l)) => c.take_over(l, store.clone(), &keys).await?,
+        _ => store.clone(),
     };
     if let Some(c) = &cluster {
         c.republish(&*store, &strategies, &table).await?;
@@ -194,7 +259,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let (pipeline, router) = Pipeline::start(
         &pipeline_config,
         table,
-        store.clone(),
+        pipeline_store,
         host.as_ref(),
         &strategies,
         sink,
@@ -339,7 +404,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let sources = match &cluster {
         Some(c) => Ok(c.start_sources(router, clock, &health, source_stop.clone(), source_done_tx)),
         None => start_source(
-            &config,
+            config,
             router,
             clock,
             &offsets,
@@ -377,9 +442,11 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let mut sources_open = true;
     let signal = shutdown_signal();
     tokio::pin!(signal);
+    let mut reassign = lease.map(|l| l.changes());
     let stop = loop {
         tokio::select! {
             s = &mut signal => break Stop::Signal(s),
+            Some(()) = changed(&mut reassign) => break Stop::Reassign,
             done = source_done.recv(), if sources_open => match done {
                 Some(Ok(report)) => {
                     sources_left -= 1;
@@ -422,6 +489,9 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     match &stop {
         Stop::Signal(s) => tracing::info!("{s}: draining and stopping"),
         Stop::EndOfReplay => tracing::info!("end of replay: draining and stopping"),
+        Stop::Reassign => tracing::info!(
+            "this engine's partitions change: draining, then running again with the new set"
+        ),
         Stop::Failed(e) => tracing::error!(cause = %format!("{e:#}"), "stopping after a failure"),
     }
 
@@ -460,6 +530,7 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     let reason = match &stop {
         Stop::Signal(s) => (*s).to_owned(),
         Stop::EndOfReplay => "end of replay".to_owned(),
+        Stop::Reassign => "partitions reassigned".to_owned(),
         Stop::Failed(_) => "failure (see the engine's log)".to_owned(),
     };
     notifier.try_notify(Notification::engine(run_ms, true, unix_ms(), &reason));
@@ -508,8 +579,19 @@ async fn engine(config: Config) -> anyhow::Result<()> {
     );
     match stop {
         Stop::Failed(e) => Err(e),
-        _ => Ok(()),
+        stop => Ok(stop),
     }
+}
+
+/// Resolves (to `Some`) when the watched value changes; never without a
+/// watch, or once its sender is gone.
+async fn changed(rx: &mut Option<watch::Receiver<u64>>) -> Option<()> {
+    if let Some(rx) = rx {
+        if rx.changed().await.is_ok() {
+            return Some(());
+        }
+    }
+    std::future::pending().await
 }
 
 /// Milliseconds since the Unix epoch.

@@ -335,3 +335,259 @@ async fn kill9_of_a_cluster_engine_loses_no_signal() {
     let want_ids: BTreeSet<&String> = want.keys().collect();
     assert_eq!(have, want_ids, "SIGNALS != the reference's signals");
 }
+
+/// An engine sharing the partitions by leases (TTL 2 s), named `id`.
+fn leased_config(sim: &Simulator, nats: &NatsServer, id: &str) -> String {
+    engine_config(sim, nats, &[0], true)
+        .replace(
+            "partitions = [0]",
+            &format!("assignment = \"lease\"\nlease_ttl_s = 2.0\nengine_id = \"{id}\""),
+        )
+        .replace(
+            "tail_bars = 64",
+            "tail_bars = 64\ncheckpoint_interval_ms = 50",
+        )
+}
+
+/// Partition -> the engine holding its lease, from the lease bucket.
+async fn lease_owners(nats: &NatsServer) -> BTreeMap<u32, String> {
+    use futures_util::TryStreamExt;
+    let js = nats.js().await;
+    let Ok(kv) = js.get_key_value("candlewick-leases").await else {
+        return BTreeMap::new();
+    };
+    let keys: Vec<String> = kv.keys().await.unwrap().try_collect().await.unwrap();
+    let mut owners = BTreeMap::new();
+    for key in keys {
+        let Some(p) = key.strip_prefix('p').and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        if let Ok(Some(v)) = kv.get(&key).await {
+            owners.insert(p, String::from_utf8_lossy(&v).into_owned());
+        }
+    }
+    owners
+}
+
+/// Waits until every partition is held, by engines that all satisfy
+/// `ok`; returns the owners.
+async fn wait_owners(
+    nats: &NatsServer,
+    ok: impl Fn(&BTreeMap<u32, String>) -> bool,
+    logs: impl Fn() -> String,
+) -> BTreeMap<u32, String> {
+    let start = std::time::Instant::now();
+    loop {
+        let owners = lease_owners(nats).await;
+        if owners.len() == PARTITIONS as usize && ok(&owners) {
+            return owners;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "partitions never settled: {owners:?}\n{}",
+            logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// SIGNALS as id -> "action strength" (as the feed clients record them),
+/// asserting each id is stored once.
+async fn signals_stored(nats: &NatsServer) -> BTreeMap<String, String> {
+    let js = nats.js().await;
+    let mut out = BTreeMap::new();
+    for body in stream_bodies(&js, "SIGNALS").await {
+        let id = body["id"].as_str().unwrap().to_owned();
+        let content = format!(
+            "{} {}",
+            body["action"].as_str().unwrap(),
+            body["strength"].as_f64().unwrap()
+        );
+        assert!(
+            out.insert(id.clone(), content).is_none(),
+            "{id} stored twice"
+        );
+    }
+    out
+}
+
+/// Waits until SIGNALS holds as many signals as `want`, then asserts it
+/// holds exactly them.
+async fn assert_signals_become(
+    nats: &NatsServer,
+    want: &BTreeMap<String, String>,
+    logs: impl Fn() -> String,
+) {
+    let start = std::time::Instant::now();
+    loop {
+        let have = signals_stored(nats).await;
+        if have.len() >= want.len() {
+            let missing: Vec<_> = want.keys().filter(|id| !have.contains_key(*id)).collect();
+            assert!(
+                missing.is_empty(),
+                "missing from SIGNALS: {missing:?}\n{}",
+                logs()
+            );
+            assert_eq!(&have, want, "SIGNALS != the reference replay");
+            return;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "SIGNALS holds {} of {} signals:\n{}",
+            have.len(),
+            want.len(),
+            logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Leases and failover: three engines share the four partitions by
+/// leases; the one holding the most is killed -9 mid-stream. Its
+/// partitions move to the other two, which take its shared checkpoints
+/// over, and SIGNALS ends holding exactly the reference replay's signals
+/// (ids, actions, strengths), each once: nothing lost across the
+/// failover, nothing applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_move_a_killed_engines_partitions_and_lose_nothing() {
+    let (n_symbols, steps) = (8, 240);
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let mut engines = BTreeMap::new();
+    for id in ["e0", "e1", "e2"] {
+        let d = dir.path().join(id);
+        std::fs::create_dir_all(&d).unwrap();
+        engines.insert(
+            id.to_owned(),
+            Engine::start(&d, &leased_config(&sim, &nats, id)),
+        );
+    }
+    let logs = |engines: &BTreeMap<String, Engine>| {
+        engines
+            .iter()
+            .map(|(id, e)| format!("--- {id}:\n{}", e.log()))
+            .collect::<String>()
+    };
+    // Spread: ⌈4/3⌉ = 2 at most each, and every engine holds one.
+    let owners = wait_owners(
+        &nats,
+        |o| {
+            let held = |id: &str| o.values().filter(|v| *v == id).count();
+            ["e0", "e1", "e2"]
+                .iter()
+                .all(|id| (1..=2).contains(&held(id)))
+        },
+        || logs(&engines),
+    )
+    .await;
+    let victim = ["e0", "e1", "e2"]
+        .into_iter()
+        .max_by_key(|id| owners.values().filter(|v| v == id).count())
+        .unwrap()
+        .to_owned();
+    sim.play_to(1000.0, steps / 2);
+    engines[&victim]
+        .wait_metric_at_least("candles_applied_total", 1)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    engines.remove(&victim).unwrap().kill9();
+    sim.play(1000.0);
+    // The survivors hold everything once the victim's leases expired.
+    wait_owners(
+        &nats,
+        |o| o.values().all(|v| *v != victim),
+        || logs(&engines),
+    )
+    .await;
+    assert_signals_become(&nats, &reference_signals(&sim), || logs(&engines)).await;
+    for (id, engine) in engines {
+        let log = engine.terminate();
+        assert!(log.contains("partition lease acquired"), "{id}:\n{log}");
+        assert!(
+            log.contains("partition state taken over from the cluster"),
+            "{id} took over a partition with its shared state:\n{log}"
+        );
+    }
+}
+
+/// Fencing: an engine frozen (SIGSTOP) past its lease TTL loses its
+/// partitions to the other engine; when it comes back (SIGCONT) it routes,
+/// acknowledges and publishes nothing for them (its leases lapsed on its
+/// own clock, and its consumer is gone), then rejoins with a new share.
+/// SIGNALS holds exactly the reference replay's signals, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_engine_back_after_its_partitions_moved_is_fenced() {
+    let (n_symbols, steps) = (8, 240);
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let mut engines = Vec::new();
+    for id in ["a", "b"] {
+        let d = dir.path().join(id);
+        std::fs::create_dir_all(&d).unwrap();
+        engines.push(Engine::start(&d, &leased_config(&sim, &nats, id)));
+    }
+    let logs =
+        |engines: &[Engine]| format!("--- a:\n{}\n--- b:\n{}", engines[0].log(), engines[1].log());
+    wait_owners(
+        &nats,
+        |o| o.values().filter(|v| *v == "a").count() == 2,
+        || logs(&engines),
+    )
+    .await;
+    sim.play_to(1000.0, steps / 2);
+    engines[0]
+        .wait_metric_at_least("candles_applied_total", 1)
+        .await;
+    engines[0].pause(true);
+    sim.play(1000.0);
+    // b takes a's partitions once a's leases expired, and finishes.
+    wait_owners(&nats, |o| o.values().all(|v| v == "b"), || engines[1].log()).await;
+    let want = reference_signals(&sim);
+    assert_signals_become(&nats, &want, || engines[1].log()).await;
+    engines[0].pause(false);
+    // a notices at its next renewal that its leases lapsed, and rejoins.
+    let start = std::time::Instant::now();
+    while !engines[0].log().contains("partition lease lost: fenced") {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "a never noticed:\n{}",
+            logs(&engines)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    wait_owners(
+        &nats,
+        |o| o.values().filter(|v| *v == "a").count() == 2,
+        || logs(&engines),
+    )
+    .await;
+    assert_signals_become(&nats, &want, || logs(&engines)).await;
+    let b = engines.pop().unwrap().terminate();
+    let a = engines.pop().unwrap().terminate();
+    // Nothing a held when frozen was published after it thawed: the run
+    // that ended with the lost leases published no signal SIGNALS already
+    // had (b's), and dropped what it had queued.
+    let (_, fenced_run) = a
+        .split_once("partition lease lost: fenced")
+        .expect("a was fenced");
+    let summary = fenced_run
+        .lines()
+        .find(|l| l.contains("cluster: candles consumed"))
+        .unwrap_or_else(|| panic!("no summary after the fencing:\n{a}"));
+    assert!(
+        summary.contains("signals_already_in_stream=0"),
+        "{summary}\n{a}"
+    );
+    assert!(
+        b.contains("partition state taken over from the cluster"),
+        "{b}"
+    );
+}

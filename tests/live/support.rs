@@ -191,6 +191,17 @@ impl Engine {
             .map_or(0, |kib| kib * 1024)
     }
 
+    /// SIGSTOP (`pause = true`) or SIGCONT: the process freezes as a
+    /// machine that stalls or drops off the network would, then goes on.
+    pub fn pause(&self, pause: bool) {
+        let status = std::process::Command::new("kill")
+            .arg(if pause { "-STOP" } else { "-CONT" })
+            .arg(self.process.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// SIGKILL: no chance to drain or checkpoint.
     pub fn kill9(mut self) {
         self.process.child.kill().unwrap();

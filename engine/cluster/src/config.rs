@@ -85,8 +85,16 @@ pub struct ClusterConfig {
     /// the server waits: at least a checkpoint interval's worth.
     pub max_ack_pending: i64,
     pub connect_timeout: Duration,
-    /// Durable consumer of partition P: `<prefix>-p<P>`.
+    /// Durable consumer of partition P: `<prefix>-p<P>` (static
+    /// assignment) or `<prefix>-p<P>-e<epoch>` (leases).
     pub consumer_prefix: String,
+    /// Key-value bucket of partition leases (`crate::lease`).
+    pub lease_bucket: String,
+    /// Key-value bucket of the partitions' shared state (`crate::shared`).
+    pub state_bucket: String,
+    /// How long a lease lasts without renewal: a dead engine's partitions
+    /// move within about this long.
+    pub lease_ttl: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -104,6 +112,9 @@ impl Default for ClusterConfig {
             max_ack_pending: 20_000,
             connect_timeout: Duration::from_secs(10),
             consumer_prefix: "candlewick-engine".to_owned(),
+            lease_bucket: "candlewick-leases".to_owned(),
+            state_bucket: "candlewick-state".to_owned(),
+            lease_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -142,6 +153,8 @@ impl ClusterConfig {
             ("candles_stream", &self.candles_stream),
             ("signals_stream", &self.signals_stream),
             ("consumer_prefix", &self.consumer_prefix),
+            ("lease_bucket", &self.lease_bucket),
+            ("state_bucket", &self.state_bucket),
         ] {
             let ok = !name.is_empty()
                 && name.len() <= 64
@@ -151,6 +164,12 @@ impl ClusterConfig {
             if !ok {
                 return bad(key, "must be 1-64 of [A-Za-z0-9_-]");
             }
+        }
+        if self.lease_bucket == self.state_bucket {
+            return bad("state_bucket", "must differ from lease_bucket");
+        }
+        if self.lease_ttl < Duration::from_secs(1) || self.lease_ttl > Duration::from_secs(600) {
+            return bad("lease_ttl_s", "must be between 1 and 600 seconds");
         }
         if self.candles_stream == self.signals_stream {
             return bad("signals_stream", "must differ from candles_stream");

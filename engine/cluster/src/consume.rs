@@ -33,9 +33,10 @@ use async_nats::jetstream::message::Acker;
 use async_nats::jetstream::{AckKind, Context};
 use candlewick_pipeline::{CandleEvent, Clock, Router, StreamId};
 use candlewick_state::StreamKey;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
+use crate::lease::Leases;
 use crate::payload::decode_candle;
 use crate::subjects::{partition_filter, partition_of};
 use crate::{ClusterConfig, ClusterError};
@@ -68,6 +69,9 @@ pub struct PartitionSource {
     pub router: Router,
     pub clock: Clock,
     pub stats: Arc<ConsumeStats>,
+    /// With leases: the partition is consumed only while its lease is
+    /// valid here, through a consumer named for the lease's epoch.
+    pub leases: Option<Arc<Leases>>,
 }
 
 /// A routed candle waiting for its checkpoint.
@@ -78,9 +82,20 @@ struct Held {
 }
 
 impl PartitionSource {
-    /// The durable consumer's name.
+    /// The durable consumer's name: `<prefix>-p<P>`, and with leases
+    /// `<prefix>-p<P>-e<epoch>` (see [`crate::lease`]).
     pub fn consumer_name(&self) -> String {
-        format!("{}-p{}", self.cfg.consumer_prefix, self.partition)
+        let base = format!("{}-p{}", self.cfg.consumer_prefix, self.partition);
+        match self.leases.as_ref().and_then(|l| l.epoch(self.partition)) {
+            Some(epoch) => format!("{base}-e{epoch}"),
+            None => base,
+        }
+    }
+
+    /// False once this engine lost the partition's lease: nothing more is
+    /// routed or acknowledged for it.
+    fn owned(&self) -> bool {
+        self.leases.as_ref().is_none_or(|l| l.valid(self.partition))
     }
 
     /// Consumes until `stop` turns true, acking what became durable.
@@ -104,8 +119,17 @@ impl PartitionSource {
         loop {
             tokio::select! {
                 () = stopped(&mut stop) => break,
-                _ = tick.tick() => self.ack_durable(&mut held).await,
+                _ = tick.tick() => {
+                    if !self.owned() {
+                        return Ok(());
+                    }
+                    self.ack_durable(&mut held).await;
+                }
                 next = messages.next() => {
+                    if !self.owned() {
+                        // Fenced: the next owner is delivered it again.
+                        return Ok(());
+                    }
                     let Some(next) = next else {
                         return Err(ClusterError::js(format!("consumer {}", self.consumer_name()), "message stream ended"));
                     };
@@ -149,7 +173,9 @@ impl PartitionSource {
         }
         // What is durable now is acked; the rest comes again after a
         // restart (the final checkpoint is written after the sources stop).
-        self.ack_durable(&mut held).await;
+        if self.owned() {
+            self.ack_durable(&mut held).await;
+        }
         Ok(())
     }
 
@@ -198,6 +224,7 @@ impl PartitionSource {
             .await
             .map_err(|e| ClusterError::js(format!("stream {}", self.cfg.candles_stream), e))?;
         let what = || format!("consumer {name}");
+        let taken_from = self.retire_previous_owners(&stream, &name).await?;
         let deliver = match stream.consumer_info(&name).await {
             Ok(info) if info.num_ack_pending == 0 => {
                 return stream
@@ -216,7 +243,10 @@ impl PartitionSource {
                     start_sequence: from,
                 }
             }
-            Err(_) => DeliverPolicy::All,
+            Err(_) => match taken_from {
+                Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
+                None => DeliverPolicy::All,
+            },
         };
         stream
             .create_consumer(pull::Config {
@@ -231,6 +261,46 @@ impl PartitionSource {
             })
             .await
             .map_err(|e| ClusterError::js(what(), e))
+    }
+}
+
+impl PartitionSource {
+    /// With leases: deletes the consumers of earlier epochs of this
+    /// partition (so an engine that lost it pulls from nothing) and
+    /// returns where the new one starts: after the highest ack floor
+    /// among them (everything acknowledged is in the shared state this
+    /// engine restored), or `None` when there were none.
+    async fn retire_previous_owners(
+        &self,
+        stream: &async_nats::jetstream::stream::Stream,
+        mine: &str,
+    ) -> Result<Option<u64>, ClusterError> {
+        if self.leases.is_none() {
+            return Ok(None);
+        }
+        let base = format!("{}-p{}", self.cfg.consumer_prefix, self.partition);
+        let epoch_prefix = format!("{base}-e");
+        let names: Vec<String> = stream.consumer_names().try_collect().await.map_err(|e| {
+            ClusterError::js(format!("consumers of {}", self.cfg.candles_stream), e)
+        })?;
+        let mut floor: Option<u64> = None;
+        for name in names {
+            if name == mine || !(name == base || name.starts_with(&epoch_prefix)) {
+                continue;
+            }
+            let what = || format!("consumer {name}");
+            let info = stream
+                .consumer_info(&name)
+                .await
+                .map_err(|e| ClusterError::js(what(), e))?;
+            floor = Some(floor.unwrap_or(0).max(info.ack_floor.stream_sequence));
+            stream
+                .delete_consumer(&name)
+                .await
+                .map_err(|e| ClusterError::js(what(), e))?;
+            tracing::info!(partition = self.partition, retired = %name, ack_floor = info.ack_floor.stream_sequence, "consumer of the partition's previous owner deleted");
+        }
+        Ok(floor.map(|f| f + 1))
     }
 }
 

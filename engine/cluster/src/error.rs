@@ -30,6 +30,12 @@ pub enum ClusterError {
     },
     #[error("publishing to {subject}: {message}")]
     Publish { subject: String, message: String },
+    /// A partition's shared state could not be read or taken over.
+    #[error("partition {partition}'s shared state: {source}")]
+    State {
+        partition: u32,
+        source: candlewick_state::StateError,
+    },
     #[error("the pipeline stopped: {0}")]
     Route(#[from] candlewick_pipeline::RouteError),
 }

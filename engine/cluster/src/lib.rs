@@ -31,8 +31,10 @@
 pub mod config;
 pub mod consume;
 mod error;
+pub mod lease;
 pub mod payload;
 pub mod publish;
+pub mod shared;
 pub mod streams;
 pub mod subjects;
 pub mod tee;

@@ -15,8 +15,10 @@ use candlewick_pipeline::{Backoff, CandleEvent, Metrics, Signal, StreamTable};
 use candlewick_state::StreamKey;
 use tokio::sync::mpsc;
 
+use crate::lease::Leases;
 use crate::payload::{decode_candle, encode_candle};
 use crate::subjects::{candle_msg_id, candle_subject, partition_of, signal_subject};
+use crate::tee::SignalProgress;
 use crate::{ClusterConfig, ClusterError};
 
 /// What a publisher did.
@@ -29,6 +31,8 @@ pub struct PublishStats {
     pub duplicates: AtomicU64,
     /// Publishes that failed (retried).
     pub failures: AtomicU64,
+    /// Signals not published because their partition was lost (fencing).
+    pub fenced: AtomicU64,
 }
 
 /// The ingest role's [`Destination`]: each closed candle the Binance
@@ -157,10 +161,28 @@ pub fn signal_body(signal: &Signal) -> String {
     format!("{{\"type\":\"signal\",{}", signal.feed_body())
 }
 
+/// Which signals this engine may publish: with leases, only those of
+/// partitions whose lease is valid here (fencing).
+#[derive(Clone)]
+pub struct SignalFence {
+    pub leases: Arc<Leases>,
+    pub partition_count: u32,
+}
+
+impl SignalFence {
+    fn allows(&self, s: &Signal) -> bool {
+        self.leases
+            .valid(partition_of(s.symbol.as_str(), self.partition_count))
+    }
+}
+
 /// Publishes the engine's signals to SIGNALS, in the order emitted, each
 /// with `Nats-Msg-Id` = its deterministic id, until every sender is gone
 /// and the queue is drained. A failed publish is retried with backoff,
 /// never dropped (a repeat is stored once within the duplicate window).
+/// Behind a `fence`, the signals of a partition this engine lost are
+/// dropped instead: its new owner emits them again, with the same ids.
+/// Each signal stored or dropped is settled on `progress`.
 ///
 /// # Errors
 /// None today: it retries until the queue closes.
@@ -168,16 +190,29 @@ pub async fn publish_signals(
     js: Context,
     mut rx: mpsc::Receiver<Signal>,
     stats: Arc<PublishStats>,
+    fence: Option<SignalFence>,
+    progress: Arc<SignalProgress>,
 ) -> Result<(), ClusterError> {
     let backoff = Backoff::default();
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut failures = 0u32;
         while !batch.is_empty() {
+            if let Some(fence) = &fence {
+                let before = batch.len();
+                batch.retain(|s| fence.allows(s));
+                let dropped = (before - batch.len()) as u64;
+                stats.fenced.fetch_add(dropped, Relaxed);
+                progress.settle(dropped);
+            }
             match publish_batch(&js, &batch, &stats).await {
-                Ok(()) => batch.clear(),
+                Ok(()) => {
+                    progress.settle(batch.len() as u64);
+                    batch.clear();
+                }
                 Err((done, e)) => {
                     batch.drain(..done);
+                    progress.settle(done as u64);
                     failures = failures.saturating_add(1);
                     stats.failures.fetch_add(1, Relaxed);
                     let wait = backoff.wait(failures);

@@ -7,7 +7,44 @@ use candlewick_market::Candle;
 use candlewick_pipeline::{Prediction, Signal, Sink};
 use candlewick_plugins::{Health as PluginHealth, PluginStats};
 use candlewick_state::StreamKey;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+
+/// How far the SIGNALS publisher got: signals handed to it, and signals
+/// settled (stored on SIGNALS, or dropped for a partition this engine
+/// lost). Settled signals are settled in the order handed, so a commit
+/// that waits for `settled >= handed` (read when it starts) waits for
+/// every signal emitted before it (`crate::shared`).
+#[derive(Debug)]
+pub struct SignalProgress {
+    handed: AtomicU64,
+    settled: watch::Sender<u64>,
+}
+
+impl Default for SignalProgress {
+    fn default() -> Self {
+        SignalProgress {
+            handed: AtomicU64::new(0),
+            settled: watch::channel(0).0,
+        }
+    }
+}
+
+impl SignalProgress {
+    pub fn handed(&self) -> u64 {
+        self.handed.load(Relaxed)
+    }
+
+    pub fn watch_settled(&self) -> watch::Receiver<u64> {
+        self.settled.subscribe()
+    }
+
+    /// `n` more signals settled.
+    pub fn settle(&self, n: u64) {
+        if n > 0 {
+            self.settled.send_modify(|s| *s += n);
+        }
+    }
+}
 
 /// Hands every signal to the engine's own sink (the feed hub) first, then
 /// queues a copy for [`crate::publish::publish_signals`].
@@ -21,17 +58,23 @@ pub struct SignalTee {
     inner: Arc<dyn Sink>,
     tx: mpsc::Sender<Signal>,
     waits: AtomicU64,
+    progress: Arc<SignalProgress>,
 }
 
 impl SignalTee {
     /// The tee and the receiving end for the publisher.
-    pub fn new(inner: Arc<dyn Sink>, capacity: usize) -> (Self, mpsc::Receiver<Signal>) {
+    pub fn new(
+        inner: Arc<dyn Sink>,
+        capacity: usize,
+        progress: Arc<SignalProgress>,
+    ) -> (Self, mpsc::Receiver<Signal>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         (
             SignalTee {
                 inner,
                 tx,
                 waits: AtomicU64::new(0),
+                progress,
             },
             rx,
         )
@@ -46,6 +89,7 @@ impl SignalTee {
 impl Sink for SignalTee {
     fn signal(&self, signal: Signal) {
         self.inner.signal(signal.clone());
+        self.progress.handed.fetch_add(1, Relaxed);
         match self.tx.try_send(signal) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(signal)) => {

@@ -141,6 +141,17 @@ pub enum StateError {
         stream: StreamKey,
         source: postcard::Error,
     },
+
+    /// A set of shared stream records (a cluster partition's state, see
+    /// [`crate::decode_records`]) is not in a layout this build reads.
+    #[error("shared stream records: {detail}")]
+    Records { detail: String },
+
+    /// The shared copy of a checkpoint could not be written (the cluster's
+    /// bucket): the checkpoint is not durable for the cluster, so nothing
+    /// it covers is acknowledged.
+    #[error("shared state {what}: {detail}")]
+    Shared { what: String, detail: String },
 }
 
 #[cfg(test)]

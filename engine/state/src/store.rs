@@ -1,12 +1,15 @@
 //! The RocksDB state store used by live runs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rocksdb::{ColumnFamily, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use crate::codec::{self, VERSION_KEY};
-use crate::{Checkpoint, OutboxRecord, StateError, StateStore, StreamKey, StreamState};
+use crate::{
+    Checkpoint, OutboxRecord, StateError, StateStore, StreamKey, StreamRecord, StreamState,
+};
 
 /// Version of the on-disk layout (column families, keys and value
 /// encodings, see the `codec` module). Written into `meta` when a database is
@@ -146,15 +149,94 @@ impl Store {
     /// # Errors
     /// [`StateError::Rocks`] when the write fails (nothing was deleted).
     pub fn forget(&self, stream: &StreamKey) -> Result<(), StateError> {
+        self.import_streams(&[], std::slice::from_ref(stream))
+    }
+
+    /// Everything committed for `stream` (indicators, offset, every
+    /// plugin snapshot), read from one snapshot of the database; `None`
+    /// when nothing was. What the cluster shares after a checkpoint.
+    ///
+    /// # Errors
+    /// [`StateError::Rocks`] when the database cannot be read;
+    /// [`StateError::Corrupt`] for an offset that does not decode.
+    pub fn export_stream(&self, stream: &StreamKey) -> Result<Option<StreamRecord>, StateError> {
         let key = stream.to_bytes();
-        let mut batch = WriteBatch::default();
-        batch.delete_cf(self.cf(INDICATORS)?, &key);
-        batch.delete_cf(self.cf(OFFSETS)?, &key);
-        // Plugin keys are `key NUL name`: the range [key NUL, key \x01).
-        let (mut from, mut to) = (key.clone(), key);
+        let snapshot = self.db.snapshot();
+        let Some(set) = snapshot
+            .get_cf(self.cf(INDICATORS)?, &key)
+            .map_err(|e| self.rocks(e))?
+        else {
+            return Ok(None);
+        };
+        let offset = snapshot
+            .get_pinned_cf(self.cf(OFFSETS)?, &key)
+            .map_err(|e| self.rocks(e))?
+            .map(|b| codec::decode_offset(stream, &b))
+            .transpose()?;
+        let mut from = key.clone();
         from.push(0);
-        to.push(1);
-        batch.delete_range_cf(self.cf(PLUGINS)?, from, to);
+        let mut plugins = BTreeMap::new();
+        let iter = snapshot.iterator_cf(
+            self.cf(PLUGINS)?,
+            IteratorMode::From(&from, rocksdb::Direction::Forward),
+        );
+        for entry in iter {
+            let (k, v) = entry.map_err(|e| self.rocks(e))?;
+            let Some(name) = k.strip_prefix(from.as_slice()) else {
+                break;
+            };
+            plugins.insert(String::from_utf8_lossy(name).into_owned(), v.into_vec());
+        }
+        Ok(Some(StreamRecord::from_parts(
+            stream.clone(),
+            set,
+            offset,
+            plugins,
+        )))
+    }
+
+    /// Replaces, in one batch, everything stored for each record's stream
+    /// with the record (a stream taken over from another engine of the
+    /// cluster), and forgets each stream of `forget` (taken over with no
+    /// shared state, so it starts afresh rather than from this engine's
+    /// older copy). Each record is verified first; none is written if one
+    /// fails.
+    ///
+    /// # Errors
+    /// [`StateError::Corrupt`] for a record that does not verify;
+    /// [`StateError::Rocks`] when the write fails (nothing was written).
+    pub fn import_streams(
+        &self,
+        records: &[StreamRecord],
+        forget: &[StreamKey],
+    ) -> Result<(), StateError> {
+        let (indicators, offsets, plugins) =
+            (self.cf(INDICATORS)?, self.cf(OFFSETS)?, self.cf(PLUGINS)?);
+        let mut batch = WriteBatch::default();
+        let clear = |batch: &mut WriteBatch, key: &[u8]| {
+            batch.delete_cf(indicators, key);
+            batch.delete_cf(offsets, key);
+            // Plugin keys are `key NUL name`: the range [key NUL, key \x01).
+            let (mut from, mut to) = (key.to_vec(), key.to_vec());
+            from.push(0);
+            to.push(1);
+            batch.delete_range_cf(plugins, from, to);
+        };
+        for stream in forget {
+            clear(&mut batch, &stream.to_bytes());
+        }
+        for record in records {
+            record.verify()?;
+            let key = record.key().to_bytes();
+            clear(&mut batch, &key);
+            batch.put_cf(indicators, &key, record.set_bytes());
+            if let Some(time) = record.offset() {
+                batch.put_cf(offsets, &key, codec::encode_offset(time));
+            }
+            for (name, bytes) in record.plugins() {
+                batch.put_cf(plugins, codec::plugin_key(name, record.key()), bytes);
+            }
+        }
         self.db
             .write_opt(batch, &self.write)
             .map_err(|e| self.rocks(e))
@@ -607,5 +689,47 @@ mod tests {
         assert_eq!(store.offset(&key()).unwrap(), None);
         assert_eq!(store.plugin_snapshot("p", &key()).unwrap(), None);
         assert_eq!(store.plugin_snapshot("p", &other).unwrap(), Some(vec![2]));
+    }
+
+    #[test]
+    fn a_stream_exported_from_one_store_continues_bit_exact_in_another() {
+        let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let from = Store::open(from_dir.path()).unwrap();
+        let a = state_after(5);
+        let other: StreamKey = "EURUSD/1d".parse().unwrap();
+        let mut checkpoint = Checkpoint::new();
+        checkpoint
+            .stream(&a)
+            .plugin("p", a.key(), vec![1])
+            .plugin("@tail", a.key(), vec![3, 4])
+            .plugin("p", &other, vec![2]);
+        from.commit(&checkpoint).unwrap();
+        assert_eq!(from.export_stream(&other).unwrap(), None);
+        let record = from.export_stream(&key()).unwrap().unwrap();
+        assert_eq!(record.offset(), a.last_open_time());
+        // The receiving store had an older copy of its own: replaced whole.
+        committed(&to_dir, &state_after(2));
+        let to = Store::open(to_dir.path()).unwrap();
+        let mut stale = Checkpoint::new();
+        stale.plugin("gone", &key(), vec![9]);
+        to.commit(&stale).unwrap();
+        to.import_streams(std::slice::from_ref(&record), &[])
+            .unwrap();
+        let mut moved = to.load(&key(), SPEC).unwrap();
+        let mut here = a.clone();
+        assert_eq!(moved, here);
+        assert_eq!(to.plugin_snapshot("p", &key()).unwrap(), Some(vec![1]));
+        assert_eq!(
+            to.plugin_snapshot("@tail", &key()).unwrap(),
+            Some(vec![3, 4])
+        );
+        assert_eq!(to.plugin_snapshot("gone", &key()).unwrap(), None);
+        let (mut x, mut y) = ([0.0; 2], [0.0; 2]);
+        moved.apply(&candle(5), &mut x).unwrap();
+        here.apply(&candle(5), &mut y).unwrap();
+        assert_eq!(x.map(f64::to_bits), y.map(f64::to_bits));
+        // Forgetting on import: a stream taken over with no shared state.
+        to.import_streams(&[], &[key()]).unwrap();
+        assert_eq!(to.offset(&key()).unwrap(), None);
     }
 }

@@ -3,23 +3,92 @@
 //! supervised consumer per partition, acked after their checkpoint; the
 //! pipeline and the feed are the single process's; signals also go to
 //! SIGNALS when `nats.publish_signals` is set.
+//!
+//! With `nats.assignment = "lease"` the partitions are this engine's
+//! share, held by leases ([`LeaseLink`]); each checkpoint is also shared
+//! with the cluster, so that whoever takes a partition over continues it
+//! exactly (ARCHITECTURE.md §7).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
 use candlewick_cluster::consume::{ConsumeStats, PartitionSource};
-use candlewick_cluster::publish::{publish_signals, republish_outbox, PublishStats};
+use candlewick_cluster::lease::Leases;
+use candlewick_cluster::publish::{publish_signals, republish_outbox, PublishStats, SignalFence};
+use candlewick_cluster::shared::{state_bucket, SharedStats, SharedStore};
 use candlewick_cluster::streams::{ensure_candles, ensure_signals};
-use candlewick_cluster::tee::SignalTee;
+use candlewick_cluster::tee::{SignalProgress, SignalTee};
 use candlewick_cluster::{ClusterConfig, ClusterError, JetStream};
 use candlewick_ingest::replay::ReplayReport;
 use candlewick_pipeline::{supervise, Backoff, Clock, Health, Router, Sink, Strategy, StreamTable};
-use candlewick_state::{StateStore, StreamKey};
+use candlewick_state::{StateStore, Store, StreamKey};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::NatsConfig;
+use crate::config::{Config, NatsConfig};
+
+/// An engine's partition leases, held across the runs of its pipeline:
+/// renewed by a task of their own from the first run to the stop.
+pub(super) struct LeaseLink {
+    js: JetStream,
+    leases: Arc<Leases>,
+    stop: watch::Sender<bool>,
+    renewing: JoinHandle<Result<(), ClusterError>>,
+}
+
+impl LeaseLink {
+    /// Connects, opens the lease bucket, joins the cluster and starts
+    /// renewing.
+    pub(super) async fn start(n: &NatsConfig) -> anyhow::Result<LeaseLink> {
+        let cfg = n.cluster()?;
+        let js = candlewick_cluster::connect(&cfg, "candlewick-engine").await?;
+        let id = n.engine_name();
+        let leases = Leases::open(&js, &cfg, &id).await?;
+        leases.join().await?;
+        tracing::info!(engine = %id, partitions = cfg.partition_count, lease_ttl_s = cfg.lease_ttl.as_secs_f64(), "sharing the partitions by leases");
+        let (stop, stopped) = watch::channel(false);
+        let renewing = tokio::spawn(leases.clone().run(stopped));
+        Ok(LeaseLink {
+            js,
+            leases,
+            stop,
+            renewing,
+        })
+    }
+
+    /// Takes this engine's share (see [`Leases::rebalance`]).
+    pub(super) async fn rebalance(&self) -> Result<Vec<u32>, ClusterError> {
+        self.leases.rebalance().await
+    }
+
+    /// Changes when the partition set should be rebuilt.
+    pub(super) fn changes(&self) -> watch::Receiver<u64> {
+        self.leases.changes()
+    }
+
+    /// Resolves at the next change.
+    pub(super) async fn changed(&self) {
+        let _ = self.changes().changed().await;
+    }
+
+    /// The streams of the partitions held now.
+    pub(super) fn streams(&self, config: &Config) -> anyhow::Result<Vec<StreamKey>> {
+        let n = config
+            .nats
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("source: nats needs a [nats] section"))?;
+        Ok(n.engine_streams_of(&self.leases.held()))
+    }
+
+    /// Stops renewing and releases every lease, so that the other engines
+    /// take the partitions over at once.
+    pub(super) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.renewing.await;
+        self.leases.release_all().await;
+    }
+}
 
 /// The task publishing the tee's signals to SIGNALS.
 pub(super) type Publisher = JoinHandle<Result<(), ClusterError>>;
@@ -29,24 +98,38 @@ pub(super) struct Cluster {
     js: JetStream,
     cfg: ClusterConfig,
     partitions: Vec<u32>,
+    leases: Option<Arc<Leases>>,
     publish_signals: bool,
     signal_queue: usize,
     consumed: Arc<ConsumeStats>,
     published: Arc<PublishStats>,
+    progress: Arc<SignalProgress>,
+    shared: Option<Arc<SharedStats>>,
 }
 
 impl Cluster {
-    /// Connects and verifies (or creates) the streams it reads and writes.
-    pub(super) async fn start(n: &NatsConfig) -> anyhow::Result<Cluster> {
+    /// Connects (or, with leases, uses the leases' connection) and
+    /// verifies (or creates) the streams it reads and writes.
+    pub(super) async fn start(
+        n: &NatsConfig,
+        lease: Option<&LeaseLink>,
+    ) -> anyhow::Result<Cluster> {
         let cfg = n.cluster()?;
-        let js = candlewick_cluster::connect(&cfg, "candlewick-engine").await?;
+        let js = match lease {
+            Some(l) => l.js.clone(),
+            None => candlewick_cluster::connect(&cfg, "candlewick-engine").await?,
+        };
+        let partitions = match lease {
+            Some(l) => l.leases.held(),
+            None => n.partitions.clone(),
+        };
         ensure_candles(&js, &cfg).await?;
         if n.publish_signals {
             ensure_signals(&js, &cfg).await?;
         }
         tracing::info!(
             servers = %cfg.servers_text(),
-            partitions = ?n.partitions,
+            partitions = ?partitions,
             of = cfg.partition_count,
             publish_signals = n.publish_signals,
             "consuming the cluster's candles from JetStream"
@@ -54,12 +137,37 @@ impl Cluster {
         Ok(Cluster {
             js,
             cfg,
-            partitions: n.partitions.clone(),
+            partitions,
+            leases: lease.map(|l| l.leases.clone()),
             publish_signals: n.publish_signals,
             signal_queue: n.signal_queue,
             consumed: Arc::default(),
             published: Arc::default(),
+            progress: Arc::default(),
+            shared: None,
         })
+    }
+
+    /// The pipeline's store with leases: the partitions' shared state
+    /// taken over into `local`, and each checkpoint shared from now on.
+    pub(super) async fn take_over(
+        &mut self,
+        lease: &LeaseLink,
+        local: Arc<Store>,
+        streams: &[StreamKey],
+    ) -> anyhow::Result<Arc<dyn StateStore>> {
+        let kv = state_bucket(&self.js, &self.cfg).await?;
+        let (store, stats) = SharedStore::take_over(
+            kv,
+            local,
+            lease.leases.clone(),
+            self.cfg.partition_count,
+            streams,
+            self.publish_signals.then(|| self.progress.clone()),
+        )
+        .await?;
+        self.shared = Some(stats);
+        Ok(Arc::new(store))
     }
 
     /// The pipeline's sink: the hub, teed to SIGNALS when asked, with the
@@ -68,8 +176,18 @@ impl Cluster {
         if !self.publish_signals {
             return (hub, None);
         }
-        let (tee, rx) = SignalTee::new(hub, self.signal_queue);
-        let task = tokio::spawn(publish_signals(self.js.clone(), rx, self.published.clone()));
+        let (tee, rx) = SignalTee::new(hub, self.signal_queue, self.progress.clone());
+        let fence = self.leases.as_ref().map(|leases| SignalFence {
+            leases: leases.clone(),
+            partition_count: self.cfg.partition_count,
+        });
+        let task = tokio::spawn(publish_signals(
+            self.js.clone(),
+            rx,
+            self.published.clone(),
+            fence,
+            self.progress.clone(),
+        ));
         (Arc::new(tee), Some(task))
     }
 
@@ -112,7 +230,7 @@ impl Cluster {
         done: mpsc::Sender<anyhow::Result<Option<ReplayReport>>>,
     ) -> usize {
         for &partition in &self.partitions {
-            let (js, cfg, router, health, stop, done, stats) = (
+            let (js, cfg, router, health, stop, done, stats, leases) = (
                 self.js.clone(),
                 self.cfg.clone(),
                 router.clone(),
@@ -120,6 +238,7 @@ impl Cluster {
                 stop.clone(),
                 done.clone(),
                 self.consumed.clone(),
+                self.leases.clone(),
             );
             tokio::spawn(async move {
                 let name = format!("nats-p{partition}");
@@ -132,6 +251,7 @@ impl Cluster {
                         router: router.clone(),
                         clock,
                         stats: stats.clone(),
+                        leases: leases.clone(),
                     };
                     source.run(stop.clone())
                 })
@@ -151,6 +271,9 @@ impl Cluster {
             not_served = c.unknown.load(Relaxed),
             signals_published = p.stored.load(Relaxed),
             signals_already_in_stream = p.duplicates.load(Relaxed),
+            signals_fenced = p.fenced.load(Relaxed),
+            shared_state_writes = self.shared.as_ref().map_or(0, |s| s.writes.load(Relaxed)),
+            shared_state_fenced = self.shared.as_ref().map_or(0, |s| s.fenced.load(Relaxed)),
             "cluster: candles consumed and signals published"
         );
     }
