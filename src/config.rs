@@ -242,6 +242,10 @@ pub struct NatsConfig {
     /// Signals queued for SIGNALS before the workers wait. Default 65536.
     #[serde(default = "default_signal_queue")]
     pub signal_queue: usize,
+    // Feed role (`candlewick feed`).
+    /// Seconds of SIGNALS replayed into the feed at start, for clients
+    /// resuming with `since`. Default 600.
+    pub feed_replay_s: Option<f64>,
 }
 
 fn default_partition_count() -> u32 {
@@ -356,6 +360,9 @@ impl NatsConfig {
     /// The engine role's keys (`candlewick run` with source.kind = "nats").
     fn validate_engine(&self) -> anyhow::Result<()> {
         let c = self.cluster()?;
+        if self.feed_replay_s.is_some() {
+            bail!("nats.feed_replay_s is a key of the feed role (`candlewick feed`), not of the engine");
+        }
         if self.leased() {
             if !self.partitions.is_empty() {
                 bail!("nats.partitions must be left out with assignment = \"lease\" (the leases decide)");
@@ -401,10 +408,36 @@ impl NatsConfig {
             ("symbols", !self.symbols.is_empty()),
             ("intervals", !self.intervals.is_empty()),
             ("publish_signals", self.publish_signals),
+            ("feed_replay_s", self.feed_replay_s.is_some()),
         ];
         for (key, given) in engine_keys {
             if given {
                 bail!("nats.{key} is a key of the engine role (`candlewick run`), not of `candlewick ingest` (its streams are [binance] symbols x intervals)");
+            }
+        }
+        Ok(())
+    }
+
+    /// Seconds of SIGNALS the feed role replays at start.
+    pub fn feed_replay(&self) -> f64 {
+        self.feed_replay_s.unwrap_or(600.0)
+    }
+
+    /// The feed role's keys: the engine's are refused, as the ingest
+    /// role's are.
+    pub fn validate_feed(&self) -> anyhow::Result<()> {
+        self.cluster()?;
+        within("nats.feed_replay_s", self.feed_replay(), bounds::SECONDS)?;
+        let engine_keys = [
+            ("partitions", !self.partitions.is_empty()),
+            ("symbols", !self.symbols.is_empty()),
+            ("intervals", !self.intervals.is_empty()),
+            ("publish_signals", self.publish_signals),
+            ("engine_id", self.engine_id.is_some()),
+        ];
+        for (key, given) in engine_keys {
+            if given {
+                bail!("nats.{key} is a key of the engine role (`candlewick run`), not of `candlewick feed` (it serves every signal on SIGNALS)");
             }
         }
         Ok(())
@@ -444,6 +477,38 @@ impl NatsConfig {
             })
             .flat_map(|s| self.intervals.iter().map(|&i| StreamKey::new(s.clone(), i)))
             .collect()
+    }
+}
+
+/// `candlewick feed --config FILE`: the WebSocket feed of the cluster's
+/// SIGNALS stream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedRoleConfig {
+    pub nats: NatsConfig,
+    pub feed: FeedConfig,
+}
+
+impl FeedRoleConfig {
+    /// Reads and validates `path`.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let origin = path.display().to_string();
+        let config: FeedRoleConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, &text)))?;
+        config
+            .nats
+            .validate_feed()
+            .with_context(|| origin.clone())?;
+        config
+            .feed
+            .server_config()
+            .with_context(|| origin.clone())?;
+        Ok(config)
     }
 }
 

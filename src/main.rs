@@ -38,6 +38,7 @@ struct Cli {
 enum Command {
     Run(commands::run::RunArgs),
     Ingest(commands::ingest::IngestArgs),
+    Feed(commands::feed::FeedArgs),
     Watch(commands::watch::WatchArgs),
     Indicators(commands::indicators::IndicatorsArgs),
     Backtest(commands::backtest::BacktestArgs),
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Ingest(args) => commands::ingest::run(args),
+        Command::Feed(args) => commands::feed::run(args),
         Command::Watch(args) => commands::watch::run(args),
         Command::Indicators(args) => commands::indicators::run(args),
         Command::Backtest(args) => commands::backtest::run(args),

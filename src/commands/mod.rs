@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod ask;
 pub mod backtest;
+pub mod feed;
 pub mod fetch;
 pub mod import;
 pub mod indicators;

@@ -327,7 +327,8 @@ async fn engine(
         strategies.iter().map(|s| s.name.to_string()),
     );
     let notify_stats = notifier.stats().cloned();
-    if notify_stats.is_some() || analyst_stats.is_some() {
+    let cluster_metrics = cluster.as_ref().map(|c| c.render_metrics());
+    if notify_stats.is_some() || analyst_stats.is_some() || cluster_metrics.is_some() {
         let analyst_stats = analyst_stats.clone();
         feed_state = feed_state.with_extra_metrics(Arc::new(move |out: &mut String| {
             if let Some(s) = &notify_stats {
@@ -336,7 +337,13 @@ async fn engine(
             if let Some(s) = &analyst_stats {
                 s.render_prometheus(out);
             }
+            if let Some(render) = &cluster_metrics {
+                render(out);
+            }
         }));
+    }
+    if let Some(c) = &cluster {
+        feed_state = feed_state.with_extra_health("nats", c.health());
     }
     if let Some(stats) = analyst_stats {
         feed_state = feed_state.with_extra_health("analyst", Arc::new(move || stats.health()));

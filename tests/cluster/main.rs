@@ -591,3 +591,89 @@ async fn an_engine_back_after_its_partitions_moved_is_fenced() {
         "{b}"
     );
 }
+
+/// The feed role: one `candlewick feed` over SIGNALS serves every engine's
+/// signals (two engines sharing the partitions by leases) to a client:
+/// exactly the reference replay's, with gapless `seq`. A client that
+/// connects afterwards with `since` gets those from that time on: the
+/// feed replayed them from SIGNALS when it started, and keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_feed_role_serves_every_engines_signals() {
+    let (n_symbols, steps) = (6, 200);
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let mut engines = Vec::new();
+    for id in ["a", "b"] {
+        let d = dir.path().join(id);
+        std::fs::create_dir_all(&d).unwrap();
+        engines.push(Engine::start(&d, &leased_config(&sim, &nats, id)));
+    }
+    let mut feed = start_feed(dir.path(), &nats, TOKEN);
+    let logs = |feed: &common::process::Process| format!("--- feed:\n{}", feed.log());
+    let mut client = Client::connect(feed.addr(), TOKEN, false).await;
+    client.ping().await;
+    sim.play(1000.0);
+    let want = reference_signals(&sim);
+    let patience = PATIENCE - std::time::Duration::from_secs(30);
+    let all = tokio::time::timeout(
+        patience,
+        client.read_until(|c| c.signal_count >= want.len()),
+    )
+    .await;
+    assert!(
+        all.is_ok(),
+        "the feed sent {} of {} signals\n{}",
+        client.signal_count,
+        want.len(),
+        logs(&feed)
+    );
+    client.drain_now().await;
+    assert_gapless(&client.seqs);
+    assert_eq!(
+        client.signals(),
+        want,
+        "the feed role != the reference replay"
+    );
+
+    // Resume: everything from the median signal's candle time on.
+    let time_of = |id: &str| id.rsplit(':').next().unwrap().parse::<i64>().unwrap();
+    let mut times: Vec<i64> = want.keys().map(|id| time_of(id)).collect();
+    times.sort_unstable();
+    let since = times[times.len() / 2];
+    let later: BTreeMap<String, String> = want
+        .iter()
+        .filter(|(id, _)| time_of(id) >= since)
+        .map(|(id, c)| (id.clone(), c.clone()))
+        .collect();
+    let mut resumed = Client::connect_since(feed.addr(), TOKEN, false, Some(since)).await;
+    resumed.ping().await;
+    let done = tokio::time::timeout(
+        patience,
+        resumed.read_until(|c| c.signal_count >= later.len()),
+    )
+    .await;
+    assert!(
+        done.is_ok(),
+        "resumed with {} of {} signals\n{}",
+        resumed.signal_count,
+        later.len(),
+        logs(&feed)
+    );
+    resumed.drain_now().await;
+    assert_eq!(
+        resumed.signals(),
+        later,
+        "a resume from {since} != the reference from then on"
+    );
+
+    let (status, log) = feed.terminate();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("following the cluster's signals"), "{log}");
+    for engine in engines {
+        engine.terminate();
+    }
+}

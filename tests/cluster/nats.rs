@@ -161,6 +161,23 @@ impl Ingest {
     }
 }
 
+/// `candlewick feed` (the feed role) as a child process, serving the
+/// WebSocket feed of SIGNALS on `nats` with `token`.
+pub fn start_feed(dir: &Path, nats: &NatsServer, token: &str) -> Process {
+    let config = format!(
+        "[nats]\nservers = [\"{}\"]\n\n[feed]\nlisten = \"127.0.0.1:0\"\ntokens = [\"{token}\"]\n",
+        nats.url
+    );
+    Process::start(
+        dir,
+        "feed",
+        "feed.toml",
+        &config,
+        "signal feed on ws://",
+        PATIENCE,
+    )
+}
+
 /// A `key=value` number from the log line holding `marker`.
 pub fn logged_number(log: &str, marker: &str, key: &str) -> u64 {
     let line = log

@@ -1,4 +1,4 @@
-//! # Scale-out on NATS JetStream (issue 12, first slice)
+//! # Scale-out on NATS JetStream (issue 12)
 //!
 //! Roles, one process each, any number of machines:
 //!
@@ -7,11 +7,15 @@
 //!   (Binance adapter:             │          Nats-Msg-Id = SYMBOL:interval:open_time
 //!    reconnect, backfill,         │
 //!    validation)                  ▼ one durable pull consumer per partition
-//!                        candlewick run  (source kind = "nats", static partitions)
+//!                        candlewick run  (source kind = "nats"; static partitions,
+//!                          │               or leases with failover)
 //!                          router ▸ shard workers ▸ feed   (the normal pipeline)
 //!                                 │ ack a candle only after the checkpoint holding it
 //!                                 ▼ (opt-in)
 //!                              SIGNALS  signals.<strategy>.<SYMBOL>   Nats-Msg-Id = signal id
+//!                                 │
+//!                                 ▼
+//!                        candlewick feed   (the WebSocket feed, for every engine)
 //! ```
 //!
 //! - [`subjects`]: subject names and the documented partition hash
@@ -23,18 +27,25 @@
 //! - [`consume`]: a partition's consumer feeding the engine's router, with
 //!   ack after checkpoint.
 //! - [`tee`]: the engine's sink plus a copy of each signal for SIGNALS.
+//! - [`lease`]: partition leases in a key-value bucket, with failover and
+//!   fencing; [`shared`]: each checkpoint shared per partition, so that a
+//!   partition's new owner continues its state exactly.
+//! - [`signal_feed`]: the feed role's source (SIGNALS into the hub).
+//! - [`metrics`]: the counters of each role for `/metrics`.
 //!
-//! Not built yet: lease-based partition ownership and failover, the
-//! `candlewick feed` role, a deploy recipe, benchmarks (ARCHITECTURE.md §7).
+//! Not built yet: JWT/NKey credentials files, TLS client certificates
+//! (ARCHITECTURE.md §7).
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod consume;
 mod error;
 pub mod lease;
+pub mod metrics;
 pub mod payload;
 pub mod publish;
 pub mod shared;
+pub mod signal_feed;
 pub mod streams;
 pub mod subjects;
 pub mod tee;

@@ -262,6 +262,28 @@ impl Cluster {
         self.partitions.len()
     }
 
+    /// The cluster's counters for `/metrics`.
+    pub(super) fn render_metrics(&self) -> candlewick_feed::ExtraMetrics {
+        let (consumed, published) = (self.consumed.clone(), self.published.clone());
+        let (leases, shared) = (self.leases.clone(), self.shared.clone());
+        Arc::new(move |out: &mut String| {
+            consumed.render_prometheus(out);
+            published.render_prometheus("signals", out);
+            if let Some(l) = &leases {
+                l.stats().render_prometheus(out);
+            }
+            if let Some(s) = &shared {
+                s.render_prometheus(out);
+            }
+        })
+    }
+
+    /// The broker connection for `/healthz`.
+    pub(super) fn health(&self) -> candlewick_feed::ExtraHealth {
+        let (js, servers) = (self.js.clone(), self.cfg.servers_text());
+        Arc::new(move || candlewick_cluster::metrics::connection_health(&js, &servers))
+    }
+
     pub(super) fn summary(&self) {
         let (c, p) = (&self.consumed, &self.published);
         tracing::info!(
