@@ -1842,8 +1842,12 @@ mod tests {
         assert!(CLUSTER_ENGINE.contains(partitions));
         let leased = CLUSTER_ENGINE.replace(partitions, "assignment = \"lease\"");
         assert!(validated(&leased).unwrap().nats.unwrap().leased());
-        let bad_id = leased.replace("assignment", "engine_id = \"a b\"\nassignment");
-        assert!(err(&bad_id).contains("nats.engine_id"));
+        let bad_id = leased.replace(
+            "assignment = \"lease\"",
+            "assignment = \"lease\"\nengine_id = \"a b\"",
+        );
+        let e = err(&bad_id);
+        assert!(e.contains("nats.engine_id"), "{e}");
         let creds = CLUSTER_INGEST.replace(
             "partition_count = 16",
             "partition_count = 16\ncredentials_file = \"x.creds\"",

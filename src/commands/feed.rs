@@ -60,7 +60,11 @@ async fn feed(config: FeedRoleConfig) -> anyhow::Result<()> {
     let server_config = config.feed.server_config()?;
     let cluster = config.nats.cluster()?;
     let js = candlewick_cluster::connect(&cluster, "candlewick-feed").await?;
-    ensure_signals(&js, &cluster).await?;
+    // A reader takes SIGNALS as the engines made it; it creates it only
+    // when it is started first.
+    if js.get_stream(&cluster.signals_stream).await.is_err() {
+        ensure_signals(&js, &cluster).await?;
+    }
     let hub = Hub::new(config.feed.client_queue, false).keep_recent(RECENT_SIGNALS);
     let metrics = Arc::new(Metrics::detached());
     let health = Arc::new(Health::new());

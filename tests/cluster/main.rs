@@ -28,7 +28,7 @@ const PARTITIONS: u32 = 4;
 
 /// `candlewick ingest`'s config: the simulator's streams, from its first
 /// candle, published to `nats`.
-fn ingest_config(sim: &Simulator, nats: &NatsServer) -> String {
+fn ingest_config(sim: &Simulator, nats: &impl Bus) -> String {
     let symbols: Vec<String> = sim
         .config()
         .symbols
@@ -48,14 +48,14 @@ idle_timeout_s = 1.0
 start_from_ms = {start}
 
 [nats]
-servers = ["{url}"]
+servers = [{servers}]
 partition_count = {PARTITIONS}
 "#,
         ws = sim.ws_url(),
         rest = sim.rest_url(),
         symbols = symbols.join(", "),
         start = sim.config().start_ms,
-        url = nats.url,
+        servers = servers_toml(nats),
     )
 }
 
@@ -64,7 +64,7 @@ partition_count = {PARTITIONS}
 /// `[binance]`.
 fn engine_config(
     sim: &Simulator,
-    nats: &NatsServer,
+    nats: &impl Bus,
     partitions: &[u32],
     publish_signals: bool,
 ) -> String {
@@ -80,7 +80,7 @@ fn engine_config(
     format!(
         r#"{head}
 [nats]
-servers = ["{url}"]
+servers = [{servers}]
 partition_count = {PARTITIONS}
 partitions = {partitions:?}
 symbols = [{symbols}]
@@ -89,7 +89,7 @@ publish_signals = {publish_signals}
 
 [indicators]{tail}"#,
         head = head.replace("kind = \"binance\"", "kind = \"nats\""),
-        url = nats.url,
+        servers = servers_toml(nats),
         symbols = symbols.join(", "),
     )
 }
@@ -113,8 +113,8 @@ async fn wait_for(client: &mut Client, sim: &Simulator, symbols: &[String]) {
 }
 
 /// The signal ids SIGNALS holds, each with how often.
-async fn signal_ids(nats: &NatsServer) -> BTreeMap<String, usize> {
-    let js = nats.js().await;
+async fn signal_ids(nats: &impl Bus) -> BTreeMap<String, usize> {
+    let js = bus_js(nats).await;
     let mut ids = BTreeMap::new();
     for body in stream_bodies(&js, "SIGNALS").await {
         assert_eq!(body["type"], "signal", "{body}");
@@ -244,7 +244,7 @@ async fn two_ingest_processes_store_each_candle_once() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     sim.play(400.0);
-    let js = nats.js().await;
+    let js = bus_js(&nats).await;
     let total = (n_symbols * steps) as u64;
     let patience = PATIENCE - std::time::Duration::from_secs(30);
     let stored = tokio::time::timeout(patience, wait_stream_messages(&js, "CANDLES", total)).await;
@@ -337,7 +337,7 @@ async fn kill9_of_a_cluster_engine_loses_no_signal() {
 }
 
 /// An engine sharing the partitions by leases (TTL 2 s), named `id`.
-fn leased_config(sim: &Simulator, nats: &NatsServer, id: &str) -> String {
+fn leased_config(sim: &Simulator, nats: &impl Bus, id: &str) -> String {
     engine_config(sim, nats, &[0], true)
         .replace(
             "partitions = [0]",
@@ -350,9 +350,9 @@ fn leased_config(sim: &Simulator, nats: &NatsServer, id: &str) -> String {
 }
 
 /// Partition -> the engine holding its lease, from the lease bucket.
-async fn lease_owners(nats: &NatsServer) -> BTreeMap<u32, String> {
+async fn lease_owners(nats: &impl Bus) -> BTreeMap<u32, String> {
     use futures_util::TryStreamExt;
-    let js = nats.js().await;
+    let js = bus_js(nats).await;
     let Ok(kv) = js.get_key_value("candlewick-leases").await else {
         return BTreeMap::new();
     };
@@ -372,7 +372,7 @@ async fn lease_owners(nats: &NatsServer) -> BTreeMap<u32, String> {
 /// Waits until every partition is held, by engines that all satisfy
 /// `ok`; returns the owners.
 async fn wait_owners(
-    nats: &NatsServer,
+    nats: &impl Bus,
     ok: impl Fn(&BTreeMap<u32, String>) -> bool,
     logs: impl Fn() -> String,
 ) -> BTreeMap<u32, String> {
@@ -393,8 +393,8 @@ async fn wait_owners(
 
 /// SIGNALS as id -> "action strength" (as the feed clients record them),
 /// asserting each id is stored once.
-async fn signals_stored(nats: &NatsServer) -> BTreeMap<String, String> {
-    let js = nats.js().await;
+async fn signals_stored(nats: &impl Bus) -> BTreeMap<String, String> {
+    let js = bus_js(nats).await;
     let mut out = BTreeMap::new();
     for body in stream_bodies(&js, "SIGNALS").await {
         let id = body["id"].as_str().unwrap().to_owned();
@@ -414,7 +414,7 @@ async fn signals_stored(nats: &NatsServer) -> BTreeMap<String, String> {
 /// Waits until SIGNALS holds as many signals as `want`, then asserts it
 /// holds exactly them.
 async fn assert_signals_become(
-    nats: &NatsServer,
+    nats: &impl Bus,
     want: &BTreeMap<String, String>,
     logs: impl Fn() -> String,
 ) {
@@ -676,4 +676,118 @@ async fn the_feed_role_serves_every_engines_signals() {
     for engine in engines {
         engine.terminate();
     }
+}
+
+/// A fault injected mid-stream into the three-node run below.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    KillIngest,
+    RestartNode,
+}
+
+/// The whole cluster on loopback: simulator -> 2 ingest -> a 3-node
+/// JetStream cluster (every stream and bucket with 3 replicas) -> 3
+/// engines sharing the partitions by leases -> 1 feed -> a client; with
+/// `fault` injected halfway. The client gets exactly the reference
+/// replay's signals (ids, actions, strengths), each once, and so does
+/// SIGNALS.
+async fn three_nodes_with(fault: Fault) {
+    let (n_symbols, steps) = (6, 240);
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let mut nats = NatsCluster::start(3).await;
+    let three =
+        |config: String| config.replace("partition_count =", "replicas = 3\npartition_count =");
+    let dir = tempfile::tempdir().unwrap();
+    let mut ingests: Vec<Ingest> = ["i1", "i2"]
+        .iter()
+        .map(|name| Ingest::start(dir.path(), name, &three(ingest_config(&sim, &nats))))
+        .collect();
+    let mut engines = BTreeMap::new();
+    for id in ["e0", "e1", "e2"] {
+        let d = dir.path().join(id);
+        std::fs::create_dir_all(&d).unwrap();
+        let config = three(leased_config(&sim, &nats, id));
+        engines.insert(id, Engine::start(&d, &config));
+    }
+    let logs = |engines: &BTreeMap<&str, Engine>| {
+        engines
+            .iter()
+            .map(|(id, e)| format!("--- {id}:\n{}", e.log()))
+            .collect::<String>()
+    };
+    wait_owners(
+        &nats,
+        |o| {
+            let held = |id: &str| o.values().filter(|v| *v == id).count();
+            ["e0", "e1", "e2"]
+                .iter()
+                .all(|id| (1..=2).contains(&held(id)))
+        },
+        || logs(&engines),
+    )
+    .await;
+    let mut feed = start_feed(dir.path(), &nats, TOKEN);
+    let mut client = Client::connect(feed.addr(), TOKEN, false).await;
+    client.ping().await;
+
+    sim.play_to(1000.0, steps / 2);
+    engines["e0"]
+        .wait_metric_at_least("candles_applied_total", 1)
+        .await;
+    match fault {
+        Fault::KillIngest => ingests.remove(0).kill9(),
+        Fault::RestartNode => {
+            nats.kill(1);
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            nats.restart(1).await;
+        }
+    }
+    sim.play(1000.0);
+    let want = reference_signals(&sim);
+    let patience = PATIENCE - std::time::Duration::from_secs(30);
+    let all = tokio::time::timeout(
+        patience,
+        client.read_until(|c| c.signal_count >= want.len()),
+    )
+    .await;
+    assert!(
+        all.is_ok(),
+        "{fault:?}: the feed sent {} of {} signals\n--- feed:\n{}\n{}",
+        client.signal_count,
+        want.len(),
+        feed.log(),
+        logs(&engines)
+    );
+    client.drain_now().await;
+    assert_gapless(&client.seqs);
+    assert_eq!(
+        client.signals(),
+        want,
+        "{fault:?}: the feed != the reference replay"
+    );
+    assert_signals_become(&nats, &want, || logs(&engines)).await;
+    let (status, log) = feed.terminate();
+    assert!(status.success(), "{log}");
+    for (_, engine) in engines {
+        engine.terminate();
+    }
+    for ingest in ingests {
+        ingest.terminate();
+    }
+}
+
+/// Three nodes, and one of the two ingest processes killed -9 mid-stream:
+/// the other one publishes every candle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_node_cluster_survives_the_kill_of_an_ingest() {
+    three_nodes_with(Fault::KillIngest).await;
+}
+
+/// Three nodes, and one NATS server killed and restarted mid-stream: the
+/// clients reconnect to the others, the streams (3 replicas) lose nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_node_cluster_survives_the_restart_of_a_node() {
+    three_nodes_with(Fault::RestartNode).await;
 }

@@ -40,6 +40,55 @@ pub fn nats_server_bin() -> PathBuf {
     })
 }
 
+/// Where the roles find the servers.
+pub trait Bus {
+    fn urls(&self) -> Vec<String>;
+}
+
+impl Bus for NatsServer {
+    fn urls(&self) -> Vec<String> {
+        vec![self.url.clone()]
+    }
+}
+
+/// The servers as a TOML array's items.
+pub fn servers_toml(bus: &impl Bus) -> String {
+    let quoted: Vec<String> = bus.urls().iter().map(|u| format!("{u:?}")).collect();
+    quoted.join(", ")
+}
+
+/// A JetStream context on the servers.
+pub async fn bus_js(bus: &impl Bus) -> JetStream {
+    try_connect(bus.urls()).await.unwrap()
+}
+
+async fn try_connect(servers: Vec<String>) -> Result<JetStream, candlewick_cluster::ClusterError> {
+    let cfg = ClusterConfig {
+        servers,
+        connect_timeout: Duration::from_secs(2),
+        ..ClusterConfig::default()
+    };
+    candlewick_cluster::connect(&cfg, "candlewick-test").await
+}
+
+/// Waits until JetStream answers on the servers (a cluster: once its
+/// meta leader is elected).
+async fn wait_ready(bus: &impl Bus) {
+    let start = Instant::now();
+    loop {
+        if let Ok(js) = try_connect(bus.urls()).await {
+            if js.query_account().await.is_ok() {
+                return;
+            }
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "nats-server did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A nats-server with JetStream on a free loopback port, its store in a
 /// temporary directory; killed on drop.
 pub struct NatsServer {
@@ -69,35 +118,139 @@ impl NatsServer {
             url,
             _dir: dir,
         };
-        // Ready when JetStream answers.
-        let start = Instant::now();
-        loop {
-            if let Ok(js) = server.try_connect().await {
-                if js.query_account().await.is_ok() {
-                    break;
-                }
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "nats-server did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_ready(&server).await;
         server
     }
+}
 
-    async fn try_connect(&self) -> Result<JetStream, candlewick_cluster::ClusterError> {
-        let cfg = ClusterConfig {
-            servers: vec![self.url.clone()],
-            connect_timeout: Duration::from_secs(2),
-            ..ClusterConfig::default()
-        };
-        candlewick_cluster::connect(&cfg, "candlewick-test").await
+/// One server of a [`NatsCluster`]: its store and ports outlive its
+/// process, so that a restart is the same server coming back.
+struct Node {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    name: String,
+    client: u16,
+    cluster: u16,
+}
+
+/// Three (or more) nats-servers in one JetStream cluster on loopback;
+/// killed on drop.
+pub struct NatsCluster {
+    nodes: Vec<Node>,
+}
+
+impl Bus for NatsCluster {
+    fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.client))
+            .collect()
+    }
+}
+
+/// The port of `url` (`nats://host:port`).
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+impl NatsCluster {
+    pub async fn start(n: usize) -> NatsCluster {
+        // A JetStream cluster needs its routes at start, so the cluster
+        // ports are chosen first (free ones, from the kernel); the client
+        // ports are each server's choice, from its ports file.
+        let cluster_ports: Vec<u16> = (0..n)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        let mut nodes: Vec<Node> = Vec::new();
+        for (i, &cluster) in cluster_ports.iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let name = format!("n{}", i + 1);
+            let child = spawn_node(dir.path(), &name, 0, cluster, &routes(&cluster_ports, i));
+            let ports = wait_for_ports(dir.path(), child.id());
+            nodes.push(Node {
+                child: Some(child),
+                dir,
+                name,
+                client: port_of(ports["nats"][0].as_str().unwrap()),
+                cluster,
+            });
+        }
+        let cluster = NatsCluster { nodes };
+        wait_ready(&cluster).await;
+        cluster
     }
 
-    pub async fn js(&self) -> JetStream {
-        self.try_connect().await.unwrap()
+    /// SIGKILL of server `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+
+    /// Server `i` again, on its ports and store, routed to the others.
+    pub async fn restart(&mut self, i: usize) {
+        self.kill(i);
+        let ports: Vec<u16> = self.nodes.iter().map(|n| n.cluster).collect();
+        let n = &self.nodes[i];
+        let child = spawn_node(
+            n.dir.path(),
+            &n.name,
+            n.client,
+            n.cluster,
+            &routes(&ports, i),
+        );
+        self.nodes[i].child = Some(child);
+        wait_ready(self).await;
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Routes from server `i` to the others.
+fn routes(cluster_ports: &[u16], i: usize) -> Vec<String> {
+    cluster_ports
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .map(|(_, p)| format!("nats://127.0.0.1:{p}"))
+        .collect()
+}
+
+/// A clustered nats-server: client and cluster ports (0: its choice).
+fn spawn_node(dir: &Path, name: &str, client: u16, cluster: u16, routes: &[String]) -> Child {
+    let port = |p: u16| {
+        if p == 0 {
+            "-1".to_owned()
+        } else {
+            p.to_string()
+        }
+    };
+    let mut cmd = Command::new(nats_server_bin());
+    cmd.args(["-a", "127.0.0.1", "-p", &port(client), "-js", "-n", name])
+        .args(["--cluster_name", "candlewick-test"])
+        .arg("--cluster")
+        .arg(format!("nats://127.0.0.1:{}", port(cluster)))
+        .arg("-sd")
+        .arg(dir.join("js"))
+        .arg("--ports_file_dir")
+        .arg(dir);
+    if !routes.is_empty() {
+        cmd.arg("--routes").arg(routes.join(","));
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts (scripts/install-nats)")
 }
 
 impl Drop for NatsServer {
@@ -109,6 +262,15 @@ impl Drop for NatsServer {
 
 /// The client URL in the ports file nats-server `pid` writes to `dir`.
 fn wait_for_ports_file(dir: &Path, pid: u32) -> String {
+    wait_for_ports(dir, pid)["nats"][0]
+        .as_str()
+        .expect("a client port")
+        .to_owned()
+}
+
+/// The ports file nats-server `pid` writes to `dir`, once it has a
+/// client port.
+fn wait_for_ports(dir: &Path, pid: u32) -> serde_json::Value {
     let start = Instant::now();
     loop {
         let found = std::fs::read_dir(dir).ok().and_then(|entries| {
@@ -120,8 +282,8 @@ fn wait_for_ports_file(dir: &Path, pid: u32) -> String {
         });
         if let Some(text) = found.and_then(|p| std::fs::read_to_string(p).ok()) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-                if let Some(url) = v["nats"][0].as_str() {
-                    return url.to_owned();
+                if v["nats"][0].is_string() {
+                    return v;
                 }
             }
         }
@@ -153,6 +315,12 @@ impl Ingest {
         self.0.log()
     }
 
+    /// SIGKILL: it stops mid-publish.
+    pub fn kill9(mut self) {
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
+    }
+
     /// SIGTERM; it must exit 0. Returns its whole log.
     pub fn terminate(mut self) -> String {
         let (status, log) = self.0.terminate();
@@ -163,10 +331,10 @@ impl Ingest {
 
 /// `candlewick feed` (the feed role) as a child process, serving the
 /// WebSocket feed of SIGNALS on `nats` with `token`.
-pub fn start_feed(dir: &Path, nats: &NatsServer, token: &str) -> Process {
+pub fn start_feed(dir: &Path, nats: &impl Bus, token: &str) -> Process {
     let config = format!(
-        "[nats]\nservers = [\"{}\"]\n\n[feed]\nlisten = \"127.0.0.1:0\"\ntokens = [\"{token}\"]\n",
-        nats.url
+        "[nats]\nservers = [{}]\n\n[feed]\nlisten = \"127.0.0.1:0\"\ntokens = [\"{token}\"]\n",
+        servers_toml(nats)
     );
     Process::start(
         dir,
