@@ -97,7 +97,7 @@ pid_of() {
     [ -f "$pidfile" ] || return 1
     { read -r pid && read -r match; } <"$pidfile" || return 1
     if [ -z "$pid" ] || ! [ -r "/proc/$pid/cmdline" ]; then return 1; fi
-    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+    cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
     case "$cmd" in
         *"$match"*) printf '%s\n' "$pid" ;;
         *) return 1 ;;
@@ -139,7 +139,7 @@ start_bg() {
             read -r pid <"$tmp"
             # Started (its command line is the program's), or already gone:
             # the caller's wait_ready says which.
-            if ! [ -r "/proc/$pid/cmdline" ] || tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$match"; then
+            if ! [ -r "/proc/$pid/cmdline" ] || tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$match"; then
                 break
             fi
         fi

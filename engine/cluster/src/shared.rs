@@ -76,7 +76,8 @@ pub struct SharedStore {
     partition_count: u32,
     parts: Mutex<HashMap<u32, Part>>,
     signals: Option<Arc<SignalProgress>>,
-    /// How long a failing write is retried before the commit fails.
+    /// How long a failing write is retried before the commit fails
+    /// (the larger of three lease TTLs and 30 s).
     patience: Duration,
     stats: Arc<SharedStats>,
 }
@@ -140,7 +141,9 @@ impl SharedStore {
             let part = take_partition(&kv, &local, p, &mine, &stats).await?;
             parts.insert(p, part);
         }
-        let patience = leases.renew_every() * 2;
+        // Long enough to ride out a server restart and a stream's leader
+        // election (seconds); a partition lost meanwhile ends the wait.
+        let patience = (leases.renew_every() * 9).max(Duration::from_secs(30));
         let store = SharedStore {
             local,
             kv,
