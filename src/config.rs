@@ -179,8 +179,17 @@ pub struct NatsConfig {
     pub user: Option<String>,
     /// `"env:NAME"` or `"file:PATH"`, with `user`.
     pub password: Option<String>,
-    /// A `.creds` file (JWT + NKey): not built yet, refused.
+    /// A `.creds` file (a user JWT and its NKey seed), read at connect.
     pub credentials_file: Option<PathBuf>,
+    /// An NKey seed (`SU...`): `"env:NAME"` or `"file:PATH"`.
+    pub nkey_seed: Option<String>,
+    /// PEM file of the CAs the servers' certificates chain to (default:
+    /// the public roots). Any `tls_*` key, or a `tls://` server, makes
+    /// TLS required.
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for servers that verify clients.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
     /// N of the partition hash (FNV-1a of the symbol mod N); ingest and
     /// every engine must agree. Default 16.
     #[serde(default = "default_partition_count")]
@@ -299,26 +308,51 @@ impl NatsConfig {
     /// A bad value, named; an unset variable or unreadable file; a part
     /// of issue 12 that is not built yet.
     pub fn cluster(&self) -> anyhow::Result<candlewick_cluster::ClusterConfig> {
-        use candlewick_cluster::{Auth, ClusterError, Secret};
+        use candlewick_cluster::{Auth, Secret, TlsFiles};
         use std::time::Duration;
-        if self.credentials_file.is_some() {
-            return Err(ClusterError::NotBuilt {
-                what: "nats.credentials_file (JWT/NKey .creds)",
-            }
-            .into());
-        }
         if !matches!(self.assignment.as_str(), "static" | "lease") {
             bail!("nats.assignment must be \"static\" or \"lease\"");
         }
-        let auth = match (&self.token, &self.user, &self.password) {
-            (None, None, None) => Auth::None,
-            (Some(t), None, None) => Auth::Token(Secret::resolve("token", t)?),
-            (None, Some(u), Some(p)) => Auth::UserPassword {
+        let given = (
+            &self.token,
+            &self.user,
+            &self.password,
+            &self.nkey_seed,
+            &self.credentials_file,
+        );
+        let auth = match given {
+            (None, None, None, None, None) => Auth::None,
+            (Some(t), None, None, None, None) => Auth::Token(Secret::resolve("token", t)?),
+            (None, Some(u), Some(p), None, None) => Auth::UserPassword {
                 user: u.clone(),
                 password: Secret::resolve("password", p)?,
             },
-            _ => bail!("nats: give either token, or user and password"),
+            (None, None, None, Some(seed), None) => Auth::NKey(Secret::resolve("nkey_seed", seed)?),
+            (None, None, None, None, Some(path)) => {
+                if !path.is_file() {
+                    bail!("nats.credentials_file: {} is not a file", path.display());
+                }
+                Auth::CredentialsFile(path.clone())
+            }
+            _ => bail!("nats: give one of token, user and password, nkey_seed or credentials_file"),
         };
+        let tls = TlsFiles {
+            ca: self.tls_ca_file.clone(),
+            client: match (&self.tls_cert_file, &self.tls_key_file) {
+                (None, None) => None,
+                (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+                _ => bail!("nats.tls_cert_file and nats.tls_key_file go together"),
+            },
+        };
+        for path in tls
+            .ca
+            .iter()
+            .chain(tls.client.iter().flat_map(|(c, k)| [c, k]))
+        {
+            if !path.is_file() {
+                bail!("nats: TLS file {} is not a file", path.display());
+            }
+        }
         within(
             "nats.duplicate_window_s",
             self.duplicate_window_s,
@@ -339,6 +373,7 @@ impl NatsConfig {
         let c = candlewick_cluster::ClusterConfig {
             servers: self.servers.clone(),
             auth,
+            tls,
             candles_stream: self.candles_stream.clone(),
             signals_stream: self.signals_stream.clone(),
             partition_count: self.partition_count,
@@ -1828,7 +1863,7 @@ mod tests {
     }
 
     #[test]
-    fn lease_configs_leave_partitions_out_and_creds_are_not_built() {
+    fn lease_and_credential_keys_are_checked() {
         let lease = CLUSTER_ENGINE.replace(
             "publish_signals = true",
             "publish_signals = true\nassignment = \"lease\"",
@@ -1850,13 +1885,23 @@ mod tests {
         assert!(e.contains("nats.engine_id"), "{e}");
         let creds = CLUSTER_INGEST.replace(
             "partition_count = 16",
-            "partition_count = 16\ncredentials_file = \"x.creds\"",
+            "partition_count = 16\ncredentials_file = \"no/such.creds\"",
         );
         let e = ingest_err(&creds);
         assert!(
-            e.contains("not built yet") && e.contains("credentials_file"),
+            e.contains("credentials_file") && e.contains("no/such.creds is not a file"),
             "{e}"
         );
+        let two = CLUSTER_INGEST.replace(
+            "partition_count = 16",
+            "partition_count = 16\ntoken = \"env:X\"\nnkey_seed = \"env:Y\"",
+        );
+        assert!(ingest_err(&two).contains("give one of"));
+        let half = CLUSTER_INGEST.replace(
+            "partition_count = 16",
+            "partition_count = 16\ntls_cert_file = \"c.pem\"",
+        );
+        assert!(ingest_err(&half).contains("go together"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod common;
 #[path = "../live/support.rs"]
 mod support;
 
+mod auth;
 mod nats;
 
 use std::collections::{BTreeMap, BTreeSet};

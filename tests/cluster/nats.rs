@@ -43,11 +43,28 @@ pub fn nats_server_bin() -> PathBuf {
 /// Where the roles find the servers.
 pub trait Bus {
     fn urls(&self) -> Vec<String>;
+
+    /// How the test itself connects (credentials, TLS files).
+    fn client(&self) -> ClusterConfig {
+        ClusterConfig {
+            servers: self.urls(),
+            connect_timeout: Duration::from_secs(2),
+            ..ClusterConfig::default()
+        }
+    }
 }
 
 impl Bus for NatsServer {
     fn urls(&self) -> Vec<String> {
         vec![self.url.clone()]
+    }
+
+    fn client(&self) -> ClusterConfig {
+        ClusterConfig {
+            servers: self.urls(),
+            connect_timeout: Duration::from_secs(2),
+            ..self.client.clone()
+        }
     }
 }
 
@@ -59,16 +76,9 @@ pub fn servers_toml(bus: &impl Bus) -> String {
 
 /// A JetStream context on the servers.
 pub async fn bus_js(bus: &impl Bus) -> JetStream {
-    try_connect(bus.urls()).await.unwrap()
-}
-
-async fn try_connect(servers: Vec<String>) -> Result<JetStream, candlewick_cluster::ClusterError> {
-    let cfg = ClusterConfig {
-        servers,
-        connect_timeout: Duration::from_secs(2),
-        ..ClusterConfig::default()
-    };
-    candlewick_cluster::connect(&cfg, "candlewick-test").await
+    candlewick_cluster::connect(&bus.client(), "candlewick-test")
+        .await
+        .unwrap()
 }
 
 /// Waits until JetStream answers on the servers (a cluster: once its
@@ -76,7 +86,7 @@ async fn try_connect(servers: Vec<String>) -> Result<JetStream, candlewick_clust
 async fn wait_ready(bus: &impl Bus) {
     let start = Instant::now();
     loop {
-        if let Ok(js) = try_connect(bus.urls()).await {
+        if let Ok(js) = candlewick_cluster::connect(&bus.client(), "candlewick-test").await {
             if js.query_account().await.is_ok() {
                 return;
             }
@@ -94,16 +104,29 @@ async fn wait_ready(bus: &impl Bus) {
 pub struct NatsServer {
     child: Child,
     pub url: String,
+    /// How the test connects (see [`Bus::client`]).
+    pub client: ClusterConfig,
     _dir: tempfile::TempDir,
 }
 
 impl NatsServer {
     pub async fn start() -> NatsServer {
+        Self::start_with("", "nats", ClusterConfig::default()).await
+    }
+
+    /// A server with `conf` (nats-server configuration text, e.g. a `tls`
+    /// or `authorization` block) in its config file, whose client URL has
+    /// `scheme`; the test connects with `client`'s credentials and TLS.
+    pub async fn start_with(conf: &str, scheme: &str, client: ClusterConfig) -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
+        let conf_path = dir.path().join("server.conf");
+        std::fs::write(&conf_path, conf).unwrap();
         // The server picks its port (-p -1) and writes it to a ports file:
         // probing for a free port first would race with other tests'
         // servers, which could end up sharing one server.
         let child = Command::new(nats_server_bin())
+            .arg("-c")
+            .arg(&conf_path)
             .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
             .arg(dir.path().join("js"))
             .arg("--ports_file_dir")
@@ -112,10 +135,11 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts (scripts/install-nats)");
-        let url = wait_for_ports_file(dir.path(), child.id());
+        let port = port_of(&wait_for_ports_file(dir.path(), child.id()));
         let server = NatsServer {
             child,
-            url,
+            url: format!("{scheme}://127.0.0.1:{port}"),
+            client,
             _dir: dir,
         };
         wait_ready(&server).await;

@@ -1,6 +1,7 @@
 //! [`ClusterConfig`]: the servers, the credentials, the streams' shape.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ClusterError;
@@ -58,6 +59,26 @@ pub enum Auth {
         user: String,
         password: Secret,
     },
+    /// An NKey seed (`SU...`): the server knows the public key.
+    NKey(Secret),
+    /// A `.creds` file (a user JWT and its NKey seed), read at connect.
+    CredentialsFile(PathBuf),
+}
+
+/// TLS beyond the defaults (`tls://` servers verified against the
+/// public roots).
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// PEM certificates of the CAs the servers' certificates chain to.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate and key, for servers that verify clients.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsFiles {
+    pub fn is_set(&self) -> bool {
+        self.ca.is_some() || self.client.is_some()
+    }
 }
 
 /// Everything a cluster role needs to reach and shape JetStream.
@@ -66,6 +87,7 @@ pub struct ClusterConfig {
     /// `nats://host:port` or `tls://host:port`, no user or password in them.
     pub servers: Vec<String>,
     pub auth: Auth,
+    pub tls: TlsFiles,
     /// Name of the stream of closed candles (subjects `candles.>`).
     pub candles_stream: String,
     /// Name of the stream of signals (subjects `signals.>`).
@@ -102,6 +124,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             servers: vec!["nats://127.0.0.1:4222".to_owned()],
             auth: Auth::None,
+            tls: TlsFiles::default(),
             candles_stream: "CANDLES".to_owned(),
             signals_stream: "SIGNALS".to_owned(),
             partition_count: 16,

@@ -50,7 +50,7 @@ pub mod streams;
 pub mod subjects;
 pub mod tee;
 
-pub use config::{Auth, ClusterConfig, Secret};
+pub use config::{Auth, ClusterConfig, Secret, TlsFiles};
 pub use error::ClusterError;
 
 /// The JetStream context every role works through.
@@ -73,6 +73,26 @@ pub async fn connect(cfg: &ClusterConfig, name: &str) -> Result<JetStream, Clust
         Auth::UserPassword { user, password } => {
             options = options.user_and_password(user.clone(), password.expose().to_owned());
         }
+        Auth::NKey(seed) => options = options.nkey(seed.expose().to_owned()),
+        Auth::CredentialsFile(path) => {
+            // The error names the file; the file's content never appears.
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|e| ClusterError::Config {
+                    key: "credentials_file",
+                    reason: format!("{}: {}", path.display(), e.kind()),
+                })?;
+        }
+    }
+    if let Some(ca) = &cfg.tls.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &cfg.tls.client {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    if cfg.tls.is_set() || cfg.servers.iter().any(|s| s.starts_with("tls://")) {
+        options = options.require_tls(true);
     }
     let client =
         options
