@@ -515,6 +515,22 @@ impl NatsConfig {
     }
 }
 
+/// Reads a cluster role's config file, parses it (an error names the
+/// file, the line and the key) and checks it with `validate` (an error
+/// names the file).
+fn load_role<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    validate: impl Fn(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let origin = path.display().to_string();
+    let config: T =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, &text)))?;
+    validate(&config).with_context(|| origin.clone())?;
+    Ok(config)
+}
+
 /// `candlewick feed --config FILE`: the WebSocket feed of the cluster's
 /// SIGNALS stream.
 #[derive(Debug, Deserialize)]
@@ -530,20 +546,10 @@ impl FeedRoleConfig {
     /// # Errors
     /// As [`Config::load`].
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let origin = path.display().to_string();
-        let config: FeedRoleConfig = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, &text)))?;
-        config
-            .nats
-            .validate_feed()
-            .with_context(|| origin.clone())?;
-        config
-            .feed
-            .server_config()
-            .with_context(|| origin.clone())?;
-        Ok(config)
+        load_role(path, |c: &FeedRoleConfig| {
+            c.nats.validate_feed()?;
+            c.feed.server_config().map(drop)
+        })
     }
 }
 
@@ -562,13 +568,7 @@ impl IngestConfig {
     /// # Errors
     /// As [`Config::load`].
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let origin = path.display().to_string();
-        let config: IngestConfig = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, &text)))?;
-        config.validate().with_context(|| origin.clone())?;
-        Ok(config)
+        load_role(path, IngestConfig::validate)
     }
 
     fn validate(&self) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use candlewick_cluster::signal_feed::{follow_signals, FeedStats};
 use candlewick_cluster::streams::ensure_signals;
 use candlewick_feed::{FeedState, Hub};
@@ -43,12 +43,7 @@ pub fn run(args: FeedArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.feed.listen = listen;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("cw-feed")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::io_runtime("cw-feed")?;
     runtime.block_on(feed(config))
 }
 

@@ -15,7 +15,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use candlewick_cluster::publish::{last_published, CandlePublisher, PublishStats};
 use candlewick_cluster::streams::ensure_candles;
 use candlewick_cluster::{ClusterConfig, JetStream};
@@ -38,12 +37,7 @@ pub struct IngestArgs {
 
 pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     let config = IngestConfig::load(&args.config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("cw-ingest")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::io_runtime("cw-ingest")?;
     runtime.block_on(ingest(config))
 }
 

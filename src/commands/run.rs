@@ -87,12 +87,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.feed.listen = listen;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("cw-io")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = super::io_runtime("cw-io")?;
     runtime.block_on(engine_runs(config))
 }
 

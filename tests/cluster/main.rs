@@ -350,6 +350,54 @@ fn leased_config(sim: &Simulator, nats: &impl Bus, id: &str) -> String {
         )
 }
 
+/// Engines sharing the partitions by leases, each in its own folder of
+/// `dir`, by id; `edit` changes each one's config.
+fn leased_engines(
+    dir: &std::path::Path,
+    sim: &Simulator,
+    nats: &impl Bus,
+    ids: &[&str],
+    edit: impl Fn(String) -> String,
+) -> BTreeMap<String, Engine> {
+    ids.iter()
+        .map(|id| {
+            let d = dir.join(id);
+            std::fs::create_dir_all(&d).unwrap();
+            let engine = Engine::start(&d, &edit(leased_config(sim, nats, id)));
+            ((*id).to_owned(), engine)
+        })
+        .collect()
+}
+
+/// Every engine's log, for a failure message.
+fn logs_of(engines: &BTreeMap<String, Engine>) -> String {
+    engines
+        .iter()
+        .map(|(id, e)| format!("--- {id}:\n{}\n", e.log()))
+        .collect()
+}
+
+/// Partitions held by `id`.
+fn held_by(owners: &BTreeMap<u32, String>, id: &str) -> usize {
+    owners.values().filter(|v| *v == id).count()
+}
+
+/// Waits until the partitions are spread over `engines`: every one holds
+/// at least one and at most ⌈partitions / engines⌉.
+async fn wait_spread(nats: &impl Bus, engines: &BTreeMap<String, Engine>) -> BTreeMap<u32, String> {
+    let most = (PARTITIONS as usize).div_ceil(engines.len());
+    wait_owners(
+        nats,
+        |o| {
+            engines
+                .keys()
+                .all(|id| (1..=most).contains(&held_by(o, id)))
+        },
+        || logs_of(engines),
+    )
+    .await
+}
+
 /// Partition -> the engine holding its lease, from the lease bucket.
 async fn lease_owners(nats: &impl Bus) -> BTreeMap<u32, String> {
     use futures_util::TryStreamExt;
@@ -458,38 +506,13 @@ async fn leases_move_a_killed_engines_partitions_and_lose_nothing() {
     let nats = NatsServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
-    let mut engines = BTreeMap::new();
-    for id in ["e0", "e1", "e2"] {
-        let d = dir.path().join(id);
-        std::fs::create_dir_all(&d).unwrap();
-        engines.insert(
-            id.to_owned(),
-            Engine::start(&d, &leased_config(&sim, &nats, id)),
-        );
-    }
-    let logs = |engines: &BTreeMap<String, Engine>| {
-        engines
-            .iter()
-            .map(|(id, e)| format!("--- {id}:\n{}", e.log()))
-            .collect::<String>()
-    };
-    // Spread: ⌈4/3⌉ = 2 at most each, and every engine holds one.
-    let owners = wait_owners(
-        &nats,
-        |o| {
-            let held = |id: &str| o.values().filter(|v| *v == id).count();
-            ["e0", "e1", "e2"]
-                .iter()
-                .all(|id| (1..=2).contains(&held(id)))
-        },
-        || logs(&engines),
-    )
-    .await;
-    let victim = ["e0", "e1", "e2"]
-        .into_iter()
-        .max_by_key(|id| owners.values().filter(|v| v == id).count())
+    let mut engines = leased_engines(dir.path(), &sim, &nats, &["e0", "e1", "e2"], |c| c);
+    let owners = wait_spread(&nats, &engines).await;
+    let victim = engines
+        .keys()
+        .max_by_key(|id| held_by(&owners, id))
         .unwrap()
-        .to_owned();
+        .clone();
     sim.play_to(1000.0, steps / 2);
     engines[&victim]
         .wait_metric_at_least("candles_applied_total", 1)
@@ -501,10 +524,10 @@ async fn leases_move_a_killed_engines_partitions_and_lose_nothing() {
     wait_owners(
         &nats,
         |o| o.values().all(|v| *v != victim),
-        || logs(&engines),
+        || logs_of(&engines),
     )
     .await;
-    assert_signals_become(&nats, &reference_signals(&sim), || logs(&engines)).await;
+    assert_signals_become(&nats, &reference_signals(&sim), || logs_of(&engines)).await;
     for (id, engine) in engines {
         let log = engine.terminate();
         assert!(log.contains("partition lease acquired"), "{id}:\n{log}");
@@ -529,50 +552,38 @@ async fn an_engine_back_after_its_partitions_moved_is_fenced() {
     let nats = NatsServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
-    let mut engines = Vec::new();
-    for id in ["a", "b"] {
-        let d = dir.path().join(id);
-        std::fs::create_dir_all(&d).unwrap();
-        engines.push(Engine::start(&d, &leased_config(&sim, &nats, id)));
-    }
-    let logs =
-        |engines: &[Engine]| format!("--- a:\n{}\n--- b:\n{}", engines[0].log(), engines[1].log());
-    wait_owners(
-        &nats,
-        |o| o.values().filter(|v| *v == "a").count() == 2,
-        || logs(&engines),
-    )
-    .await;
+    let mut engines = leased_engines(dir.path(), &sim, &nats, &["a", "b"], |c| c);
+    wait_spread(&nats, &engines).await;
     sim.play_to(1000.0, steps / 2);
-    engines[0]
+    engines["a"]
         .wait_metric_at_least("candles_applied_total", 1)
         .await;
-    engines[0].pause(true);
+    engines["a"].pause(true);
     sim.play(1000.0);
     // b takes a's partitions once a's leases expired, and finishes.
-    wait_owners(&nats, |o| o.values().all(|v| v == "b"), || engines[1].log()).await;
+    wait_owners(
+        &nats,
+        |o| o.values().all(|v| v == "b"),
+        || engines["b"].log(),
+    )
+    .await;
     let want = reference_signals(&sim);
-    assert_signals_become(&nats, &want, || engines[1].log()).await;
-    engines[0].pause(false);
+    assert_signals_become(&nats, &want, || engines["b"].log()).await;
+    engines["a"].pause(false);
     // a notices at its next renewal that its leases lapsed, and rejoins.
     let start = std::time::Instant::now();
-    while !engines[0].log().contains("partition lease lost: fenced") {
+    while !engines["a"].log().contains("partition lease lost: fenced") {
         assert!(
             start.elapsed() < PATIENCE,
             "a never noticed:\n{}",
-            logs(&engines)
+            logs_of(&engines)
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    wait_owners(
-        &nats,
-        |o| o.values().filter(|v| *v == "a").count() == 2,
-        || logs(&engines),
-    )
-    .await;
-    assert_signals_become(&nats, &want, || logs(&engines)).await;
-    let b = engines.pop().unwrap().terminate();
-    let a = engines.pop().unwrap().terminate();
+    wait_spread(&nats, &engines).await;
+    assert_signals_become(&nats, &want, || logs_of(&engines)).await;
+    let b = engines.remove("b").unwrap().terminate();
+    let a = engines.remove("a").unwrap().terminate();
     // Nothing a held when frozen was published after it thawed: the run
     // that ended with the lost leases published no signal SIGNALS already
     // had (b's), and dropped what it had queued.
@@ -607,12 +618,7 @@ async fn the_feed_role_serves_every_engines_signals() {
     let nats = NatsServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
-    let mut engines = Vec::new();
-    for id in ["a", "b"] {
-        let d = dir.path().join(id);
-        std::fs::create_dir_all(&d).unwrap();
-        engines.push(Engine::start(&d, &leased_config(&sim, &nats, id)));
-    }
+    let engines = leased_engines(dir.path(), &sim, &nats, &["a", "b"], |c| c);
     let mut feed = start_feed(dir.path(), &nats, TOKEN);
     let logs = |feed: &common::process::Process| format!("--- feed:\n{}", feed.log());
     let mut client = Client::connect(feed.addr(), TOKEN, false).await;
@@ -674,7 +680,7 @@ async fn the_feed_role_serves_every_engines_signals() {
     let (status, log) = feed.terminate();
     assert!(status.success(), "{log}");
     assert!(log.contains("following the cluster's signals"), "{log}");
-    for engine in engines {
+    for engine in engines.into_values() {
         engine.terminate();
     }
 }
@@ -705,30 +711,8 @@ async fn three_nodes_with(fault: Fault) {
         .iter()
         .map(|name| Ingest::start(dir.path(), name, &three(ingest_config(&sim, &nats))))
         .collect();
-    let mut engines = BTreeMap::new();
-    for id in ["e0", "e1", "e2"] {
-        let d = dir.path().join(id);
-        std::fs::create_dir_all(&d).unwrap();
-        let config = three(leased_config(&sim, &nats, id));
-        engines.insert(id, Engine::start(&d, &config));
-    }
-    let logs = |engines: &BTreeMap<&str, Engine>| {
-        engines
-            .iter()
-            .map(|(id, e)| format!("--- {id}:\n{}", e.log()))
-            .collect::<String>()
-    };
-    wait_owners(
-        &nats,
-        |o| {
-            let held = |id: &str| o.values().filter(|v| *v == id).count();
-            ["e0", "e1", "e2"]
-                .iter()
-                .all(|id| (1..=2).contains(&held(id)))
-        },
-        || logs(&engines),
-    )
-    .await;
+    let engines = leased_engines(dir.path(), &sim, &nats, &["e0", "e1", "e2"], three);
+    wait_spread(&nats, &engines).await;
     let mut feed = start_feed(dir.path(), &nats, TOKEN);
     let mut client = Client::connect(feed.addr(), TOKEN, false).await;
     client.ping().await;
@@ -759,7 +743,7 @@ async fn three_nodes_with(fault: Fault) {
         client.signal_count,
         want.len(),
         feed.log(),
-        logs(&engines)
+        logs_of(&engines)
     );
     client.drain_now().await;
     assert_gapless(&client.seqs);
@@ -768,10 +752,10 @@ async fn three_nodes_with(fault: Fault) {
         want,
         "{fault:?}: the feed != the reference replay"
     );
-    assert_signals_become(&nats, &want, || logs(&engines)).await;
+    assert_signals_become(&nats, &want, || logs_of(&engines)).await;
     let (status, log) = feed.terminate();
     assert!(status.success(), "{log}");
-    for (_, engine) in engines {
+    for engine in engines.into_values() {
         engine.terminate();
     }
     for ingest in ingests {
