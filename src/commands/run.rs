@@ -127,10 +127,17 @@ async fn engine_runs(config: Config) -> anyhow::Result<()> {
     let link = cluster::LeaseLink::start(n).await?;
     let signal = shutdown_signal();
     tokio::pin!(signal);
+    let mut failures = 0u32;
     let result = loop {
         let held = match link.rebalance().await {
             Ok(held) => held,
-            Err(e) => break Err(e.into()),
+            Err(e) => {
+                let e = e.into();
+                if cluster::retry_transient(&mut failures, &e).await {
+                    continue;
+                }
+                break Err(e);
+            }
         };
         if held.is_empty() {
             tracing::info!("no partition is free for this engine; waiting for one");
@@ -144,8 +151,9 @@ async fn engine_runs(config: Config) -> anyhow::Result<()> {
         }
         let run_listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
         match engine(&config, Some(&link), run_listener).await {
-            Ok(Stop::Reassign) => continue,
+            Ok(Stop::Reassign) => failures = 0,
             Ok(_) => break Ok(()),
+            Err(e) if cluster::retry_transient(&mut failures, &e).await => {}
             Err(e) => break Err(e),
         }
     };

@@ -81,22 +81,36 @@ impl CandlePublisher {
     async fn publish(&self, event: CandleEvent) -> Result<(), IngestError> {
         let key = self.table.key(event.stream);
         let subject = &self.subjects[event.stream.0 as usize];
-        let message = Publish::build()
-            .payload(encode_candle(key, &event.candle).into())
-            .message_id(candle_msg_id(key, event.candle.open_time));
         let failed = |e: &dyn std::fmt::Display| {
             self.stats.failures.fetch_add(1, Relaxed);
             IngestError::Publish {
                 message: format!("{subject}: {e}"),
             }
         };
-        let ack = self
-            .js
-            .send_publish(subject.clone(), message)
-            .await
-            .map_err(|e| failed(&e))?
-            .await
-            .map_err(|e| failed(&e))?;
+        let mut in_process = 0u32;
+        let ack = loop {
+            let message = Publish::build()
+                .payload(encode_candle(key, &event.candle).into())
+                .message_id(candle_msg_id(key, event.candle.open_time));
+            let ack = self
+                .js
+                .send_publish(subject.clone(), message)
+                .await
+                .map_err(|e| failed(&e))?
+                .await;
+            match ack {
+                Ok(ack) => break ack,
+                // The other ingest process's copy of this candle is being
+                // stored right now: ask again in a moment, when the answer
+                // is "stored" or "duplicate" (taking the candle on the
+                // other's word could lose it, were its publish to fail).
+                Err(e) if is_in_process(&e) && in_process < IN_PROCESS_RETRIES => {
+                    in_process += 1;
+                    tokio::time::sleep(IN_PROCESS_WAIT).await;
+                }
+                Err(e) => return Err(failed(&e)),
+            }
+        };
         if ack.duplicate {
             self.stats.duplicates.fetch_add(1, Relaxed);
         } else {
@@ -105,6 +119,17 @@ impl CandlePublisher {
         self.metrics.add(&self.metrics.counters.events_ingested, 1);
         Ok(())
     }
+}
+
+/// How often, and how long apart, a publish answered "duplicate message id
+/// is in process" is asked again before it counts as failed.
+const IN_PROCESS_RETRIES: u32 = 40;
+const IN_PROCESS_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// JetStream's answer (409, error code 10158) when a message with the same
+/// `Nats-Msg-Id` is being stored by another publisher at this moment.
+fn is_in_process(e: &impl std::fmt::Display) -> bool {
+    e.to_string().contains("10158")
 }
 
 impl Destination for CandlePublisher {

@@ -37,6 +37,29 @@ pub(super) struct LeaseLink {
     renewing: JoinHandle<Result<(), ClusterError>>,
 }
 
+/// JetStream errors in a row that the engine rides out (a server
+/// restarting; a stream or bucket just created, still electing its
+/// leader) before it stops with the last one.
+const TRANSIENT_RETRIES: u32 = 5;
+
+/// When `e` is a JetStream request that failed and fewer than
+/// [`TRANSIENT_RETRIES`] did in a row: says so, waits (backoff) and
+/// returns true (try again).
+pub(super) async fn retry_transient(failures: &mut u32, e: &anyhow::Error) -> bool {
+    let transient = matches!(
+        e.downcast_ref::<ClusterError>(),
+        Some(ClusterError::JetStream { .. })
+    );
+    if !transient || *failures >= TRANSIENT_RETRIES {
+        return false;
+    }
+    *failures += 1;
+    let wait = Backoff::default().wait(*failures);
+    tracing::warn!(cause = %format!("{e:#}"), attempt = *failures, retry_in_ms = wait.as_millis() as u64, "the cluster failed a request; trying again");
+    tokio::time::sleep(wait).await;
+    true
+}
+
 impl LeaseLink {
     /// Connects, opens the lease bucket, joins the cluster and starts
     /// renewing.
@@ -44,8 +67,23 @@ impl LeaseLink {
         let cfg = n.cluster()?;
         let js = candlewick_cluster::connect(&cfg, "candlewick-engine").await?;
         let id = n.engine_name();
-        let leases = Leases::open(&js, &cfg, &id).await?;
-        leases.join().await?;
+        let mut failures = 0;
+        let leases = loop {
+            let joined = async {
+                let leases = Leases::open(&js, &cfg, &id).await?;
+                leases.join().await?;
+                Ok::<_, ClusterError>(leases)
+            };
+            match joined.await {
+                Ok(leases) => break leases,
+                Err(e) => {
+                    let e = e.into();
+                    if !retry_transient(&mut failures, &e).await {
+                        return Err(e);
+                    }
+                }
+            }
+        };
         tracing::info!(engine = %id, partitions = cfg.partition_count, lease_ttl_s = cfg.lease_ttl.as_secs_f64(), "sharing the partitions by leases");
         let (stop, stopped) = watch::channel(false);
         let renewing = tokio::spawn(leases.clone().run(stopped));
