@@ -118,15 +118,20 @@ async fn engine_runs(config: Config) -> anyhow::Result<()> {
         (Some(n), SourceKind::Nats) if n.leased() => Some(n),
         _ => None,
     };
+    // SIGINT or SIGTERM, noted once for the whole process: one that comes
+    // between two runs (leases) stops the next one at once.
+    let (signalled_tx, signalled) = watch::channel(None);
+    tokio::spawn(async move {
+        let s = shutdown_signal().await;
+        let _ = signalled_tx.send(Some(s));
+    });
     let Some(n) = leased else {
-        return engine(&config, None, listener).await.map(drop);
+        return engine(&config, None, listener, signalled).await.map(drop);
     };
     // One socket for every run: clients that connect while the engine
     // changes its partitions wait in the backlog, on the same port.
     let listener = listener.into_std()?;
     let link = cluster::LeaseLink::start(n).await?;
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
     let mut failures = 0u32;
     let result = loop {
         let held = match link.rebalance().await {
@@ -141,8 +146,9 @@ async fn engine_runs(config: Config) -> anyhow::Result<()> {
         };
         if held.is_empty() {
             tracing::info!("no partition is free for this engine; waiting for one");
+            let mut signalled = signalled.clone();
             tokio::select! {
-                s = &mut signal => {
+                s = signal_noted(&mut signalled) => {
                     tracing::info!("{s}: stopping");
                     break Ok(());
                 }
@@ -150,7 +156,7 @@ async fn engine_runs(config: Config) -> anyhow::Result<()> {
             }
         }
         let run_listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
-        match engine(&config, Some(&link), run_listener).await {
+        match engine(&config, Some(&link), run_listener, signalled.clone()).await {
             Ok(Stop::Reassign) => failures = 0,
             Ok(_) => break Ok(()),
             Err(e) if cluster::retry_transient(&mut failures, &e).await => {}
@@ -166,6 +172,7 @@ async fn engine(
     config: &Config,
     lease: Option<&cluster::LeaseLink>,
     listener: tokio::net::TcpListener,
+    mut signalled: watch::Receiver<Option<&'static str>>,
 ) -> anyhow::Result<Stop> {
     let started = Instant::now();
     // The feed's settings first, like its port: a bad one is a clear
@@ -450,12 +457,10 @@ async fn engine(
     let mut replay_report = ReplayReport::default();
     let mut sources_left = n_sources;
     let mut sources_open = true;
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
     let mut reassign = lease.map(|l| l.changes());
     let stop = loop {
         tokio::select! {
-            s = &mut signal => break Stop::Signal(s),
+            s = signal_noted(&mut signalled) => break Stop::Signal(s),
             Some(()) = changed(&mut reassign) => break Stop::Reassign,
             done = source_done.recv(), if sources_open => match done {
                 Some(Ok(report)) => {
@@ -779,6 +784,15 @@ async fn task_ended(
     match task {
         Some(t) => t.await,
         None => std::future::pending().await,
+    }
+}
+
+/// The signal noted in `rx` (at once when one came before).
+async fn signal_noted(rx: &mut watch::Receiver<Option<&'static str>>) -> &'static str {
+    match rx.wait_for(Option::is_some).await {
+        Ok(s) => s.unwrap_or("SIGTERM"),
+        // The noting task is gone only with the runtime.
+        Err(_) => std::future::pending().await,
     }
 }
 
