@@ -681,6 +681,18 @@ async fn the_feed_role_serves_every_engines_signals() {
     assert!(status.success(), "{log}");
     assert!(log.contains("following the cluster's signals"), "{log}");
     for engine in engines.into_values() {
+        // Each engine's /metrics shows its leases, acks and lag.
+        let m = engine.metrics().await;
+        let at_least_one = |name: &str| m.get(name).copied().unwrap_or(0) >= 1;
+        assert!(at_least_one("cluster_leases_held"), "{m:?}");
+        assert!(at_least_one("cluster_candles_acked_total"), "{m:?}");
+        assert!(at_least_one("cluster_ack_latency_seconds_count"), "{m:?}");
+        assert!(at_least_one("cluster_shared_state_writes_total"), "{m:?}");
+        assert!(
+            m.keys()
+                .any(|k| k.starts_with("cluster_consumer_lag{partition=")),
+            "{m:?}"
+        );
         engine.terminate();
     }
 }

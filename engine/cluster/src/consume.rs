@@ -44,6 +44,9 @@ use crate::{ClusterConfig, ClusterError};
 /// How often held candles are checked against the durable offsets.
 const ACK_TICK: Duration = Duration::from_millis(50);
 
+/// How often each partition's consumer lag is sampled.
+const LAG_SAMPLE: Duration = Duration::from_secs(1);
+
 /// Errors in a row from the message stream before the source gives up
 /// (its supervisor restarts it).
 const MAX_STREAM_ERRORS: u32 = 20;
@@ -59,6 +62,12 @@ pub struct ConsumeStats {
     pub malformed: AtomicU64,
     /// Candles of streams this engine does not serve (acked at once).
     pub unknown: AtomicU64,
+    /// Microseconds from routing to acknowledgement, summed over `acked`
+    /// (the ack latency: mostly the wait for the checkpoint).
+    pub ack_latency_us: AtomicU64,
+    /// Per partition, messages on the stream its consumer has not yet
+    /// delivered (the consumer's lag), sampled every second.
+    pub lag: std::sync::Mutex<std::collections::BTreeMap<u32, u64>>,
 }
 
 /// One partition's consumer feeding the engine.
@@ -79,6 +88,7 @@ struct Held {
     stream: StreamId,
     open_time: i64,
     acker: Acker,
+    routed: std::time::Instant,
 }
 
 impl PartitionSource {
@@ -113,6 +123,8 @@ impl PartitionSource {
         let ids = self.stream_ids();
         let mut held: Vec<Held> = Vec::new();
         let mut tick = tokio::time::interval(ACK_TICK);
+        let mut sample = tokio::time::interval(LAG_SAMPLE);
+        let mut consumer = consumer;
         let mut errors = 0u32;
         let mut logged = (false, false);
         tracing::info!(partition = self.partition, consumer = %self.consumer_name(), "consuming candles");
@@ -124,6 +136,12 @@ impl PartitionSource {
                         return Ok(());
                     }
                     self.ack_durable(&mut held).await;
+                }
+                _ = sample.tick() => {
+                    if let Ok(info) = consumer.info().await {
+                        let lag = info.num_pending;
+                        self.stats.lag.lock().unwrap_or_else(|p| p.into_inner()).insert(self.partition, lag);
+                    }
                 }
                 next = messages.next() => {
                     if !self.owned() {
@@ -157,7 +175,7 @@ impl PartitionSource {
                             Some(&stream) if partition_of(key.symbol.as_str(), self.cfg.partition_count) == self.partition => {
                                 self.router.route_async(CandleEvent { stream, candle, ingest_ns: self.clock.now_ns() })?;
                                 self.stats.routed.fetch_add(1, Relaxed);
-                                held.push(Held { stream, open_time: candle.open_time, acker });
+                                held.push(Held { stream, open_time: candle.open_time, acker, routed: std::time::Instant::now() });
                             }
                             _ => {
                                 self.stats.unknown.fetch_add(1, Relaxed);
@@ -202,6 +220,8 @@ impl PartitionSource {
                 match h.acker.ack().await {
                     Ok(()) => {
                         self.stats.acked.fetch_add(1, Relaxed);
+                        let us = h.routed.elapsed().as_micros() as u64;
+                        self.stats.ack_latency_us.fetch_add(us, Relaxed);
                     }
                     // Not acked: the server delivers it again, and it is
                     // refused as already applied, then acked.

@@ -30,6 +30,20 @@ impl ConsumeStats {
                 ("not_served", &self.unknown),
             ],
         );
+        let us = self.ack_latency_us.load(Relaxed);
+        let _ = writeln!(
+            out,
+            "# TYPE candlewick_cluster_ack_latency_seconds summary\ncandlewick_cluster_ack_latency_seconds_sum {}\ncandlewick_cluster_ack_latency_seconds_count {}",
+            us as f64 / 1e6,
+            self.acked.load(Relaxed)
+        );
+        let _ = writeln!(out, "# TYPE candlewick_cluster_consumer_lag gauge");
+        for (p, lag) in self.lag.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "candlewick_cluster_consumer_lag{{partition=\"{p}\"}} {lag}"
+            );
+        }
     }
 }
 
@@ -124,5 +138,23 @@ mod tests {
         );
         assert!(out.contains("candlewick_cluster_leases_held 2\n"), "{out}");
         assert!(out.contains("# TYPE candlewick_cluster_leases_lost_total counter\n"));
+        let c = ConsumeStats::default();
+        c.acked.store(4, Relaxed);
+        c.ack_latency_us.store(2_000_000, Relaxed);
+        c.lag.lock().unwrap().insert(3, 17);
+        let mut out = String::new();
+        c.render_prometheus(&mut out);
+        assert!(
+            out.contains("candlewick_cluster_ack_latency_seconds_sum 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("candlewick_cluster_ack_latency_seconds_count 4\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("candlewick_cluster_consumer_lag{partition=\"3\"} 17\n"),
+            "{out}"
+        );
     }
 }
