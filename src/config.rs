@@ -434,23 +434,34 @@ impl NatsConfig {
         Ok(())
     }
 
-    /// The ingest role's keys: the engine's are refused, so that a config
-    /// meant for one role is not silently half-used by the other.
+    /// The ingest role's keys: the engine's and the feed's are refused.
     pub fn validate_ingest(&self) -> anyhow::Result<()> {
         self.cluster()?;
+        if self.feed_replay_s.is_some() {
+            bail!("nats.feed_replay_s is a key of the feed role (`candlewick feed`), not of `candlewick ingest`");
+        }
+        self.refuse_engine_keys(
+            "`candlewick ingest` (its streams are [binance] symbols x intervals)",
+        )
+    }
+
+    /// Refuses the engine role's keys in the config of another role
+    /// (`role`, with why it needs none), so that a config meant for one
+    /// role is not silently half-used by another.
+    fn refuse_engine_keys(&self, role: &str) -> anyhow::Result<()> {
         let engine_keys = [
             ("partitions", !self.partitions.is_empty()),
             ("symbols", !self.symbols.is_empty()),
             ("intervals", !self.intervals.is_empty()),
             ("publish_signals", self.publish_signals),
-            ("feed_replay_s", self.feed_replay_s.is_some()),
+            ("engine_id", self.engine_id.is_some()),
         ];
-        for (key, given) in engine_keys {
-            if given {
-                bail!("nats.{key} is a key of the engine role (`candlewick run`), not of `candlewick ingest` (its streams are [binance] symbols x intervals)");
+        match engine_keys.iter().find(|(_, given)| *given) {
+            Some((key, _)) => {
+                bail!("nats.{key} is a key of the engine role (`candlewick run`), not of {role}")
             }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Seconds of SIGNALS the feed role replays at start.
@@ -463,19 +474,7 @@ impl NatsConfig {
     pub fn validate_feed(&self) -> anyhow::Result<()> {
         self.cluster()?;
         within("nats.feed_replay_s", self.feed_replay(), bounds::SECONDS)?;
-        let engine_keys = [
-            ("partitions", !self.partitions.is_empty()),
-            ("symbols", !self.symbols.is_empty()),
-            ("intervals", !self.intervals.is_empty()),
-            ("publish_signals", self.publish_signals),
-            ("engine_id", self.engine_id.is_some()),
-        ];
-        for (key, given) in engine_keys {
-            if given {
-                bail!("nats.{key} is a key of the engine role (`candlewick run`), not of `candlewick feed` (it serves every signal on SIGNALS)");
-            }
-        }
-        Ok(())
+        self.refuse_engine_keys("`candlewick feed` (it serves every signal on SIGNALS)")
     }
 
     /// Partitions are shared by leases (`assignment = "lease"`).

@@ -350,6 +350,22 @@ fn leased_config(sim: &Simulator, nats: &impl Bus, id: &str) -> String {
         )
 }
 
+/// The simulator with `n_symbols` x `steps` candles, one nats-server, a
+/// scratch folder and `candlewick ingest` publishing the simulator's
+/// candles to the server.
+async fn one_server_with_ingest(
+    n_symbols: usize,
+    steps: usize,
+) -> (Simulator, NatsServer, tempfile::TempDir, Ingest) {
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    (sim, nats, dir, ingest)
+}
+
 /// Engines sharing the partitions by leases, each in its own folder of
 /// `dir`, by id; `edit` changes each one's config.
 fn leased_engines(
@@ -500,12 +516,7 @@ async fn assert_signals_become(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leases_move_a_killed_engines_partitions_and_lose_nothing() {
     let (n_symbols, steps) = (8, 240);
-    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
-        .await
-        .unwrap();
-    let nats = NatsServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let (sim, nats, dir, _ingest) = one_server_with_ingest(n_symbols, steps).await;
     let mut engines = leased_engines(dir.path(), &sim, &nats, &["e0", "e1", "e2"], |c| c);
     let owners = wait_spread(&nats, &engines).await;
     let victim = engines
@@ -546,12 +557,7 @@ async fn leases_move_a_killed_engines_partitions_and_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_engine_back_after_its_partitions_moved_is_fenced() {
     let (n_symbols, steps) = (8, 240);
-    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
-        .await
-        .unwrap();
-    let nats = NatsServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let (sim, nats, dir, _ingest) = one_server_with_ingest(n_symbols, steps).await;
     let mut engines = leased_engines(dir.path(), &sim, &nats, &["a", "b"], |c| c);
     wait_spread(&nats, &engines).await;
     sim.play_to(1000.0, steps / 2);
@@ -612,12 +618,7 @@ async fn an_engine_back_after_its_partitions_moved_is_fenced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_feed_role_serves_every_engines_signals() {
     let (n_symbols, steps) = (6, 200);
-    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
-        .await
-        .unwrap();
-    let nats = NatsServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let (sim, nats, dir, _ingest) = one_server_with_ingest(n_symbols, steps).await;
     let engines = leased_engines(dir.path(), &sim, &nats, &["a", "b"], |c| c);
     let mut feed = start_feed(dir.path(), &nats, TOKEN);
     let logs = |feed: &common::process::Process| format!("--- feed:\n{}", feed.log());

@@ -115,7 +115,7 @@ impl PartitionSource {
     /// [`ClusterError::JetStream`] when the consumer cannot be set up or
     /// its message stream keeps failing (the supervisor restarts it).
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), ClusterError> {
-        let consumer = self.consumer().await?;
+        let mut consumer = self.consumer().await?;
         let mut messages = consumer
             .messages()
             .await
@@ -124,7 +124,6 @@ impl PartitionSource {
         let mut held: Vec<Held> = Vec::new();
         let mut tick = tokio::time::interval(ACK_TICK);
         let mut sample = tokio::time::interval(LAG_SAMPLE);
-        let mut consumer = consumer;
         let mut errors = 0u32;
         let mut logged = (false, false);
         tracing::info!(partition = self.partition, consumer = %self.consumer_name(), "consuming candles");
