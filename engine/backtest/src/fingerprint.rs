@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
-use crate::run::RunOptions;
+use crate::result::RunOptions;
 use crate::trade::Trade;
 
 /// Format tag; bump when the hashed layout changes.

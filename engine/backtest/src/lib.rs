@@ -28,8 +28,8 @@
 //!
 //! # Agreement with backtesting.py
 //!
-//! `tests/reference.rs` runs the SMA(10/20) cross on `data/EURUSD-1h.csv`
-//! and matches backtesting.py 0.6.6's SmaCross example (fixture and script
+//! `tests/reference.rs` runs the `sma_cross` plugin (SMA(10/20)) through
+//! the engine ([`Replay`]) on `data/EURUSD-1h.csv` and matches backtesting.py 0.6.6's SmaCross example (fixture and script
 //! in `tests/backtest/`) trade for trade, to the last bit of the final
 //! equity, with these settings: `fee_bps = 10` (its `commission=.001`),
 //! `lot_size = Some(1.0)` (it trades whole units only), the default size
@@ -43,20 +43,27 @@
 //!
 //! # Example
 //!
-//! ```
-//! use candlewick_backtest::{run, CrossSource, RunOptions};
-//! use candlewick_market::Candle;
+//! ```no_run
+//! use candlewick_backtest::{backtest_limits, Replay, ReplaySeries, RunOptions};
+//! use candlewick_market::{CsvReader, Symbol};
+//! use candlewick_pipeline::Strategy;
+//! use candlewick_plugins::{HostConfig, PluginHost};
 //!
-//! let bars: Vec<Candle> = (0..200)
-//!     .map(|i| {
-//!         let p = 100.0 + (i as f64 / 10.0).sin() * 5.0;
-//!         Candle { open_time: i * 60_000, open: p, high: p + 0.5, low: p - 0.5, close: p, volume: 1.0 }
-//!     })
-//!     .collect();
-//! let mut strategy = CrossSource::new(5, 20).unwrap();
-//! let result = run(&mut strategy, bars.into_iter().map(Ok), &RunOptions::default(), &mut |_| {}).unwrap();
-//! assert!(result.stats.trades > 0);
-//! assert_eq!(result.curve.len(), 200);
+//! let host = PluginHost::new(HostConfig { limits: backtest_limits(), ..HostConfig::default() })?;
+//! let module = host.load_file("target/wasm/sma_cross.wasm".as_ref())?;
+//! let replay = Replay {
+//!     host: &host,
+//!     strategy: Strategy { limits: backtest_limits(), ..Strategy::new(module) },
+//!     options: RunOptions::default(),
+//!     workers: 1,
+//! };
+//! let series = ReplaySeries {
+//!     symbol: Symbol::new("EURUSD")?,
+//!     candles: Box::new(CsvReader::open("data/EURUSD-1h.csv".as_ref())?),
+//! };
+//! let result = replay.run(vec![series], &|_| {})?.remove(0)?;
+//! println!("{} trades, return {:.2}%", result.trades.len(), result.stats.return_pct);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
@@ -65,14 +72,12 @@ mod config;
 mod equity;
 mod error;
 pub mod fingerprint;
-mod plugin_source;
 mod position;
 mod replay;
 pub mod report;
-mod run;
+mod result;
 mod series;
 mod signal;
-mod source;
 pub mod stats;
 pub mod sweep;
 mod trade;
@@ -81,12 +86,10 @@ pub use broker::{py_floor_div, Broker, BrokerResult};
 pub use config::{BrokerConfig, EndOfData, FULL_EQUITY};
 pub use equity::EquityCurve;
 pub use error::{ConfigError, RunError, SeriesError, SignalError};
-pub use plugin_source::PluginSource;
 pub use position::Position;
 pub use replay::{backtest_limits, Candles, Replay, ReplaySeries, BACKTEST_DEADLINE};
-pub use run::{run, RunOptions, RunResult};
+pub use result::{RunOptions, RunResult};
 pub use series::{GapPolicy, SeriesCheck};
 pub use signal::Signal;
-pub use source::{CrossSource, SignalSource, StrategyError};
 pub use stats::Stats;
 pub use trade::{ExitReason, Side, Trade};

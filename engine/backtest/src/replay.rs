@@ -15,9 +15,11 @@
 //! source is a file read as fast as the workers take it (the router's
 //! backpressure paces it), and the store is in memory. Each stream belongs
 //! to one worker, which hands the sink a batch's signals and then its
-//! candles, in order; the stream's [`Account`] plays them into its broker
-//! as [`run`](crate::run) does, so a series gives the same trades whichever
-//! driver runs it and however the workers happened to batch it.
+//! candles, in order; the stream's [`Account`] plays them into its broker,
+//! each bar's signal queued for the next bar's open, so a series gives the
+//! same trades however many workers run it and however they batch it.
+//! This is the only backtest loop: `candlewick backtest`, its sweeps, the
+//! benches and the tests against backtesting.py all run through it.
 //!
 //! A live engine quarantines a failing plugin and goes on; a backtest that
 //! skipped bars would report numbers that never happened, so any
@@ -38,7 +40,7 @@ use candlewick_state::{MemoryStore, StreamKey};
 
 use crate::broker::Broker;
 use crate::error::RunError;
-use crate::run::{finish, Indicators, RunOptions, RunResult};
+use crate::result::{finish, Indicators, RunOptions, RunResult};
 use crate::series::SeriesCheck;
 use crate::signal::Signal;
 
@@ -426,7 +428,7 @@ impl Sink for BrokerSink {
 
 /// One stream's broker. A worker hands over a batch's signals, then its
 /// candles: each candle is played into the broker, then the signal decided
-/// on it (if any) is queued for the next bar's open, as in [`run`](crate::run).
+/// on it (if any) is queued for the next bar's open.
 struct Account {
     broker: Broker,
     pending: VecDeque<(i64, Signal)>,

@@ -13,7 +13,7 @@ use std::fmt::Write;
 use rayon::prelude::*;
 
 use crate::error::RunError;
-use crate::run::RunResult;
+use crate::result::RunResult;
 use crate::stats::Stats;
 
 /// Most points a sweep may have (a typo like `1..1000000` should fail fast).

@@ -2,158 +2,103 @@
 //! identical reruns, reports that stand alone, and sweeps that agree with
 //! single runs.
 
-use std::path::PathBuf;
+mod support;
 
 use candlewick_backtest::fingerprint::{fingerprint, sha256_file, Inputs};
 use candlewick_backtest::report::{write_all, Report};
 use candlewick_backtest::sweep::{grid, sweep, ParamRange};
-use candlewick_backtest::{
-    run, CrossSource, GapPolicy, RunError, RunOptions, RunResult, SeriesError, Signal,
-    SignalSource, StrategyError,
-};
-use candlewick_market::{Candle, CsvReader};
+use candlewick_backtest::{ExitReason, GapPolicy, RunError, RunOptions, RunResult, SeriesError};
+use candlewick_market::Candle;
+use candlewick_plugins::{LoadedModule, PluginHost};
+use support::{eurusd, eurusd_path, host, module, options, run_one};
 
-fn data_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/EURUSD-1h.csv")
-}
-
-fn eurusd() -> Vec<Candle> {
-    CsvReader::open(&data_path())
-        .expect("data")
-        .collect::<Result<_, _>>()
-        .expect("valid data")
-}
-
-fn options() -> RunOptions {
-    let mut o = RunOptions::default();
-    o.broker.lot_size = Some(1.0);
-    o
-}
-
-fn run_on(source: &mut dyn SignalSource, bars: &[Candle]) -> RunResult {
-    run(
-        source,
-        bars.iter().copied().map(Ok),
-        &options(),
-        &mut |_| {},
+/// `sma_cross` with `fast`/`slow` through the engine.
+fn cross(
+    host: &PluginHost,
+    sma: &LoadedModule,
+    fast: u32,
+    slow: u32,
+    options: RunOptions,
+    bars: &[Candle],
+) -> Result<RunResult, RunError> {
+    let (fast, slow) = (fast.to_string(), slow.to_string());
+    run_one(
+        host,
+        sma,
+        &[("fast", fast.as_str()), ("slow", slow.as_str())],
+        options,
+        bars,
     )
-    .expect("runs")
-}
-
-/// Replays signals recorded from another run, whatever the prices say.
-struct Scripted(Vec<(usize, Signal)>, usize);
-
-impl SignalSource for Scripted {
-    fn indicator_spec(&self) -> String {
-        String::new()
-    }
-    fn on_batch(
-        &mut self,
-        bars: &[Candle],
-        _: &[f64],
-        out: &mut Vec<(usize, Signal)>,
-    ) -> Result<(), StrategyError> {
-        let start = self.1;
-        self.1 += bars.len();
-        out.extend(
-            self.0
-                .iter()
-                .filter(|(i, _)| (start..self.1).contains(i))
-                .map(|(i, s)| (i - start, *s)),
-        );
-        Ok(())
-    }
-}
-
-/// Records the signals a source gives, with absolute bar indices.
-struct Recorder<S>(S, Vec<(usize, Signal)>, usize);
-
-impl<S: SignalSource> SignalSource for Recorder<S> {
-    fn indicator_spec(&self) -> String {
-        self.0.indicator_spec()
-    }
-    fn on_batch(
-        &mut self,
-        bars: &[Candle],
-        values: &[f64],
-        out: &mut Vec<(usize, Signal)>,
-    ) -> Result<(), StrategyError> {
-        let before = out.len();
-        self.0.on_batch(bars, values, out)?;
-        self.1
-            .extend(out[before..].iter().map(|(i, s)| (i + self.2, *s)));
-        self.2 += bars.len();
-        Ok(())
-    }
 }
 
 #[test]
 fn changing_the_signal_bars_close_moves_no_fill() {
+    let host = host();
+    // Its signals follow the clock alone: a buy every 10 hours, a sell 5
+    // hours after, whatever the prices. So the same bars signal on both
+    // data sets, and only a fill that looked ahead could move.
+    let metronome = module(&host, "metronome");
+    let params = [("step_ms", "3600000"), ("period", "10")];
     let bars = eurusd();
-    let mut rec = Recorder(CrossSource::new(10, 20).expect("periods"), Vec::new(), 0);
-    let original = run_on(&mut rec, &bars);
-    let signals = rec.1;
-    assert!(signals.len() > 100);
+    let beat = |c: &Candle| c.open_time.div_euclid(3_600_000).rem_euclid(10);
+    let signal_bars: Vec<usize> = (0..bars.len())
+        .filter(|&i| matches!(beat(&bars[i]), 0 | 5))
+        .collect();
+    assert!(signal_bars.len() > 500, "{} signal bars", signal_bars.len());
+    let original = run_one(&host, &metronome, &params, options(), &bars).expect("runs");
 
     // Move every signal bar's close far away (keeping the bar valid).
     let mut altered = bars.clone();
-    for &(i, _) in &signals {
+    for &i in &signal_bars {
         let b = &mut altered[i];
         b.close *= 1.05;
         b.high = b.high.max(b.close);
     }
-    let replay = run_on(&mut Scripted(signals, 0), &altered);
+    let replay = run_one(&host, &metronome, &params, options(), &altered).expect("runs");
+    assert!(original.trades.len() > 200, "{}", original.trades.len());
     assert_eq!(replay.trades.len(), original.trades.len());
     for (a, b) in original.trades.iter().zip(&replay.trades) {
         assert_eq!(
             (a.entry_bar, a.entry_price, a.size),
             (b.entry_bar, b.entry_price, b.size)
         );
-        if a.exit_reason == candlewick_backtest::ExitReason::Signal {
+        if a.exit_reason == ExitReason::Signal {
             assert_eq!((a.exit_bar, a.exit_price), (b.exit_bar, b.exit_price));
         }
         // Every fill is at the open of the bar after its signal bar.
+        assert!(signal_bars.contains(&(a.entry_bar - 1)), "{a:?}");
         assert_eq!(a.entry_price, bars[a.entry_bar].open);
     }
 }
 
 #[test]
 fn identical_reruns_give_an_identical_fingerprint_and_a_change_does_not() {
-    let digest = sha256_file(&data_path()).expect("hash");
+    let digest = sha256_file(&eurusd_path()).expect("hash");
     let inputs = Inputs {
         data_sha256: digest,
         strategy: "cross(10,20)".into(),
         params: vec![("fast".into(), 10.0), ("slow".into(), 20.0)],
     };
-    let once = || {
-        let reader = CsvReader::open(&data_path()).expect("data");
-        let r = run(
-            &mut CrossSource::new(10, 20).expect("p"),
-            reader,
-            &options(),
-            &mut |_| {},
-        )
-        .expect("runs");
+    let host = host();
+    let sma = module(&host, "sma_cross");
+    let bars = eurusd();
+    let once = |options: RunOptions| {
+        let r = cross(&host, &sma, 10, 20, options, &bars).expect("runs");
         fingerprint(&inputs, &r.options, &r.trades)
     };
-    let (a, b) = (once(), once());
+    let (a, b) = (once(options()), once(options()));
     assert_eq!(a, b);
     assert_eq!(a.len(), 64);
     let mut fee = options();
     fee.broker.fee_bps = 11.0;
-    let r = run(
-        &mut CrossSource::new(10, 20).expect("p"),
-        eurusd().into_iter().map(Ok),
-        &fee,
-        &mut |_| {},
-    )
-    .expect("runs");
-    assert_ne!(fingerprint(&inputs, &r.options, &r.trades), a);
+    assert_ne!(once(fee), a);
 }
 
 #[test]
 fn writes_every_file_and_the_html_needs_no_network() {
-    let r = run_on(&mut CrossSource::new(10, 20).expect("p"), &eurusd());
+    let host = host();
+    let sma = module(&host, "sma_cross");
+    let r = cross(&host, &sma, 10, 20, options(), &eurusd()).expect("runs");
     let inputs = Inputs {
         data_sha256: "0".repeat(64),
         strategy: "cross".into(),
@@ -209,16 +154,10 @@ fn a_sweep_ranks_points_and_matches_single_runs() {
         ParamRange::parse("slow=20..40:10").expect("range"),
     ])
     .expect("grid");
-    let job = |p: &Vec<(String, f64)>| {
-        let mut s =
-            CrossSource::new(p[0].1 as u32, p[1].1 as u32).map_err(|e| RunError::Strategy(e.0))?;
-        run(
-            &mut s,
-            bars.iter().copied().map(Ok),
-            &options(),
-            &mut |_| {},
-        )
-    };
+    let host = host();
+    let sma = module(&host, "sma_cross");
+    let job =
+        |p: &Vec<(String, f64)>| cross(&host, &sma, p[0].1 as u32, p[1].1 as u32, options(), &bars);
     let rows = sweep(points, "Return [%]", false, job).expect("sweep");
     assert_eq!(rows.len(), 9);
     assert!(rows.windows(2).all(|w| w[0].score >= w[1].score));
@@ -234,17 +173,13 @@ fn a_sweep_ranks_points_and_matches_single_runs() {
 
 #[test]
 fn bad_series_and_strategies_are_named() {
+    let host = host();
+    let sma = module(&host, "sma_cross");
     let mut bars = eurusd()[..100].to_vec();
     // A duplicate bar.
     let mut dup = bars.clone();
     dup.insert(50, dup[49]);
-    let err = run(
-        &mut CrossSource::new(2, 3).expect("p"),
-        dup.into_iter().map(Ok),
-        &options(),
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = cross(&host, &sma, 2, 3, options(), &dup).unwrap_err();
     assert!(
         matches!(
             err,
@@ -254,13 +189,7 @@ fn bad_series_and_strategies_are_named() {
     );
     // A weekday hole of five hours (bars 30..35 removed).
     bars.drain(30..35);
-    let err = run(
-        &mut CrossSource::new(2, 3).expect("p"),
-        bars.iter().copied().map(Ok),
-        &options(),
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = cross(&host, &sma, 2, 3, options(), &bars).unwrap_err();
     assert!(
         matches!(err, RunError::Series(SeriesError::Gap { missing: 5, .. })),
         "{err}"
@@ -268,21 +197,9 @@ fn bad_series_and_strategies_are_named() {
     assert!(err.to_string().contains("--gaps report"), "{err}");
     let mut allow = options();
     allow.gaps = GapPolicy::Allow;
-    assert!(run(
-        &mut CrossSource::new(2, 3).expect("p"),
-        bars.iter().copied().map(Ok),
-        &allow,
-        &mut |_| {}
-    )
-    .is_ok());
+    assert!(cross(&host, &sma, 2, 3, allow.clone(), &bars).is_ok());
     // Indicators the data is too short for.
-    let err = run(
-        &mut CrossSource::new(10, 500).expect("p"),
-        bars.iter().copied().map(Ok),
-        &allow,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = cross(&host, &sma, 10, 500, allow, &bars).unwrap_err();
     assert!(
         matches!(
             err,
@@ -295,12 +212,6 @@ fn bad_series_and_strategies_are_named() {
         "{err}"
     );
     // No bars at all.
-    let err = run(
-        &mut CrossSource::new(2, 3).expect("p"),
-        std::iter::empty(),
-        &options(),
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = cross(&host, &sma, 2, 3, options(), &[]).unwrap_err();
     assert!(matches!(err, RunError::TooShort(0)), "{err}");
 }

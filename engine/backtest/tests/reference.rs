@@ -2,24 +2,20 @@
 //!
 //! `tests/backtest/make_reference.py` ran backtesting.py 0.6.6's SmaCross
 //! example on `data/EURUSD-1h.csv` and wrote the fixtures read here. This
-//! test runs the same strategy (the SMA(10/20) cross, as the `sma_cross`
-//! plugin decides it) through our broker with the settings that mean the
-//! same thing, and asserts the same trades, the same final equity and the
-//! same statistics.
+//! test runs the same strategy (the `sma_cross` plugin, SMA(10/20)) through
+//! the engine, as `candlewick backtest` runs it (shard worker, plugin
+//! runner, the broker as the sink), with the settings that mean the same
+//! thing, and asserts the same trades, the same final equity and the same
+//! statistics.
 
-use std::path::PathBuf;
+mod support;
 
-use candlewick_backtest::{
-    run, BrokerConfig, CrossSource, EndOfData, ExitReason, RunOptions, RunResult,
-};
+use candlewick_backtest::{BrokerConfig, EndOfData, ExitReason, RunOptions, RunResult};
 use candlewick_market::CsvReader;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{eurusd_path, host, module, replay, root};
 
 fn run_eurusd(end: EndOfData) -> RunResult {
-    let reader = CsvReader::open(&root().join("data/EURUSD-1h.csv")).expect("data file");
+    let reader = CsvReader::open(&eurusd_path()).expect("data file");
     let options = RunOptions {
         broker: BrokerConfig::new()
             .with_cash(10_000.0)
@@ -28,8 +24,18 @@ fn run_eurusd(end: EndOfData) -> RunResult {
             .with_end_of_data(end),
         ..RunOptions::default()
     };
-    let mut strategy = CrossSource::new(10, 20).expect("valid periods");
-    run(&mut strategy, reader, &options, &mut |_| {}).expect("backtest runs")
+    let host = host();
+    let sma = module(&host, "sma_cross");
+    let series = candlewick_backtest::ReplaySeries {
+        symbol: candlewick_market::Symbol::new("EURUSD").expect("symbol"),
+        candles: Box::new(reader),
+    };
+    replay(&host, &sma, &[("fast", "10"), ("slow", "20")], options, 1)
+        .run(vec![series], &|_| {})
+        .expect("the engine runs")
+        .pop()
+        .expect("one series")
+        .expect("backtest runs")
 }
 
 #[derive(Debug, PartialEq)]

@@ -196,7 +196,8 @@ mod tests {
     use candlewick_market::Candle;
 
     use crate::fingerprint::Inputs;
-    use crate::{run, CrossSource, RunOptions};
+    use crate::result::{finish, Indicators};
+    use crate::{Broker, BrokerConfig, RunOptions, Signal};
 
     /// A million bars make a report of a few hundred kilobytes, and the
     /// one bar that spikes is still drawn (each pixel column keeps its
@@ -209,17 +210,29 @@ mod tests {
             if i == 654_321 {
                 p = 170.0;
             }
-            Ok(Candle {
+            Candle {
                 open_time: 1_600_000_000_000 + i64::from(i) * 60_000,
                 open: p,
                 high: p + 0.01,
                 low: p - 0.01,
                 close: p,
                 volume: 1.0,
-            })
+            }
         });
-        let mut source = CrossSource::new(10, 20).unwrap();
-        let result = run(&mut source, bars, &RunOptions::default(), &mut |_| {}).unwrap();
+        // The broker alone, long and short by turns: the report needs a
+        // curve and trades, not a strategy.
+        let mut broker = Broker::new(BrokerConfig::new()).unwrap();
+        for (i, bar) in bars.enumerate() {
+            broker.on_bar(&bar);
+            match i % 20_000 {
+                0 => broker.submit(Signal::buy()),
+                10_000 => broker.submit(Signal::sell()),
+                _ => {}
+            }
+        }
+        let none = Indicators::for_spec("").unwrap();
+        let result = finish(broker.finish(), &none, n as usize, &RunOptions::default()).unwrap();
+        assert!(result.trades.len() > 90, "{} trades", result.trades.len());
         let inputs = Inputs {
             data_sha256: "0".repeat(64),
             strategy: "cross".into(),

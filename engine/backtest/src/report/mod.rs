@@ -28,7 +28,7 @@ pub use table::summary_table;
 use std::path::Path;
 
 use crate::fingerprint::Inputs;
-use crate::run::RunResult;
+use crate::result::RunResult;
 
 /// A finished run with what is needed to describe it.
 #[derive(Debug, Clone, Copy)]
