@@ -35,6 +35,7 @@ use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::Connection;
 use candlewick_ingest::replay::{Replay, ReplayReport};
+use candlewick_ingest::IngestError;
 use candlewick_market::{time::format_ms, CsvReader};
 use candlewick_notify::watch::HealthWatch;
 use candlewick_notify::{Notification, Notifier, NotifySink, Service};
@@ -950,7 +951,9 @@ fn start_source(
                             let table = router.table().clone();
                             let mut offsets = vec![None; table.len()];
                             for &id in &streams {
-                                offsets[id.0 as usize] = store.offset(table.key(id))?;
+                                offsets[id.0 as usize] = store
+                                    .offset(table.key(id))
+                                    .map_err(|e| IngestError::Offsets(e.into()))?;
                             }
                             let conn = Connection::new(i, bc, streams, offsets, router, clock)?
                                 .with_health(health);

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use candlewick_core::prometheus::{write_counters, write_gauge};
 use hdrhistogram::Histogram;
 
 use crate::Cause;
@@ -119,17 +120,18 @@ impl Stats {
 
     /// The counters as Prometheus text (`candlewick_analyst_*`).
     pub fn render_prometheus(&self, out: &mut String) {
-        for (name, v) in [
-            ("requests", &self.requests),
-            ("tokens_in", &self.tokens_in),
-            ("tokens_out", &self.tokens_out),
-            ("analyses", &self.analyses),
-            ("skipped_budget", &self.skipped_budget),
-            ("dropped_triggers", &self.dropped_triggers),
-        ] {
-            let _ = writeln!(out, "# TYPE candlewick_analyst_{name}_total counter");
-            let _ = writeln!(out, "candlewick_analyst_{name}_total {}", v.load(Relaxed));
-        }
+        write_counters(
+            out,
+            "candlewick_analyst",
+            &[
+                ("requests", &self.requests),
+                ("tokens_in", &self.tokens_in),
+                ("tokens_out", &self.tokens_out),
+                ("analyses", &self.analyses),
+                ("skipped_budget", &self.skipped_budget),
+                ("dropped_triggers", &self.dropped_triggers),
+            ],
+        );
         let _ = writeln!(out, "# TYPE candlewick_analyst_cost_usd_total counter");
         let _ = writeln!(
             out,
@@ -145,17 +147,15 @@ impl Stats {
                 self.failures[i].load(Relaxed)
             );
         }
-        let _ = writeln!(out, "# TYPE candlewick_analyst_budget_reached gauge");
-        let _ = writeln!(
+        write_gauge(
             out,
-            "candlewick_analyst_budget_reached {}",
-            u8::from(self.budget_reached.load(Relaxed))
+            "candlewick_analyst_budget_reached",
+            u8::from(self.budget_reached.load(Relaxed)),
         );
-        let _ = writeln!(out, "# TYPE candlewick_analyst_spent_today_usd gauge");
-        let _ = writeln!(
+        write_gauge(
             out,
-            "candlewick_analyst_spent_today_usd {}",
-            self.spent_today_micro_usd.load(Relaxed) as f64 / 1e6
+            "candlewick_analyst_spent_today_usd",
+            self.spent_today_micro_usd.load(Relaxed) as f64 / 1e6,
         );
         let h = match self.latency_ms.lock() {
             Ok(h) => h.clone(),

@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use candlewick_core::prometheus::write_counters;
+
 use crate::consume::ConsumeStats;
 use crate::lease::LeaseStats;
 use crate::publish::PublishStats;
@@ -12,10 +14,7 @@ use crate::signal_feed::FeedStats;
 
 /// Writes `candlewick_cluster_<group>_<name>_total` for each counter.
 fn counters(out: &mut String, group: &str, values: &[(&str, &AtomicU64)]) {
-    for (name, v) in values {
-        let metric = format!("candlewick_cluster_{group}_{name}_total");
-        let _ = writeln!(out, "# TYPE {metric} counter\n{metric} {}", v.load(Relaxed));
-    }
+    write_counters(out, &format!("candlewick_cluster_{group}"), values);
 }
 
 impl ConsumeStats {

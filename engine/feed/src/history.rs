@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use candlewick_core::Signal;
+use candlewick_core::StreamKey;
+use candlewick_core::{PluginHealth, PluginStats};
 use candlewick_market::Candle;
-use candlewick_pipeline::Signal;
-use candlewick_plugins::{Health as PluginHealth, PluginStats};
-use candlewick_state::StreamKey;
 use serde::Serialize;
 
 /// Engine samples kept: ten minutes at one a second.
@@ -376,7 +376,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candlewick_plugins::Fault;
+    use candlewick_core::Fault;
 
     fn candle(t: i64) -> Candle {
         Candle {
@@ -396,7 +396,7 @@ mod tests {
             symbol: candlewick_market::Symbol::new("EURUSD").unwrap(),
             interval: "1h".parse().unwrap(),
             time: t,
-            action: candlewick_plugins::Action::Buy,
+            action: candlewick_core::Action::Buy,
             strength: 0.5,
             price: 1.5,
             stop_loss: None,
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn the_hub_records_history_without_clients_and_publishes_only_to_them() {
-        use candlewick_pipeline::Sink;
+        use candlewick_core::Sink;
         let hub = crate::Hub::new(8, false);
         let key: StreamKey = "EURUSD/1h".parse().unwrap();
         assert!(

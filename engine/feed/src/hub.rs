@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use candlewick_pipeline::{json_num as num, json_str, Prediction, Signal, Sink};
-use candlewick_plugins::{Health as PluginHealth, PluginStats};
+use candlewick_core::{json_num as num, json_str, Prediction, Signal, Sink};
+use candlewick_core::{PluginHealth, PluginStats};
 use tokio::sync::broadcast;
 
 use crate::history::History;
@@ -151,7 +151,7 @@ impl Sink for Hub {
 
     fn strategy_health(
         &self,
-        stream: &candlewick_state::StreamKey,
+        stream: &candlewick_core::StreamKey,
         strategy: &str,
         stats: &PluginStats,
         health: &PluginHealth,
@@ -166,7 +166,7 @@ impl Sink for Hub {
 
     fn prediction(
         &self,
-        stream: &candlewick_state::StreamKey,
+        stream: &candlewick_core::StreamKey,
         model: &str,
         time: i64,
         p: &Prediction,
@@ -187,7 +187,7 @@ impl Sink for Hub {
         });
     }
 
-    fn candle(&self, stream: &candlewick_state::StreamKey, c: &candlewick_market::Candle) {
+    fn candle(&self, stream: &candlewick_core::StreamKey, c: &candlewick_market::Candle) {
         self.history.candle(stream, c);
         if !self.candles || self.tx.receiver_count() == 0 {
             return;

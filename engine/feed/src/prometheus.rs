@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use candlewick_pipeline::{Health, LatencySummary, Metrics, Stage, TaskState};
+use candlewick_core::{Health, LatencySummary, Metrics, Stage, TaskState};
 
 /// The `/metrics` page: every counter as `candlewick_<name>`, queue depths
 /// per shard, ingest->emit latency quantiles (seconds, from hdrhistogram),

@@ -78,7 +78,7 @@ pub(crate) fn since(
 }
 
 /// A stored signal as a feed item. Its id (`strategy:SYMBOL:interval:time`,
-/// see `candlewick_pipeline::signal_id`) names its strategy and symbol;
+/// see `candlewick_core::signal_id`) names its strategy and symbol;
 /// `None` for a record that is not one of ours.
 fn item_of(time: i64, id: &str, body: Vec<u8>) -> Option<FeedItem> {
     let mut parts = id.splitn(3, ':');

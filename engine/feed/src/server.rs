@@ -9,14 +9,14 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use candlewick_pipeline::{Health, Metrics};
-use candlewick_state::StateStore;
+use candlewick_core::SignalOutbox;
+use candlewick_core::{Health, Metrics};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::guard::{origin_allowed, public_reason, Known};
 use crate::Hub;
-use candlewick_pipeline::LogLimiter;
+use candlewick_core::LogLimiter;
 
 /// The feed's settings. Each default is stated on its field.
 #[derive(Clone)]
@@ -116,7 +116,7 @@ pub struct FeedState {
     pub health: Arc<Health>,
     pub shutdown: watch::Receiver<bool>,
     /// The engine's signal outbox, for clients that resume with `since`.
-    pub outbox: Option<Arc<dyn StateStore>>,
+    pub outbox: Option<Arc<dyn SignalOutbox>>,
     /// The names clients may subscribe to; `None` checks none (each
     /// client's set is still bounded by `max_subscriptions`).
     pub known: Option<Arc<Known>>,
@@ -208,7 +208,7 @@ impl FeedState {
 
     /// Serves `since` resumes from `store`'s outbox (and the hub's recent
     /// signals, see [`Hub::keep_recent`]).
-    pub fn with_outbox(mut self, store: Arc<dyn StateStore>) -> Self {
+    pub fn with_outbox(mut self, store: Arc<dyn SignalOutbox>) -> Self {
         self.outbox = Some(store);
         self
     }
@@ -380,7 +380,7 @@ async fn healthz(State(state): State<FeedState>) -> Response {
 /// read: a code and a short reason, with paths, URLs and addresses taken
 /// out of error texts (the log has them in full).
 fn public_tasks(health: &Health) -> serde_json::Map<String, serde_json::Value> {
-    use candlewick_pipeline::TaskState;
+    use candlewick_core::TaskState;
     use serde_json::json;
     health
         .snapshot()

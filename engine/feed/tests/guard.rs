@@ -4,8 +4,8 @@ mod support;
 
 use std::time::Duration;
 
+use candlewick_core::TaskState;
 use candlewick_feed::FeedConfig;
-use candlewick_pipeline::TaskState;
 use futures_util::{SinkExt, StreamExt};
 use support::{next_text, start, TOKEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use candlewick_pipeline::{CandleEvent, Metrics, Router, StreamTable};
+use candlewick_core::{CandleEvent, Metrics, Router, StreamTable};
 
 use crate::IngestError;
 

@@ -1,6 +1,6 @@
 //! [`IngestError`]: why a source stopped or a session ended.
 
-use candlewick_pipeline::RouteError;
+use candlewick_core::RouteError;
 
 /// Why a source could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,8 @@ pub enum IngestError {
     /// no credentials in it). The source reconnects and backfills.
     #[error("publishing candles: {message}")]
     Publish { message: String },
-    #[error("state store: {0}")]
-    State(#[from] candlewick_state::StateError),
+    /// The streams' committed offsets could not be read, so the source does
+    /// not know where to resume (the store's error, whatever the store).
+    #[error("reading the committed offsets: {0}")]
+    Offsets(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -1,6 +1,6 @@
 //! # Candle sources
 //!
-//! Two sources feed the same [`Router`](candlewick_pipeline::Router) (the
+//! Two sources feed the same [`Router`](candlewick_core::Router) (the
 //! Binance adapter may instead feed any [`Destination`], such as the
 //! cluster's candle publisher):
 //!
@@ -21,7 +21,7 @@
 //! skipped) and anything beyond the next expected candle opens a gap that is
 //! backfilled before the frame is routed. So the routed sequence has no gap
 //! and no duplicate; and the worker's
-//! [`StreamState::apply`](candlewick_state::StreamState::apply) refuses a
+//! `StreamState::apply` (`candlewick_state`) refuses a
 //! candle at or before its offset, so even a source that re-sends after an
 //! engine restart never applies a candle twice.
 //!

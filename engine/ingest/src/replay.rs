@@ -10,8 +10,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use candlewick_core::{CandleEvent, Clock, Router, StreamId};
 use candlewick_market::{Candle, DataError};
-use candlewick_pipeline::{CandleEvent, Clock, Router, StreamId};
 
 use crate::IngestError;
 

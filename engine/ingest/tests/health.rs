@@ -6,9 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use candlewick_core::{CandleEvent, Clock, Health, Metrics, StreamTable, TaskState};
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::{Allowlist, Destination, IngestError};
-use candlewick_pipeline::{CandleEvent, Clock, Health, Metrics, StreamTable, TaskState};
 use candlewick_simulator::{Faults, SimConfig, Simulator};
 
 /// Keeps what it is handed.

@@ -1,7 +1,8 @@
 //! [`Stats`]: the notifier's counters, for `/metrics` and tests.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use candlewick_core::prometheus::{write_counters, write_gauge};
 
 /// Counters of one notifier. Shared (`Arc`) by the engine's handle, the
 /// intake and the destinations.
@@ -38,25 +39,28 @@ impl Stats {
 
     /// The counters as Prometheus text (`candlewick_notify_*`).
     pub fn render_prometheus(&self, out: &mut String) {
-        let counters = [
-            ("queued", &self.queued),
-            ("dropped_channel_full", &self.dropped_channel_full),
-            ("dropped_outbox_full", &self.dropped_outbox_full),
-            ("outbox_writes", &self.outbox_writes),
-            ("delivered", &self.delivered),
-            ("failed_attempts", &self.failed_attempts),
-            ("dead_lettered", &self.dead_lettered),
-        ];
-        for (name, v) in counters {
-            let _ = writeln!(out, "# TYPE candlewick_notify_{name}_total counter");
-            let _ = writeln!(out, "candlewick_notify_{name}_total {}", v.load(Relaxed));
-        }
+        write_counters(
+            out,
+            "candlewick_notify",
+            &[
+                ("queued", &self.queued),
+                ("dropped_channel_full", &self.dropped_channel_full),
+                ("dropped_outbox_full", &self.dropped_outbox_full),
+                ("outbox_writes", &self.outbox_writes),
+                ("delivered", &self.delivered),
+                ("failed_attempts", &self.failed_attempts),
+                ("dead_lettered", &self.dead_lettered),
+            ],
+        );
         for (name, v) in [
             ("pending", &self.pending),
             ("dead_letters", &self.dead_letters),
         ] {
-            let _ = writeln!(out, "# TYPE candlewick_notify_{name} gauge");
-            let _ = writeln!(out, "candlewick_notify_{name} {}", v.load(Relaxed).max(0));
+            write_gauge(
+                out,
+                &format!("candlewick_notify_{name}"),
+                v.load(Relaxed).max(0),
+            );
         }
     }
 }

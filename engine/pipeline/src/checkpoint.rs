@@ -11,16 +11,15 @@
 //! again after the restart, and their signals emitted again with the same
 //! ids and the same content (at-least-once, recognisable repeats).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use candlewick_state::{Checkpoint, StateError, StateStore, StreamKey};
+use candlewick_state::{Checkpoint, StateError, StateStore};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::Metrics;
+use crate::{Durability, Metrics};
 
 /// When a worker's state is made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,54 +110,6 @@ impl Schedule {
     }
 }
 
-/// Durability as the engine can report it.
-#[derive(Debug, Default)]
-pub struct Durability {
-    /// Checkpoints committed by the writer.
-    pub committed: AtomicU64,
-    /// Checkpoints a worker postponed because the writer was still busy
-    /// with earlier ones (taken at the next batch instead).
-    pub deferred: AtomicU64,
-    /// Wall clock (ms since the Unix epoch) of the last durable commit;
-    /// 0 before the first.
-    pub last_commit_ms: AtomicI64,
-    /// Microseconds the last commit took.
-    pub last_commit_us: AtomicU64,
-    /// Per stream, the open time of the last candle a durable checkpoint
-    /// holds (at start: the store's offsets). A source that must not let
-    /// go of a candle before it is durable (a JetStream consumer acks only
-    /// then) reads it with [`Durability::offset`].
-    offsets: Mutex<HashMap<StreamKey, i64>>,
-}
-
-impl Durability {
-    /// Open time of the last durable candle of `stream`, `None` before any.
-    pub fn offset(&self, stream: &StreamKey) -> Option<i64> {
-        self.lock().get(stream).copied()
-    }
-
-    /// Records the offsets of a committed checkpoint's streams.
-    pub(crate) fn committed_streams(&self, checkpoint: &Checkpoint<'_>) {
-        let mut offsets = self.lock();
-        for s in checkpoint.streams() {
-            if let Some(t) = s.last_open_time() {
-                offsets.insert(s.key().clone(), t);
-            }
-        }
-    }
-
-    /// Records a stream's offset as loaded from the store at start.
-    pub(crate) fn loaded(&self, stream: &StreamKey, offset: Option<i64>) {
-        if let Some(t) = offset {
-            self.lock().insert(stream.clone(), t);
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, i64>> {
-        self.offsets.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// A checkpoint on its way to the writer.
 pub(crate) type Owned = Checkpoint<'static>;
 
@@ -246,7 +197,7 @@ fn write_all(
         let started = Instant::now();
         store.commit(&checkpoint)?;
         let d = &metrics.durability;
-        d.committed_streams(&checkpoint);
+        record_durable(d, &checkpoint);
         d.last_commit_us
             .store(started.elapsed().as_micros() as u64, Relaxed);
         d.last_commit_ms
@@ -255,4 +206,13 @@ fn write_all(
         metrics.add(&metrics.counters.checkpoints, 1);
     }
     Ok(())
+}
+
+/// Records the offsets of a committed checkpoint's streams as durable.
+pub(crate) fn record_durable(durability: &Durability, checkpoint: &Checkpoint<'_>) {
+    durability.record_committed(
+        checkpoint
+            .streams()
+            .filter_map(|s| s.last_open_time().map(|t| (s.key(), t))),
+    );
 }

@@ -58,32 +58,21 @@
 #![forbid(unsafe_code)]
 
 mod checkpoint;
-mod event;
-mod health;
-mod log_limit;
-mod metrics;
 mod pipeline;
-mod router;
-mod signal;
-mod sink;
 mod strategy;
-mod streams;
-mod supervise;
 mod worker;
 
-pub use candlewick_inference::Prediction;
-pub use checkpoint::{CheckpointPolicy, Durability, OutboxPolicy};
-pub use event::{CandleEvent, Clock};
-pub use health::{Health, TaskState};
-pub use log_limit::LogLimiter;
-pub use metrics::{LatencySummary, Metrics, Stage};
+/// The shared types live in `candlewick_core` (so that the feed and the
+/// sources need not compile the engine); here they are where a user of
+/// the pipeline looks for them.
+pub use candlewick_core::{
+    json_num, json_str, signal_id, supervise, Backoff, CandleEvent, Clock, Counters, Durability,
+    Health, LatencySummary, LogLimiter, Metrics, NullSink, Prediction, RouteError, Router, Signal,
+    Sink, Stage, StreamId, StreamKey, StreamTable, SuperviseError, TaskState, VecSink,
+};
+pub use checkpoint::{CheckpointPolicy, OutboxPolicy};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
-pub use router::{RouteError, Router};
-pub use signal::{json_num, json_str, signal_id, Signal};
-pub use sink::{NullSink, Sink, VecSink};
 pub use strategy::Strategy;
-pub use streams::{StreamId, StreamTable};
-pub use supervise::{supervise, Backoff, SuperviseError};
 pub use worker::WorkerReport;
 /// A stream's warm-up tail (its last `tail_bars` candles, kept when it has
 /// strategies) is the plugin snapshot named [`TAIL_SNAPSHOT`], written with

@@ -12,8 +12,7 @@ use candlewick_state::{Checkpoint, OutboxRecord, StateError, StateStore, StreamS
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::checkpoint::{CheckpointPolicy, Handoff, OutboxPolicy, Owned, Schedule, WriterHandle};
-use crate::metrics::Stage;
-use crate::{CandleEvent, Clock, Metrics, Signal, Sink};
+use crate::{CandleEvent, Clock, Metrics, Signal, Sink, Stage, StreamKey};
 
 /// Plugin-snapshot name under which a stream's warm-up tail is stored.
 pub const TAIL: &str = "@tail";
@@ -216,7 +215,7 @@ impl Worker {
             self.unsaved.extend(b.signals.iter().map(outbox_record));
             let checkpoint = self.build_checkpoint();
             self.store.commit(&checkpoint)?;
-            self.metrics.durability.committed_streams(&checkpoint);
+            crate::checkpoint::record_durable(&self.metrics.durability, &checkpoint);
             self.metrics.add(&self.metrics.counters.checkpoints, 1);
         }
         for s in &b.signals {
@@ -355,7 +354,7 @@ impl Worker {
                     });
                 }
                 quarantines += runner.stats().quarantines();
-                crate::sink::report_strategy(&*self.sink, key, name, runner);
+                report_strategy(&*self.sink, key, name, runner);
             }
         }
         quarantines
@@ -616,6 +615,22 @@ pub fn decode_tail(bytes: &[u8]) -> Option<VecDeque<Candle>> {
             })
             .collect(),
     )
+}
+
+/// Hands `runner`'s health to `sink` when it has anything to say (see
+/// [`Sink::strategy_health`]).
+pub(crate) fn report_strategy(
+    sink: &dyn Sink,
+    stream: &StreamKey,
+    strategy: &str,
+    runner: &PluginRunner,
+) {
+    let stats = runner.stats();
+    let eventful = stats.quarantines() + stats.reloads + stats.reload_failures > 0
+        || !matches!(runner.health(), candlewick_plugins::Health::Running);
+    if eventful {
+        sink.strategy_health(stream, strategy, stats, runner.health());
+    }
 }
 
 #[cfg(test)]

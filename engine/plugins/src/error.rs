@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub use candlewick_core::Fault;
+
 /// Why a plugin was not loaded (or not reloaded). The old version, if any,
 /// keeps running.
 #[derive(Debug, thiserror::Error)]
@@ -97,37 +99,4 @@ pub enum ParamError {
     },
     #[error("`{name}` given twice")]
     Duplicate { name: String },
-}
-
-/// Why a running plugin was quarantined. Each is logged once and counted in
-/// [`PluginStats`](crate::PluginStats).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Fault {
-    #[error("trap: {0}")]
-    Trap(String),
-    #[error("missed its deadline of {0:?}")]
-    Deadline(std::time::Duration),
-    #[error("stack overflow")]
-    StackOverflow,
-    #[error("memory limit of {0} bytes reached")]
-    MemoryLimit(usize),
-    #[error("invalid output: {0}")]
-    InvalidOutput(String),
-    #[error("returned error code {0}")]
-    ErrorCode(i64),
-}
-
-impl Fault {
-    /// A short, stable name for metrics labels.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::Trap(_) => "trap",
-            Fault::Deadline(_) => "deadline",
-            Fault::StackOverflow => "stack_overflow",
-            Fault::MemoryLimit(_) => "memory",
-            Fault::InvalidOutput(_) => "invalid_output",
-            Fault::ErrorCode(_) => "error_code",
-        }
-    }
 }

@@ -61,6 +61,7 @@ mod ticker;
 pub mod testing;
 
 pub use bars::BarBatch;
+pub use candlewick_core::{PluginHealth as Health, PluginStats};
 pub use candlewick_sdk::abi::Action;
 pub use error::{Fault, LoadError, ManifestError, ParamError};
 pub use host::{HostConfig, LoadedModule, PluginHost};
@@ -69,7 +70,7 @@ pub use manifest::{manifest_limits, Manifest, ParamDecl, ParamType};
 pub use names::{check_strategy_names, is_strategy_name, NameError};
 pub use plugin::Plugin;
 pub use reload::ModuleWatcher;
-pub use runner::{Health, PluginRunner, PluginStats, ReloadOutcome};
+pub use runner::{PluginRunner, ReloadOutcome};
 pub use signal::PluginSignal;
 
 /// For the fuzz targets (`fuzz/`): validates `bytes` as the signal records

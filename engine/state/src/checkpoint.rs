@@ -1,5 +1,6 @@
 //! A checkpoint: everything one drained batch changed, committed at once.
 
+use candlewick_core::OutboxRecord;
 use std::borrow::Cow;
 
 use crate::{StreamKey, StreamState};
@@ -42,15 +43,6 @@ pub struct Checkpoint<'a> {
     outbox: Vec<OutboxRecord>,
     /// Outbox records with a time before this are deleted by the commit.
     outbox_before: Option<i64>,
-}
-
-/// One emitted signal as the outbox keeps it: its candle's open time, its
-/// deterministic id, and its body as the feed sends it (opaque here).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRecord {
-    pub time: i64,
-    pub id: String,
-    pub body: Vec<u8>,
 }
 
 /// The opaque snapshot a plugin gave for one stream.

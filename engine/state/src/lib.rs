@@ -85,18 +85,17 @@
 mod checkpoint;
 mod codec;
 mod error;
-mod key;
 mod memory;
 mod portable;
 mod state_store;
 mod store;
 mod stream;
 
-pub use checkpoint::{Checkpoint, OutboxRecord, PluginSnapshot};
+pub use candlewick_core::{OutboxRecord, StreamKey, StreamKeyError};
+pub use checkpoint::{Checkpoint, PluginSnapshot};
 #[doc(hidden)]
 pub use codec::{fuzz_indicator_record, fuzz_seed_record};
 pub use error::StateError;
-pub use key::{StreamKey, StreamKeyError};
 pub use memory::MemoryStore;
 pub use portable::{decode_records, encode_records, StreamRecord};
 pub use state_store::StateStore;

@@ -61,3 +61,21 @@ pub trait StateStore: Send + Sync {
     /// [`StateError::CorruptOutbox`] for a record that does not decode.
     fn outbox_since(&self, time: i64, limit: usize) -> Result<Vec<OutboxRecord>, StateError>;
 }
+
+/// The feed reads the outbox through [`SignalOutbox`], which knows nothing
+/// of RocksDB; each store answers it as [`StateStore::outbox_since`].
+macro_rules! signal_outbox {
+    ($($store:ty),*) => {$(
+        impl candlewick_core::SignalOutbox for $store {
+            fn outbox_since(
+                &self,
+                time: i64,
+                limit: usize,
+            ) -> Result<Vec<OutboxRecord>, Box<dyn std::error::Error + Send + Sync>> {
+                StateStore::outbox_since(self, time, limit).map_err(Into::into)
+            }
+        }
+    )*};
+}
+
+signal_outbox!(crate::Store, crate::MemoryStore);

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use candlewick_core::StreamKey;
+use candlewick_core::{Health, Metrics, Sink};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_market::Candle;
-use candlewick_pipeline::{Health, Metrics, Sink};
-use candlewick_state::StreamKey;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;

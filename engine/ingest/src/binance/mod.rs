@@ -37,7 +37,7 @@ pub use rest::{Kline, KlinePager, RestClient, RestOptions, RestStats};
 use std::sync::Arc;
 use std::time::Duration;
 
-use candlewick_pipeline::{
+use candlewick_core::{
     Backoff, CandleEvent, Clock, Health, Metrics, Router, StreamId, StreamTable, TaskState,
 };
 

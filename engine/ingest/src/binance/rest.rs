@@ -31,9 +31,9 @@
 
 use std::time::Duration;
 
+use candlewick_core::{Backoff, StreamId};
 use candlewick_market::time::format_ms;
 use candlewick_market::{Candle, Interval};
-use candlewick_pipeline::{Backoff, StreamId};
 use url::Url;
 
 use super::Connection;

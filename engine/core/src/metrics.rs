@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicI64;
 
 use hdrhistogram::Histogram;
 
-use crate::checkpoint::Durability;
+use crate::Durability;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -110,7 +110,7 @@ pub struct Metrics {
 impl Metrics {
     /// Metrics for `n_shards` shards; `queues` are receivers of the shard
     /// queues, used only for `len()`.
-    pub(crate) fn new(shards: usize) -> Self {
+    pub fn new(shards: usize) -> Self {
         let n = shards;
         let per_shard = || {
             (0..n)
@@ -138,12 +138,12 @@ impl Metrics {
     }
 
     #[inline]
-    pub(crate) fn count_ingested(&self, n: usize) {
+    pub fn count_ingested(&self, n: usize) {
         self.counters.events_ingested.fetch_add(n as u64, Relaxed);
     }
 
     #[inline]
-    pub(crate) fn count_backpressure(&self) {
+    pub fn count_backpressure(&self) {
         self.counters.backpressure_waits.fetch_add(1, Relaxed);
     }
 
@@ -156,21 +156,21 @@ impl Metrics {
     }
 
     #[inline]
-    pub(crate) fn enqueued(&self, shard: usize, n: usize) {
+    pub fn enqueued(&self, shard: usize, n: usize) {
         if let Some(q) = self.queued.get(shard) {
             q.fetch_add(n as i64, Relaxed);
         }
     }
 
     #[inline]
-    pub(crate) fn dequeued(&self, shard: usize, n: usize) {
+    pub fn dequeued(&self, shard: usize, n: usize) {
         if let Some(q) = self.queued.get(shard) {
             q.fetch_sub(n as i64, Relaxed);
         }
     }
 
     /// Records `count` candles that spent `ns` in `stage`.
-    pub(crate) fn record_stage(&self, shard: usize, stage: Stage, ns: u64, count: usize) {
+    pub fn record_stage(&self, shard: usize, stage: Stage, ns: u64, count: usize) {
         if count == 0 {
             return;
         }
@@ -186,7 +186,7 @@ impl Metrics {
         summary(&self.stages[stage as usize])
     }
 
-    pub(crate) fn set_quarantines(&self, shard: usize, total: u64) {
+    pub fn set_quarantines(&self, shard: usize, total: u64) {
         if let Some(q) = self.quarantines.get(shard) {
             q.store(total, Relaxed);
         }
@@ -198,7 +198,7 @@ impl Metrics {
     }
 
     /// Records a batch's latencies (ns) for `shard`, under one lock.
-    pub(crate) fn record_latencies(&self, shard: usize, samples: &[u64]) {
+    pub fn record_latencies(&self, shard: usize, samples: &[u64]) {
         let Some(h) = self.latency.get(shard) else {
             return;
         };

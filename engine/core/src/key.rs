@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// (month) stay distinct.
 ///
 /// ```
-/// use candlewick_state::StreamKey;
+/// use candlewick_core::StreamKey;
 ///
 /// let key: StreamKey = "btcusdt/1m".parse().unwrap();
 /// assert_eq!(key.to_string(), "BTCUSDT/1m");

@@ -57,7 +57,7 @@ pub struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(
+    pub fn new(
         senders: Vec<Sender<Vec<CandleEvent>>>,
         table: Arc<StreamTable>,
         metrics: Arc<Metrics>,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use candlewick_market::{Interval, Symbol};
-use candlewick_plugins::Action;
+pub use candlewick_sdk::abi::Action;
 
 /// One signal, ready for any sink.
 ///
@@ -34,7 +34,7 @@ pub struct Signal {
 /// The deterministic id of a signal: `strategy:SYMBOL:interval:time`.
 ///
 /// ```
-/// use candlewick_pipeline::signal_id;
+/// use candlewick_core::signal_id;
 /// assert_eq!(signal_id("sma_cross", "BTCUSDT", "1m", 1_700_000_000_000),
 ///            "sma_cross:BTCUSDT:1m:1700000000000");
 /// ```
@@ -48,8 +48,7 @@ impl Signal {
     /// included (DESIGN §7's signal frame).
     ///
     /// ```
-    /// # use candlewick_pipeline::Signal;
-    /// # use candlewick_plugins::Action;
+    /// # use candlewick_core::{Action, Signal};
     /// let s = Signal {
     ///     id: "sma_cross:BTCUSDT:1m:60000".into(), strategy: "sma_cross".into(),
     ///     symbol: candlewick_market::Symbol::new("BTCUSDT").unwrap(), interval: "1m".parse().unwrap(),

@@ -2,12 +2,9 @@
 
 use std::sync::Mutex;
 
-use candlewick_inference::Prediction;
 use candlewick_market::Candle;
-use candlewick_plugins::{Health as PluginHealth, PluginRunner, PluginStats};
-use candlewick_state::StreamKey;
 
-use crate::Signal;
+use crate::{PluginHealth, PluginStats, Prediction, Signal, StreamKey};
 
 /// A destination for a worker's output.
 ///
@@ -59,22 +56,6 @@ pub trait Sink: Send + Sync {
         _stats: &PluginStats,
         _health: &PluginHealth,
     ) {
-    }
-}
-
-/// Hands `runner`'s health to `sink` when it has anything to say (see
-/// [`Sink::strategy_health`]).
-pub(crate) fn report_strategy(
-    sink: &dyn Sink,
-    stream: &StreamKey,
-    strategy: &str,
-    runner: &PluginRunner,
-) {
-    let stats = runner.stats();
-    let eventful = stats.quarantines() + stats.reloads + stats.reload_failures > 0
-        || !matches!(runner.health(), PluginHealth::Running);
-    if eventful {
-        sink.strategy_health(stream, strategy, stats, runner.health());
     }
 }
 

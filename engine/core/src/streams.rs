@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use candlewick_state::StreamKey;
+use crate::StreamKey;
 
 /// Index of a stream in its [`StreamTable`]. Sources resolve a frame's
 /// symbol and interval to this number once; everything after carries it.
