@@ -27,10 +27,7 @@ use std::time::{Duration, Instant};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::Allowlist;
-use candlewick_pipeline::{
-    CheckpointPolicy, Clock, Health, Metrics, OutboxPolicy, Pipeline, PipelineConfig, Stage,
-    Strategy, StreamTable,
-};
+use candlewick_pipeline::{Clock, Engine, Health, Metrics, Stage, Strategy, LIVE_SPIN};
 use candlewick_plugins::{HostConfig, PluginHost};
 use candlewick_simulator::{SimConfig, Simulator};
 use candlewick_state::{Store, StreamKey};
@@ -111,11 +108,10 @@ async fn floor(n: usize, rate: f64) -> Hist {
 /// The workers' latency mode: `CANDLEWICK_SPIN_US` (default 200, as
 /// `engine.spin_us`); 0 sleeps at once.
 fn spin() -> Duration {
-    let us = std::env::var("CANDLEWICK_SPIN_US")
+    std::env::var("CANDLEWICK_SPIN_US")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    Duration::from_micros(us)
+        .map_or(LIVE_SPIN, Duration::from_micros)
 }
 
 /// An engine wired as `candlewick run` wires it, over the simulator.
@@ -138,8 +134,7 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
         .iter()
         .map(|s| format!("{s}/1m").parse().expect("key"))
         .collect();
-    let table = StreamTable::new(keys, 2);
-    let n = table.len();
+    let n = keys.len();
     let store = Arc::new(Store::open(dir.path().join("state")).expect("store"));
     let host = PluginHost::new(HostConfig::default()).expect("host");
     // The three example strategies, as the embedded default runs them.
@@ -157,33 +152,23 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
         .collect();
     let hub = Hub::new(1 << 16, true);
     let clock = Clock::new();
-    let config = PipelineConfig {
-        workers: 2,
-        queue_capacity: 8192,
-        max_batch: 1024,
-        indicator_spec: "sma(20) rsi(14)".into(),
-        tail_bars: 64,
-        models: Vec::new(),
-        // As `candlewick run` by default: emit first, checkpoint every
-        // second in the background, poll the queue 200 µs before sleeping.
-        checkpoint: CheckpointPolicy::Every {
-            interval: Duration::from_secs(1),
-            max_candles: 100_000,
-        },
-        outbox: OutboxPolicy::default(),
-        spin: spin(),
-        measure_latency: true,
-    };
-    let (pipeline, router) = Pipeline::start(
-        &config,
-        table,
-        store,
-        Some(&host),
-        &strategies,
-        Arc::new(hub.clone()),
-        clock,
-    )
-    .expect("pipeline");
+    // As `candlewick run` by default (`Engine::live`): emit first,
+    // checkpoint every second in the background, poll the queue before
+    // sleeping.
+    let (pipeline, router) = Engine::live(keys)
+        .configure(|c| {
+            c.workers = 2;
+            c.queue_capacity = 8192;
+            c.indicator_spec = "sma(20) rsi(14)".into();
+            c.tail_bars = 64;
+            c.spin = spin();
+        })
+        .store(store)
+        .strategies(&host, &strategies)
+        .sink(Arc::new(hub.clone()))
+        .clock(clock)
+        .start()
+        .expect("pipeline");
     let metrics = pipeline.metrics().clone();
     std::mem::forget(pipeline); // runs until the process ends
     let (stop_tx, stop) = watch::channel(false);

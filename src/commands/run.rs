@@ -32,7 +32,6 @@ use anyhow::{anyhow, bail, Context};
 use candlewick_analyst::context::Predictions;
 use candlewick_analyst::{AnalystSink, Service as AnalystService, Triggers};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
-use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::Connection;
 use candlewick_ingest::replay::{Replay, ReplayReport};
 use candlewick_ingest::IngestError;
@@ -40,10 +39,9 @@ use candlewick_market::{time::format_ms, CsvReader};
 use candlewick_notify::watch::HealthWatch;
 use candlewick_notify::{Notification, Notifier, NotifySink, Service};
 use candlewick_pipeline::{
-    supervise, Backoff, Clock, Health, Metrics, OutboxPolicy, Pipeline, PipelineConfig, Router,
-    Sink, Strategy, StreamTable, SuperviseError, TaskState,
+    load_models, load_strategies, supervise, Backoff, Clock, Engine, Health, Metrics, ModelSpec,
+    OutboxPolicy, Router, Sink, Strategy, StrategySpec, StreamTable, SuperviseError, TaskState,
 };
-use candlewick_plugins::{HostConfig, PluginHost};
 use candlewick_state::{StateStore, Store, StoreOptions, StreamKey};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -211,8 +209,8 @@ async fn engine(
 
     let run_ms = unix_ms();
     let (notifier, notify_service) = start_notifier(config)?;
-    let (host, strategies) = load_strategies(&config.strategies, table.len())?;
-    let models = load_models(&config.models)?;
+    let (host, strategies) = load_strategies(&strategy_specs(&config.strategies), table.len())?;
+    let models = load_models(&model_specs(&config.models))?;
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
     let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
@@ -253,29 +251,27 @@ async fn engine(
             None,
         ),
     };
-    let pipeline_config = PipelineConfig {
-        workers: config.engine.workers,
-        queue_capacity: config.engine.queue_capacity,
-        max_batch: config.engine.max_batch,
-        indicator_spec: config.indicators.spec.clone(),
-        tail_bars: config.engine.tail_bars,
-        models,
-        checkpoint: config.engine.checkpoint(),
-        outbox: OutboxPolicy {
+    let engine = Engine::live(keys.clone())
+        .configure(|c| {
+            c.workers = config.engine.workers;
+            c.queue_capacity = config.engine.queue_capacity;
+            c.max_batch = config.engine.max_batch;
+            c.indicator_spec.clone_from(&config.indicators.spec);
+            c.tail_bars = config.engine.tail_bars;
+            c.checkpoint = config.engine.checkpoint();
+            c.spin = Duration::from_micros(config.engine.spin_us);
+        })
+        .models(models)
+        .outbox(OutboxPolicy {
             retention_ms: (config.state.outbox_retention_h as i64) * 3_600_000,
-        },
-        spin: Duration::from_micros(config.engine.spin_us),
-        measure_latency: true,
+        })
+        .store(pipeline_store)
+        .sink(sink)
+        .clock(clock);
+    let (pipeline, router) = match &host {
+        Some(host) => engine.strategies(host, &strategies).start()?,
+        None => engine.start()?,
     };
-    let (pipeline, router) = Pipeline::start(
-        &pipeline_config,
-        table,
-        pipeline_store,
-        host.as_ref(),
-        &strategies,
-        sink,
-        clock,
-    )?;
     let metrics = pipeline.metrics().clone();
     let (notify_stop_tx, notify_stop) = watch::channel(false);
     let mut notify_task = notify_service.map(|service| {
@@ -969,175 +965,36 @@ fn start_source(
     }
 }
 
-/// The plugin host and the configured strategies, compiled.
-/// Plugin instances (streams x strategies) above which each linear memory
-/// reserves only its cap of address space (`HostConfig::compact_memories`):
-/// 8,192 default reservations already take 33 of a process's 128 TiB.
-const COMPACT_MEMORIES_ABOVE: usize = 8192;
-
-/// Refuses at start, in words, a number of plugin instances that would run
-/// out of the process's memory mappings (`vm.max_map_count`) partway
-/// through instantiation.
-fn check_map_count(instances: usize) -> anyhow::Result<()> {
-    let read = |path: &str| std::fs::read_to_string(path).ok();
-    let (Some(limit), Some(maps)) = (
-        read("/proc/sys/vm/max_map_count").and_then(|s| s.trim().parse::<usize>().ok()),
-        read("/proc/self/maps"),
-    ) else {
-        return Ok(()); // not Linux: no such limit to check
-    };
-    map_count_fits(instances, maps.lines().count(), limit)
-}
-
-/// Whether `instances` more plugin instances fit beside `in_use` mappings
-/// under `limit`, with room for the rest of the engine.
-fn map_count_fits(instances: usize, in_use: usize, limit: usize) -> anyhow::Result<()> {
-    const HEADROOM: usize = 4096;
-    let need = instances * candlewick_plugins::MAPPINGS_PER_INSTANCE + in_use + HEADROOM;
-    if need > limit {
-        let suggest = need.next_power_of_two().max(262_144);
-        bail!(
-            "{instances} plugin instances (streams x strategies) need about {need} memory \
-             mappings, and vm.max_map_count is {limit}: raise it (`sysctl -w \
-             vm.max_map_count={suggest}`, or a file in /etc/sysctl.d/) or run fewer streams \
-             x strategies per engine"
-        );
-    }
-    Ok(())
-}
-
-fn load_strategies(
-    configs: &[StrategyConfig],
-    streams: usize,
-) -> anyhow::Result<(Option<PluginHost>, Vec<Strategy>)> {
-    if configs.is_empty() {
-        return Ok((None, Vec::new()));
-    }
-    let instances = streams * configs.len();
-    check_map_count(instances)?;
-    let compact_memories = instances > COMPACT_MEMORIES_ABOVE;
-    if compact_memories {
-        tracing::info!(
-            instances,
-            "compact plugin memories: each reserves its cap, with explicit bounds checks"
-        );
-    }
-    let host = PluginHost::new(HostConfig {
-        compact_memories,
-        ..HostConfig::default()
-    })
-    .context("cannot start the plugin host")?;
-    let mut strategies = Vec::with_capacity(configs.len());
-    for c in configs {
-        let path = resolve_wasm(&c.wasm)?;
-        let module = host
-            .load_file(&path)
-            .with_context(|| format!("strategy {}", path.display()))?;
-        let mut s = Strategy::new(module);
-        if let Some(name) = &c.name {
-            s.name = name.as_str().into();
-        }
-        if let Some(ms) = c.deadline_ms {
-            s.limits.deadline = Duration::from_secs_f64(ms / 1000.0);
-        }
-        s.params = c
-            .params
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    toml::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        tracing::info!(strategy = %s.name, wasm = %path.display(), "strategy loaded");
-        strategies.push(s);
-    }
-    // Names key signals, snapshots and subscriptions: unique, and never one
-    // of the engine's own record names (`@tail`, `@model:...`).
-    candlewick_plugins::check_strategy_names(strategies.iter().map(|s| &*s.name))
-        .map_err(|e| anyhow!("strategies: {e}"))?;
-    Ok((Some(host), strategies))
-}
-
-/// The configured models, each verified (hash, version, tensors, scaler,
-/// features) before anything runs: a refused artifact stops the start.
-fn load_models(configs: &[ModelConfig]) -> anyhow::Result<Vec<NamedModel>> {
+/// The configured strategies as the engine's assembly takes them.
+fn strategy_specs(configs: &[StrategyConfig]) -> Vec<StrategySpec> {
     configs
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let m = NamedModel::load(c.name.as_deref(), &c.dir)
-                .with_context(|| format!("models[{i}] ({})", c.dir.display()))?;
-            let a = m.artifact();
-            tracing::info!(
-                model = m.name(),
-                arch = %a.manifest().arch.kind,
-                window = a.window(),
-                features = a.features().width(),
-                sha256 = &m.sha256()[..12],
-                "model verified"
-            );
-            Ok(m)
+        .map(|c| StrategySpec {
+            wasm: c.wasm.clone(),
+            name: c.name.clone(),
+            deadline_ms: c.deadline_ms,
+            params: c
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
         })
         .collect()
 }
 
-/// Finds a strategy's module: as given, then where `scripts/build-plugins`
-/// puts modules.
-fn resolve_wasm(wasm: &Path) -> anyhow::Result<PathBuf> {
-    if wasm.is_file() {
-        return Ok(wasm.to_path_buf());
-    }
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if wasm.is_relative() {
-        const BUILT: &str = "wasm32-unknown-unknown/release";
-        if let Some(d) = std::env::var_os("CANDLEWICK_PLUGIN_DIR") {
-            dirs.push(PathBuf::from(d));
-        }
-        if let Some(d) = std::env::var_os("WASM_TARGET_DIR") {
-            dirs.push(PathBuf::from(d).join(BUILT));
-        }
-        dirs.push(PathBuf::from("target/wasm").join(BUILT));
-        if let Ok(exe) = std::env::current_exe() {
-            // target/debug/candlewick -> target/wasm/...
-            if let Some(target) = exe.parent().and_then(Path::parent) {
-                dirs.push(target.join("wasm").join(BUILT));
-            }
-        }
-        dirs.push(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/wasm")
-                .join(BUILT),
-        );
-    }
-    for d in &dirs {
-        let p = d.join(wasm);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    bail!(
-        "strategy {}: module not found (looked in {}); build the example strategies with scripts/build-plugins",
-        wasm.display(),
-        if looked.is_empty() { "the given path".to_owned() } else { looked.join(", ") }
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn too_many_instances_for_the_mapping_limit_are_refused_in_words() {
-        map_count_fits(10_000, 2_000, 65_530).unwrap();
-        let e = map_count_fits(30_000, 2_000, 65_530)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("30000 plugin instances"), "{e}");
-        assert!(e.contains("vm.max_map_count is 65530"), "{e}");
-        assert!(e.contains("sysctl -w vm.max_map_count=262144"), "{e}");
-    }
+/// The configured models as the engine's assembly takes them.
+fn model_specs(configs: &[ModelConfig]) -> Vec<ModelSpec> {
+    configs
+        .iter()
+        .map(|c| ModelSpec {
+            name: c.name.clone(),
+            dir: c.dir.clone(),
+        })
+        .collect()
 }

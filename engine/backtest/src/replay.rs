@@ -32,11 +32,9 @@ use std::time::Duration;
 
 use candlewick_inference::NamedModel;
 use candlewick_market::{Candle, DataError, Interval, Symbol};
-use candlewick_pipeline::{
-    CandleEvent, Clock, Pipeline, PipelineConfig, Router, Sink, Strategy, StreamId, StreamTable,
-};
+use candlewick_pipeline::{CandleEvent, Engine, Router, Sink, Strategy, StreamId};
 use candlewick_plugins::{Limits, PluginHost};
-use candlewick_state::{MemoryStore, StreamKey};
+use candlewick_state::StreamKey;
 
 use crate::broker::Broker;
 use crate::error::RunError;
@@ -138,29 +136,19 @@ impl Replay<'_> {
                 account.broker.reserve(prepared.bars_hint());
             }
         }
-        let table = StreamTable::new(keys, self.workers.max(1));
-        let config = PipelineConfig {
-            workers: self.workers.max(1),
-            max_batch: self.options.batch.max(1),
-            // The stream state must keep some indicator; nothing reads it
-            // here (the plugin runner computes the strategy's own).
-            indicator_spec: STREAM_SPEC.to_owned(),
-            tail_bars: 0,
-            models: models.to_vec(),
-            // History has no frame to time a signal from.
-            measure_latency: false,
-            ..PipelineConfig::default()
-        };
-        let (pipeline, router) = Pipeline::start(
-            &config,
-            table,
-            Arc::new(MemoryStore::new()),
-            Some(self.host),
-            std::slice::from_ref(&self.strategy),
-            sink.clone(),
-            Clock::new(),
-        )
-        .map_err(|e| RunError::Pipeline(e.to_string()))?;
+        let (pipeline, router) = Engine::backtest(keys)
+            .workers(self.workers)
+            .configure(|c| {
+                c.max_batch = self.options.batch.max(1);
+                // The stream state must keep some indicator; nothing reads
+                // it here (the plugin runner computes the strategy's own).
+                c.indicator_spec = STREAM_SPEC.to_owned();
+            })
+            .models(models.to_vec())
+            .strategies(self.host, std::slice::from_ref(&self.strategy))
+            .sink(sink.clone())
+            .start()
+            .map_err(|e| RunError::Pipeline(e.to_string()))?;
         let routed = route_all(&mut outcomes, router, self.workers, progress);
         let metrics = pipeline.metrics().clone();
         pipeline

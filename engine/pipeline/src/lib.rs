@@ -57,11 +57,17 @@
 //! after a bound so that the engine stops with a clear error.
 #![forbid(unsafe_code)]
 
+mod assemble;
 mod checkpoint;
+mod engine;
 mod pipeline;
 mod strategy;
 mod worker;
 
+pub use assemble::{
+    load_models, load_strategies, resolve_wasm, AssemblyError, ModelSpec, StrategySpec,
+    COMPACT_MEMORIES_ABOVE,
+};
 /// The shared types live in `candlewick_core` (so that the feed and the
 /// sources need not compile the engine); here they are where a user of
 /// the pipeline looks for them.
@@ -71,6 +77,7 @@ pub use candlewick_core::{
     Sink, Stage, StreamId, StreamKey, StreamTable, SuperviseError, TaskState, VecSink,
 };
 pub use checkpoint::{CheckpointPolicy, OutboxPolicy};
+pub use engine::{Engine, LIVE_CHECKPOINT, LIVE_SPIN};
 pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
 pub use strategy::Strategy;
 pub use worker::WorkerReport;
