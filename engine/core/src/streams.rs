@@ -16,7 +16,7 @@ pub struct StreamId(pub u32);
 /// one symbol meet on one worker (and one queue keeps their order).
 ///
 /// ```
-/// use candlewick_pipeline::StreamTable;
+/// use candlewick_core::StreamTable;
 ///
 /// let table = StreamTable::new(vec!["BTCUSDT/1m".parse().unwrap(), "ETHUSDT/1m".parse().unwrap()], 4);
 /// let id = table.find("btcusdt@kline_1m").unwrap();
