@@ -30,14 +30,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use candlewick_analyst::context::Predictions;
-use candlewick_analyst::{AnalystSink, Service as AnalystService, Triggers};
+use candlewick_analyst::{AnalystTap, Service as AnalystService, Triggers};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_ingest::binance::Connection;
 use candlewick_ingest::replay::{Replay, ReplayReport};
 use candlewick_ingest::IngestError;
 use candlewick_market::{time::format_ms, CsvReader};
 use candlewick_notify::watch::HealthWatch;
-use candlewick_notify::{Notification, Notifier, NotifySink, Service};
+use candlewick_notify::{Notification, Notifier, NotifyTap, Service};
 use candlewick_pipeline::{
     load_models, load_strategies, supervise, Backoff, Clock, Engine, Health, Metrics, ModelSpec,
     OutboxPolicy, Router, Sink, Strategy, StrategySpec, StreamTable, SuperviseError, TaskState,
@@ -743,14 +743,14 @@ fn engine_sink(
     run_ms: i64,
 ) -> Arc<dyn Sink> {
     let sink: Arc<dyn Sink> = if notifier.is_enabled() {
-        Arc::new(NotifySink::new(hub.clone(), notifier.clone(), run_ms))
+        Arc::new(NotifyTap::wrap(hub.clone(), notifier.clone(), run_ms))
     } else {
         Arc::new(hub.clone())
     };
     if triggers.is_none() && predictions.is_none() {
         return sink;
     }
-    Arc::new(AnalystSink::new(
+    Arc::new(AnalystTap::wrap(
         sink,
         triggers.clone(),
         predictions.clone(),

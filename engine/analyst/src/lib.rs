@@ -66,6 +66,7 @@ pub use error::{AnalystError, Cause};
 pub use limits::{utc_day, BudgetReached};
 pub use results::{Record, Results, RESULTS_VERSION};
 pub use service::{
-    frame_body, service, AnalystSink, Plan, Publish, Service, Trigger, Triggers, TRIGGER_QUEUE,
+    frame_body, service, AnalystSink, AnalystTap, Plan, Publish, Service, Trigger, Triggers,
+    TRIGGER_QUEUE,
 };
 pub use stats::Stats;

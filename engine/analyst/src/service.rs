@@ -22,8 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use candlewick_pipeline::{Prediction, Signal, Sink};
-use candlewick_plugins::{Health as PluginHealth, PluginStats};
+use candlewick_pipeline::{Prediction, Signal, Sink, SinkTap, Tapped};
 use candlewick_state::{StateStore, StreamKey};
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -172,38 +171,36 @@ impl Triggers {
 
 /// The engine's sink with the analyst's triggers and the models' latest
 /// predictions kept on the side.
-pub struct AnalystSink {
-    inner: Arc<dyn Sink>,
+pub type AnalystSink = Tapped<Arc<dyn Sink>, AnalystTap>;
+
+/// The analyst's side of an [`AnalystSink`].
+pub struct AnalystTap {
     triggers: Option<Triggers>,
     predictions: Option<Arc<Predictions>>,
 }
 
-impl AnalystSink {
-    pub fn new(
+impl AnalystTap {
+    /// `inner` with the triggers and the kept predictions on the side.
+    pub fn wrap(
         inner: Arc<dyn Sink>,
         triggers: Option<Triggers>,
         predictions: Option<Arc<Predictions>>,
-    ) -> Self {
-        AnalystSink {
+    ) -> AnalystSink {
+        Tapped::new(
             inner,
-            triggers,
-            predictions,
-        }
+            AnalystTap {
+                triggers,
+                predictions,
+            },
+        )
     }
 }
 
-impl Sink for AnalystSink {
+impl SinkTap for AnalystTap {
     fn signal(&self, signal: Signal) {
         if let Some(t) = &self.triggers {
             t.signal(&signal);
         }
-        self.inner.signal(signal);
-    }
-    fn wants_candles(&self) -> bool {
-        self.inner.wants_candles()
-    }
-    fn candle(&self, stream: &StreamKey, candle: &candlewick_market::Candle) {
-        self.inner.candle(stream, candle);
     }
     fn wants_predictions(&self) -> bool {
         self.predictions.is_some()
@@ -211,7 +208,6 @@ impl Sink for AnalystSink {
                 .triggers
                 .as_ref()
                 .is_some_and(Triggers::wants_predictions)
-            || self.inner.wants_predictions()
     }
     fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) {
         if let Some(kept) = &self.predictions {
@@ -220,25 +216,6 @@ impl Sink for AnalystSink {
         if let Some(t) = &self.triggers {
             t.prediction(stream, model, time, p);
         }
-        if self.inner.wants_predictions() {
-            self.inner.prediction(stream, model, time, p);
-        }
-    }
-    fn candles(
-        &self,
-        stream: &StreamKey,
-        candles: &mut dyn Iterator<Item = &candlewick_market::Candle>,
-    ) {
-        self.inner.candles(stream, candles);
-    }
-    fn strategy_health(
-        &self,
-        stream: &StreamKey,
-        strategy: &str,
-        stats: &PluginStats,
-        health: &PluginHealth,
-    ) {
-        self.inner.strategy_health(stream, strategy, stats, health);
     }
 }
 
@@ -511,7 +488,7 @@ mod tests {
             stats: stats.clone(),
         };
         let inner = Arc::new(VecSink::default());
-        let sink = AnalystSink::new(inner.clone(), Some(triggers), None);
+        let sink = AnalystTap::wrap(inner.clone(), Some(triggers), None);
         for s in ["sma_cross", "rsi_reversion", "sma_cross", "sma_cross"] {
             sink.signal(signal(s));
         }
@@ -538,7 +515,7 @@ mod tests {
         // workers' calls still return, every one, and only count drops.
         let (full, _rx) = mpsc::channel(1);
         let stats = Arc::new(Stats::default());
-        let sink = AnalystSink::new(
+        let sink = AnalystTap::wrap(
             inner.clone(),
             Some(Triggers {
                 tx: full,
@@ -564,7 +541,7 @@ mod tests {
             min_score: Some(0.5),
             stats: Arc::new(Stats::default()),
         };
-        let sink = AnalystSink::new(Arc::new(VecSink::default()), Some(triggers), None);
+        let sink = AnalystTap::wrap(Arc::new(VecSink::default()), Some(triggers), None);
         assert!(sink.wants_predictions());
         let key: StreamKey = "ETHUSDT/1h".parse().unwrap();
         // |0.5 - 0.25| < 0.5: not decided enough; then 0.1 vs 0.7: bearish.
@@ -599,7 +576,7 @@ mod tests {
     fn the_sink_keeps_the_models_latest_predictions_for_the_context() {
         let kept = Arc::new(Predictions::default());
         let inner = Arc::new(VecSink::default());
-        let sink = AnalystSink::new(inner.clone(), None, Some(kept.clone()));
+        let sink = AnalystTap::wrap(inner.clone(), None, Some(kept.clone()));
         assert!(sink.wants_predictions() && !inner.wants_predictions());
         let key: StreamKey = "BTCUSDT/1m".parse().unwrap();
         sink.prediction(

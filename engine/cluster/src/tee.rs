@@ -3,10 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use candlewick_market::Candle;
-use candlewick_pipeline::{Prediction, Signal, Sink};
-use candlewick_plugins::{Health as PluginHealth, PluginStats};
-use candlewick_state::StreamKey;
+use candlewick_pipeline::{Signal, Sink, SinkTap, Tapped};
 use tokio::sync::{mpsc, watch};
 
 /// How far the SIGNALS publisher got: signals handed to it, and signals
@@ -46,38 +43,37 @@ impl SignalProgress {
     }
 }
 
-/// Hands every signal to the engine's own sink (the feed hub) first, then
-/// queues a copy for [`crate::publish::publish_signals`].
+/// The engine's own sink (the feed hub) with each signal also queued, after
+/// the hub has it, for [`crate::publish::publish_signals`].
+pub type SignalTee = Tapped<Arc<dyn Sink>, PublishTap>;
+
+/// The SIGNALS side of a [`SignalTee`].
 ///
 /// The queue is bounded and a full one makes the worker wait (counted in
-/// [`SignalTee::waits`]) rather than drop: SIGNALS is part of the
+/// [`PublishTap::waits`]) rather than drop: SIGNALS is part of the
 /// delivery guarantee, so a bus that falls behind slows the engine, as a
 /// full shard queue slows a source. It is large enough to ride out a
 /// short outage.
-pub struct SignalTee {
-    inner: Arc<dyn Sink>,
+pub struct PublishTap {
     tx: mpsc::Sender<Signal>,
     waits: AtomicU64,
     progress: Arc<SignalProgress>,
 }
 
-impl SignalTee {
-    /// The tee and the receiving end for the publisher.
-    pub fn new(
+impl PublishTap {
+    /// The tee over `inner`, and the receiving end for the publisher.
+    pub fn wrap(
         inner: Arc<dyn Sink>,
         capacity: usize,
         progress: Arc<SignalProgress>,
-    ) -> (Self, mpsc::Receiver<Signal>) {
+    ) -> (SignalTee, mpsc::Receiver<Signal>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (
-            SignalTee {
-                inner,
-                tx,
-                waits: AtomicU64::new(0),
-                progress,
-            },
-            rx,
-        )
+        let tap = PublishTap {
+            tx,
+            waits: AtomicU64::new(0),
+            progress,
+        };
+        (Tapped::new(inner, tap), rx)
     }
 
     /// Times a worker waited for room in the queue.
@@ -86,9 +82,8 @@ impl SignalTee {
     }
 }
 
-impl Sink for SignalTee {
+impl SinkTap for PublishTap {
     fn signal(&self, signal: Signal) {
-        self.inner.signal(signal.clone());
         self.progress.handed.fetch_add(1, Relaxed);
         match self.tx.try_send(signal) {
             Ok(()) => {}
@@ -100,35 +95,5 @@ impl Sink for SignalTee {
             // The publisher is gone: the engine is stopping.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
-    }
-
-    fn wants_candles(&self) -> bool {
-        self.inner.wants_candles()
-    }
-
-    fn candle(&self, stream: &StreamKey, candle: &Candle) {
-        self.inner.candle(stream, candle);
-    }
-
-    fn wants_predictions(&self) -> bool {
-        self.inner.wants_predictions()
-    }
-
-    fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) {
-        self.inner.prediction(stream, model, time, p);
-    }
-
-    fn candles(&self, stream: &StreamKey, candles: &mut dyn Iterator<Item = &Candle>) {
-        self.inner.candles(stream, candles);
-    }
-
-    fn strategy_health(
-        &self,
-        stream: &StreamKey,
-        strategy: &str,
-        stats: &PluginStats,
-        health: &PluginHealth,
-    ) {
-        self.inner.strategy_health(stream, strategy, stats, health);
     }
 }

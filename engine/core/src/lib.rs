@@ -46,6 +46,6 @@ pub use plugin_health::{Fault, PluginHealth, PluginStats};
 pub use prediction::Prediction;
 pub use router::{RouteError, Router};
 pub use signal::{json_num, json_str, signal_id, Action, Signal};
-pub use sink::{NullSink, Sink, VecSink};
+pub use sink::{NullSink, Sink, SinkTap, Tapped, VecSink};
 pub use streams::{StreamId, StreamTable};
 pub use supervise::{supervise, Backoff, SuperviseError};

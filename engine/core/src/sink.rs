@@ -59,6 +59,117 @@ pub trait Sink: Send + Sync {
     }
 }
 
+/// Every sink behind an `Arc` (the engine's sink is an `Arc<dyn Sink>`).
+impl<S: Sink + ?Sized> Sink for std::sync::Arc<S> {
+    fn signal(&self, signal: Signal) {
+        (**self).signal(signal);
+    }
+    fn wants_candles(&self) -> bool {
+        (**self).wants_candles()
+    }
+    fn candle(&self, stream: &StreamKey, candle: &Candle) {
+        (**self).candle(stream, candle);
+    }
+    fn wants_predictions(&self) -> bool {
+        (**self).wants_predictions()
+    }
+    fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) {
+        (**self).prediction(stream, model, time, p);
+    }
+    fn candles(&self, stream: &StreamKey, candles: &mut dyn Iterator<Item = &Candle>) {
+        (**self).candles(stream, candles);
+    }
+    fn strategy_health(
+        &self,
+        stream: &StreamKey,
+        strategy: &str,
+        stats: &PluginStats,
+        health: &PluginHealth,
+    ) {
+        (**self).strategy_health(stream, strategy, stats, health);
+    }
+}
+
+/// What rides beside the engine's sink (notifications, the analyst's
+/// triggers, the cluster's SIGNALS publisher): it is told of each signal
+/// *after* the sink it taps has it, so the feed never waits on it, and of
+/// the predictions and strategies' health it asks for. Like a sink, it
+/// must not block.
+pub trait SinkTap: Send + Sync {
+    /// A signal the tapped sink has just been handed.
+    fn signal(&self, signal: Signal);
+
+    /// Whether [`SinkTap::prediction`] should be called.
+    fn wants_predictions(&self) -> bool {
+        false
+    }
+
+    /// As [`Sink::prediction`].
+    fn prediction(&self, _stream: &StreamKey, _model: &str, _time: i64, _p: &Prediction) {}
+
+    /// As [`Sink::strategy_health`].
+    fn strategy_health(
+        &self,
+        _stream: &StreamKey,
+        _strategy: &str,
+        _stats: &PluginStats,
+        _health: &PluginHealth,
+    ) {
+    }
+}
+
+/// A sink with a tap on the side: `inner` gets every call as if it were
+/// alone, then `tap` sees what it asked for. Candles pass through.
+#[derive(Debug)]
+pub struct Tapped<S, T> {
+    pub inner: S,
+    pub tap: T,
+}
+
+impl<S, T> Tapped<S, T> {
+    pub fn new(inner: S, tap: T) -> Self {
+        Tapped { inner, tap }
+    }
+}
+
+impl<S: Sink, T: SinkTap> Sink for Tapped<S, T> {
+    fn signal(&self, signal: Signal) {
+        let copy = signal.clone();
+        self.inner.signal(signal);
+        self.tap.signal(copy);
+    }
+    fn wants_candles(&self) -> bool {
+        self.inner.wants_candles()
+    }
+    fn candle(&self, stream: &StreamKey, candle: &Candle) {
+        self.inner.candle(stream, candle);
+    }
+    fn candles(&self, stream: &StreamKey, candles: &mut dyn Iterator<Item = &Candle>) {
+        self.inner.candles(stream, candles);
+    }
+    fn wants_predictions(&self) -> bool {
+        self.inner.wants_predictions() || self.tap.wants_predictions()
+    }
+    fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) {
+        if self.inner.wants_predictions() {
+            self.inner.prediction(stream, model, time, p);
+        }
+        if self.tap.wants_predictions() {
+            self.tap.prediction(stream, model, time, p);
+        }
+    }
+    fn strategy_health(
+        &self,
+        stream: &StreamKey,
+        strategy: &str,
+        stats: &PluginStats,
+        health: &PluginHealth,
+    ) {
+        self.inner.strategy_health(stream, strategy, stats, health);
+        self.tap.strategy_health(stream, strategy, stats, health);
+    }
+}
+
 /// Discards everything.
 #[derive(Debug, Default)]
 pub struct NullSink;
@@ -87,5 +198,61 @@ impl Sink for VecSink {
             Ok(mut v) => v.push(signal),
             Err(poisoned) => poisoned.into_inner().push(signal),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::Action;
+
+    fn signal(time: i64) -> Signal {
+        Signal {
+            id: format!("s:EURUSD:1h:{time}"),
+            strategy: "s".into(),
+            symbol: candlewick_market::Symbol::new("EURUSD").unwrap(),
+            interval: "1h".parse().unwrap(),
+            time,
+            action: Action::Buy,
+            strength: 1.0,
+            price: 1.0,
+            stop_loss: None,
+            take_profit: None,
+            emitted_at_us: 0,
+            ingest_ns: 0,
+        }
+    }
+
+    /// Notes, for each signal it is told of, how many the tapped sink held.
+    struct Probe {
+        tapped: Arc<VecSink>,
+        seen: Mutex<Vec<(i64, usize)>>,
+    }
+
+    impl SinkTap for Probe {
+        fn signal(&self, signal: Signal) {
+            let held = self.tapped.0.lock().unwrap().len();
+            self.seen.lock().unwrap().push((signal.time, held));
+        }
+    }
+
+    #[test]
+    fn the_tapped_sink_has_each_signal_before_the_tap_is_told() {
+        let inner = Arc::new(VecSink::default());
+        let sink = Tapped::new(
+            inner.clone(),
+            Probe {
+                tapped: inner.clone(),
+                seen: Mutex::default(),
+            },
+        );
+        sink.signal(signal(0));
+        sink.signal(signal(3_600_000));
+        assert_eq!(*sink.tap.seen.lock().unwrap(), [(0, 1), (3_600_000, 2)]);
+        assert_eq!(inner.take().len(), 2);
+        // Neither asked for predictions: none is asked of them.
+        assert!(!sink.wants_predictions());
     }
 }

@@ -62,7 +62,7 @@ pub use notifier::{channel, redact_url, Inbox, Notifier, NotifyConfig, WebhookCo
 pub use outbox::{Outbox, Record, OUTBOX_VERSION};
 pub use preset::{text as notification_text, Preset};
 pub use secret::{Secret, MIN_SECRET_BYTES};
-pub use sink::NotifySink;
+pub use sink::{NotifySink, NotifyTap};
 pub use stats::Stats;
 
 /// The outbox's directory inside the engine's state directory.

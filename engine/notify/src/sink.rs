@@ -3,70 +3,51 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use candlewick_market::Candle;
-use candlewick_pipeline::{Prediction, Signal, Sink};
+use candlewick_pipeline::{Signal, SinkTap, Tapped};
 use candlewick_plugins::{Health as PluginHealth, PluginStats};
 use candlewick_state::StreamKey;
 
 use crate::delivery::now_ms;
 use crate::{Kind, Notification, Notifier};
 
-/// Wraps the engine's sink (the feed hub): everything goes to `inner` as
-/// before; signals and new quarantines also go to the [`Notifier`], by
-/// `try_send` (a worker never waits on a webhook).
+/// The engine's sink (the feed hub) with the notifier on the side:
+/// everything goes to the sink as before; signals and new quarantines and
+/// reloads also go to the [`Notifier`], by `try_send` (a worker never
+/// waits on a webhook).
+pub type NotifySink<S> = Tapped<S, NotifyTap>;
+
+/// The notifier's side of a [`NotifySink`].
 #[derive(Debug)]
-pub struct NotifySink<S> {
-    inner: S,
+pub struct NotifyTap {
     notifier: Notifier,
     /// The engine run's start (ms), part of quarantine ids.
     run_ms: i64,
     /// Quarantines already told, per (stream, strategy). Touched only for
-    /// runners that have faulted (see [`Sink::strategy_health`]).
+    /// runners that have faulted (see `Sink::strategy_health`).
     told: Mutex<HashMap<(StreamKey, String), u64>>,
     /// Reload counts (done, refused) already told, per strategy: a reload
     /// reaches every stream's runner, and is told once.
     reloads_told: Mutex<HashMap<String, (u64, u64)>>,
 }
 
-impl<S: Sink> NotifySink<S> {
-    pub fn new(inner: S, notifier: Notifier, run_ms: i64) -> Self {
-        NotifySink {
+impl NotifyTap {
+    /// `inner` with `notifier` on the side.
+    pub fn wrap<S>(inner: S, notifier: Notifier, run_ms: i64) -> NotifySink<S> {
+        Tapped::new(
             inner,
-            notifier,
-            run_ms,
-            told: Mutex::new(HashMap::new()),
-            reloads_told: Mutex::new(HashMap::new()),
-        }
+            NotifyTap {
+                notifier,
+                run_ms,
+                told: Mutex::new(HashMap::new()),
+                reloads_told: Mutex::new(HashMap::new()),
+            },
+        )
     }
 }
 
-impl<S: Sink> Sink for NotifySink<S> {
+impl SinkTap for NotifyTap {
     fn signal(&self, signal: Signal) {
-        // Emit first: the feed's clients never wait on the notifier's
-        // filters or its notification's encoding.
-        let copy = signal.clone();
-        self.inner.signal(signal);
-        self.notifier.signal(&copy);
-    }
-
-    fn wants_candles(&self) -> bool {
-        self.inner.wants_candles()
-    }
-
-    fn candle(&self, stream: &StreamKey, candle: &Candle) {
-        self.inner.candle(stream, candle);
-    }
-
-    fn candles(&self, stream: &StreamKey, candles: &mut dyn Iterator<Item = &Candle>) {
-        self.inner.candles(stream, candles);
-    }
-
-    fn wants_predictions(&self) -> bool {
-        self.inner.wants_predictions()
-    }
-
-    fn prediction(&self, stream: &StreamKey, model: &str, time: i64, p: &Prediction) {
-        self.inner.prediction(stream, model, time, p);
+        self.notifier.signal(&signal);
     }
 
     fn strategy_health(
@@ -76,7 +57,6 @@ impl<S: Sink> Sink for NotifySink<S> {
         stats: &PluginStats,
         health: &PluginHealth,
     ) {
-        self.inner.strategy_health(stream, strategy, stats, health);
         if let PluginHealth::Quarantined { fault, .. } = health {
             self.quarantined(stream, strategy, stats.quarantines(), &fault.to_string());
         }
@@ -86,7 +66,7 @@ impl<S: Sink> Sink for NotifySink<S> {
     }
 }
 
-impl<S> NotifySink<S> {
+impl NotifyTap {
     /// Tells a strategy's reload once: when its counts first reach these
     /// values on any stream.
     fn reloaded(&self, strategy: &str, reloads: u64, failures: u64) {
@@ -155,7 +135,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use candlewick_pipeline::VecSink;
+    use candlewick_pipeline::{Sink, VecSink};
     use candlewick_plugins::{Action, Fault};
 
     use super::*;
@@ -186,7 +166,7 @@ mod tests {
             ..NotifyConfig::default()
         };
         let (notifier, inbox) = channel(&config, Arc::new(Stats::default()));
-        let sink = NotifySink::new(VecSink::default(), notifier, 42);
+        let sink = NotifyTap::wrap(VecSink::default(), notifier, 42);
         sink.signal(signal());
         assert_eq!(sink.inner.take().len(), 1);
 

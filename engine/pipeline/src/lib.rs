@@ -74,7 +74,8 @@ pub use assemble::{
 pub use candlewick_core::{
     json_num, json_str, signal_id, supervise, Backoff, CandleEvent, Clock, Counters, Durability,
     Health, LatencySummary, LogLimiter, Metrics, NullSink, Prediction, RouteError, Router, Signal,
-    Sink, Stage, StreamId, StreamKey, StreamTable, SuperviseError, TaskState, VecSink,
+    Sink, SinkTap, Stage, StreamId, StreamKey, StreamTable, SuperviseError, Tapped, TaskState,
+    VecSink,
 };
 pub use checkpoint::{CheckpointPolicy, OutboxPolicy};
 pub use engine::{Engine, LIVE_CHECKPOINT, LIVE_SPIN};

@@ -18,7 +18,7 @@ use candlewick_cluster::lease::Leases;
 use candlewick_cluster::publish::{publish_signals, republish_outbox, PublishStats, SignalFence};
 use candlewick_cluster::shared::{state_bucket, SharedStats, SharedStore};
 use candlewick_cluster::streams::{ensure_candles, ensure_signals};
-use candlewick_cluster::tee::{SignalProgress, SignalTee};
+use candlewick_cluster::tee::{PublishTap, SignalProgress};
 use candlewick_cluster::{ClusterConfig, ClusterError, JetStream};
 use candlewick_ingest::replay::ReplayReport;
 use candlewick_pipeline::{supervise, Backoff, Clock, Health, Router, Sink, Strategy, StreamTable};
@@ -214,7 +214,7 @@ impl Cluster {
         if !self.publish_signals {
             return (hub, None);
         }
-        let (tee, rx) = SignalTee::new(hub, self.signal_queue, self.progress.clone());
+        let (tee, rx) = PublishTap::wrap(hub, self.signal_queue, self.progress.clone());
         let fence = self.leases.as_ref().map(|leases| SignalFence {
             leases: leases.clone(),
             partition_count: self.cfg.partition_count,
