@@ -212,6 +212,20 @@ impl Results {
     /// [`AnalystError::Rocks`].
     pub fn symbols(&self) -> Result<Vec<String>, AnalystError> {
         let mut out: Vec<String> = Vec::new();
+        self.each_record_key(|_, symbol, _| {
+            if out.last().map(String::as_bytes) != Some(symbol) {
+                out.push(String::from_utf8_lossy(symbol).into_owned());
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Walks every record's key, in key order (by symbol, then time): the
+    /// key, its symbol and its time (0 if unreadable).
+    fn each_record_key(
+        &self,
+        mut f: impl FnMut(Box<[u8]>, &[u8], i64),
+    ) -> Result<(), AnalystError> {
         for item in self
             .db
             .iterator(IteratorMode::From(b"r/", Direction::Forward))
@@ -220,13 +234,16 @@ impl Results {
             let Some(rest) = k.strip_prefix(b"r/") else {
                 break;
             };
-            let symbol = rest.split(|b| *b == b'/').next().unwrap_or_default();
-            let symbol = String::from_utf8_lossy(symbol).into_owned();
-            if out.last() != Some(&symbol) {
-                out.push(symbol);
-            }
+            let mut parts = rest.rsplitn(2, |b| *b == b'/');
+            let time = parts
+                .next()
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0);
+            let symbol = parts.next().unwrap_or_default().to_vec();
+            f(k, &symbol, time);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Deletes records older than `max_age_ms` before `now_ms`, and beyond
@@ -252,27 +269,13 @@ impl Results {
                 }
             }
         };
-        for item in self
-            .db
-            .iterator(IteratorMode::From(b"r/", Direction::Forward))
-        {
-            let (k, _) = item.map_err(|e| self.rocks(e))?;
-            let Some(rest) = k.strip_prefix(b"r/") else {
-                break;
-            };
-            let mut parts = rest.rsplitn(2, |b| *b == b'/');
-            let time = parts
-                .next()
-                .and_then(|t| std::str::from_utf8(t).ok())
-                .and_then(|t| t.parse::<i64>().ok())
-                .unwrap_or(0);
-            let sym = parts.next().unwrap_or_default();
+        self.each_record_key(|k, sym, time| {
             if sym != symbol.as_slice() {
                 flush(&mut current, &mut doomed);
                 symbol = sym.to_vec();
             }
             current.push((k, time));
-        }
+        })?;
         flush(&mut current, &mut doomed);
         for k in &doomed {
             self.db
