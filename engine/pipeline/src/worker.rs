@@ -123,7 +123,7 @@ impl Worker {
         };
         let width = self.slots.first().map_or(0, |s| s.state.set().width());
         let mut scratch = Batch {
-            events: Vec::with_capacity(self.max_batch),
+            received: Vec::new(),
             values: vec![0.0; width],
             touched: Vec::new(),
             signals: Vec::new(),
@@ -135,29 +135,29 @@ impl Worker {
                 Next::Closed => break,
                 Next::Idle => {}
                 Next::Events(first) => {
-                    scratch.events.clear();
-                    self.take(&mut scratch.events, first);
-                    while scratch.events.len() < self.max_batch {
+                    let mut events = first.len();
+                    scratch.received.push(first);
+                    while events < self.max_batch {
                         match self.rx.try_recv() {
-                            Ok(more) => self.take(&mut scratch.events, more),
+                            Ok(more) => {
+                                events += more.len();
+                                scratch.received.push(more);
+                            }
                             Err(_) => break,
                         }
                     }
-                    self.metrics.dequeued(self.shard, scratch.events.len());
+                    self.metrics.dequeued(self.shard, events);
                     self.batch(&mut scratch, &mut report)?;
+                    // The emptied batches go back to the routers to refill.
+                    for batch in scratch.received.drain(..) {
+                        let _ = self.spares.try_send(batch);
+                    }
                 }
             }
             self.checkpoint_if_due(false)?;
         }
         self.checkpoint_if_due(true)?;
         Ok(report)
-    }
-
-    /// Appends a queued batch's events to `into` and hands the emptied
-    /// batch back to the routers.
-    fn take(&self, into: &mut Vec<CandleEvent>, mut batch: Vec<CandleEvent>) {
-        into.append(&mut batch);
-        let _ = self.spares.try_send(batch);
     }
 
     /// The next queued batch: polled for [`Worker::spin`] (latency mode:
@@ -284,7 +284,7 @@ impl Worker {
     /// Applies each event to its stream; returns the duplicates refused.
     fn apply_all(&mut self, b: &mut Batch) -> Result<u64, StateError> {
         let mut duplicates = 0u64;
-        for ev in &b.events {
+        for ev in b.received.iter().flatten() {
             let Some(&li) = self.local.get(ev.stream.0 as usize) else {
                 continue;
             };
@@ -569,7 +569,9 @@ impl Worker {
 
 /// Reused buffers of one worker: no allocation per event once warm.
 struct Batch {
-    events: Vec<CandleEvent>,
+    /// The queued batches drained together, as the routers filled them
+    /// (read in place, not copied into one).
+    received: Vec<Vec<CandleEvent>>,
     values: Vec<f64>,
     touched: Vec<u32>,
     signals: Vec<Signal>,

@@ -37,7 +37,7 @@ enum Group {
 impl Annualisation {
     pub(crate) fn infer(time: &[i64], period_ms: Option<i64>) -> Annualisation {
         let freq_days = period_ms.map_or(0, |p| p.div_euclid(DAY_MS));
-        let weekend = time.iter().filter(|&&t| weekday(t) >= 5).count();
+        let weekend = count_weekend(time);
         let weekend_share = if time.is_empty() {
             f64::NAN
         } else {
@@ -72,8 +72,17 @@ impl Annualisation {
         let group = self.group();
         let mut lasts: Vec<f64> = Vec::new();
         let mut current = None;
+        // The current day's or week's span: a bar inside it needs no key.
+        let mut span = (i64::MAX, i64::MIN);
         for (&t, &e) in time.iter().zip(equity) {
+            if (span.0..span.1).contains(&t) {
+                if let Some(last) = lasts.last_mut() {
+                    *last = e;
+                }
+                continue;
+            }
             let key = group_key(group, t);
+            span = group_span(group, key);
             if current == Some(key) {
                 if let Some(last) = lasts.last_mut() {
                     *last = e;
@@ -124,17 +133,79 @@ pub(crate) fn geometric_mean(returns: &[f64]) -> f64 {
 }
 
 /// Beta of the equity's log returns against the close's: `cov / var`.
+///
+/// Two logarithms per bar make this the slowest statistic, so it runs in
+/// chunks on every core, each with Welford's one-pass co-moments (as
+/// stable as two passes over stored returns, without two per-bar
+/// vectors), merged in order as Chan, Golub and LeVeque do.
 pub(crate) fn beta(equity: &[f64], close: &[f64]) -> f64 {
-    let log_returns =
-        |v: &[f64]| -> Vec<f64> { v.windows(2).map(|w| (w[1] / w[0]).ln()).collect() };
-    let (e, m) = (log_returns(equity), log_returns(close));
-    if e.len() <= 1 {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    let returns = equity.len().min(close.len()).saturating_sub(1);
+    let chunks: Vec<CoMoments> = (0..returns.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let (from, to) = (c * CHUNK, ((c + 1) * CHUNK).min(returns));
+            CoMoments::of(&equity[from..=to], &close[from..=to])
+        })
+        .collect();
+    // Merged in order, so the result is the same bits on any number of
+    // cores.
+    let moments = chunks
+        .into_iter()
+        .fold(CoMoments::default(), CoMoments::merge);
+    if moments.n <= 1.0 {
         return f64::NAN;
     }
-    let (me, mm) = (mean(&e), mean(&m));
-    let cov: f64 = e.iter().zip(&m).map(|(a, b)| (a - me) * (b - mm)).sum();
-    let var: f64 = m.iter().map(|b| (b - mm) * (b - mm)).sum();
-    cov / var
+    moments.co / moments.m2
+}
+
+/// Running co-moments of two series of log returns: count, means, the sum
+/// of co-deviations and the second one's sum of squared deviations.
+#[derive(Debug, Clone, Copy, Default)]
+struct CoMoments {
+    n: f64,
+    mean_x: f64,
+    mean_y: f64,
+    co: f64,
+    m2: f64,
+}
+
+impl CoMoments {
+    /// Of the log returns of `x` and `y` (prices, same length).
+    fn of(x: &[f64], y: &[f64]) -> Self {
+        let mut m = CoMoments::default();
+        for (a, b) in x.windows(2).zip(y.windows(2)) {
+            let (rx, ry) = ((a[1] / a[0]).ln(), (b[1] / b[0]).ln());
+            m.n += 1.0;
+            let dx = rx - m.mean_x;
+            m.mean_x += dx / m.n;
+            let dy = ry - m.mean_y;
+            m.mean_y += dy / m.n;
+            m.co += dx * (ry - m.mean_y);
+            m.m2 += dy * (ry - m.mean_y);
+        }
+        m
+    }
+
+    fn merge(a: Self, b: Self) -> Self {
+        if a.n == 0.0 {
+            return b;
+        }
+        if b.n == 0.0 {
+            return a;
+        }
+        let n = a.n + b.n;
+        let (dx, dy) = (b.mean_x - a.mean_x, b.mean_y - a.mean_y);
+        let w = a.n * b.n / n;
+        CoMoments {
+            n,
+            mean_x: a.mean_x + dx * b.n / n,
+            mean_y: a.mean_y + dy * b.n / n,
+            co: a.co + b.co + dx * dy * w,
+            m2: a.m2 + b.m2 + dy * dy * w,
+        }
+    }
 }
 
 pub(crate) fn mean(v: &[f64]) -> f64 {
@@ -154,6 +225,23 @@ pub(crate) fn variance(v: &[f64]) -> f64 {
     v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64
 }
 
+/// Bars on a Saturday or Sunday (UTC). The times are in order, so a bar's
+/// day is worked out only when it leaves the day before (one comparison
+/// per bar, not two divisions).
+fn count_weekend(time: &[i64]) -> usize {
+    let (mut day_end, mut weekend_day) = (i64::MIN, false);
+    let mut count = 0;
+    for &t in time {
+        if t >= day_end || t < day_end - DAY_MS {
+            let day = t.div_euclid(DAY_MS);
+            day_end = (day + 1) * DAY_MS;
+            weekend_day = weekday(t) >= 5;
+        }
+        count += usize::from(weekend_day);
+    }
+    count
+}
+
 /// Day of the week of a UTC time, Monday = 0 (1970-01-01 was a Thursday).
 fn weekday(t: i64) -> i64 {
     (t.div_euclid(DAY_MS) + 3).rem_euclid(7)
@@ -170,6 +258,16 @@ fn group_key(group: Group, t: i64) -> i64 {
             y * 12 + m
         }
         Group::Year => candlewick_market::time::civil_from_days(days).0,
+    }
+}
+
+/// The times `[start, end)` of a day's or week's group `key`; an empty
+/// span for months and years (their bars are few: each is keyed).
+fn group_span(group: Group, key: i64) -> (i64, i64) {
+    match group {
+        Group::Day => (key * DAY_MS, (key + 1) * DAY_MS),
+        Group::Week => ((key * 7 + 4) * DAY_MS, ((key + 1) * 7 + 4) * DAY_MS),
+        Group::Month | Group::Year => (i64::MAX, i64::MIN),
     }
 }
 
@@ -202,6 +300,62 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert!((r[0] - 0.1).abs() < 1e-12 && (r[1] - 0.1).abs() < 1e-12);
         assert_eq!(a.bar_interval, "1h");
+    }
+
+    #[test]
+    fn weekend_bars_and_weekly_groups_agree_with_the_per_bar_rules() {
+        // Four weeks of 7-hourly bars, from a Wednesday.
+        let h = 3_600_000;
+        let time: Vec<i64> = (0..96).map(|i| 1_699_999_200_000 + i * 7 * h).collect();
+        let per_bar = time.iter().filter(|&&t| weekday(t) >= 5).count();
+        assert!(per_bar > 10);
+        assert_eq!(count_weekend(&time), per_bar);
+        let equity: Vec<f64> = (0..96).map(|i| 100.0 + f64::from(i)).collect();
+        for group in [Group::Day, Group::Week] {
+            let mut lasts: Vec<(i64, f64)> = Vec::new();
+            for (&t, &e) in time.iter().zip(&equity) {
+                let key = group_key(group, t);
+                match lasts.last_mut() {
+                    Some(last) if last.0 == key => last.1 = e,
+                    _ => lasts.push((key, e)),
+                }
+            }
+            let want: Vec<f64> = lasts.windows(2).map(|w| w[1].1 / w[0].1 - 1.0).collect();
+            let a = Annualisation {
+                period: if group == Group::Day {
+                    "daily"
+                } else {
+                    "weekly"
+                },
+                ..Annualisation::infer(&time, Some(7 * h))
+            };
+            assert_eq!(a.period_returns(&time, &equity), want, "{group:?}");
+        }
+    }
+
+    #[test]
+    fn beta_in_chunks_is_the_two_pass_value() {
+        // Past three chunks, so that merged co-moments are checked too.
+        let close: Vec<f64> = (0..200_000)
+            .map(|i| 100.0 + (f64::from(i) / 13.0).sin() * 4.0)
+            .collect();
+        let equity: Vec<f64> = close
+            .iter()
+            .enumerate()
+            .map(|(i, c)| 0.5 * c + 50.0 + (i % 7) as f64 * 0.01)
+            .collect();
+        let logs = |v: &[f64]| -> Vec<f64> { v.windows(2).map(|w| (w[1] / w[0]).ln()).collect() };
+        let (e, m) = (logs(&equity), logs(&close));
+        let (me, mm) = (mean(&e), mean(&m));
+        let cov: f64 = e.iter().zip(&m).map(|(a, b)| (a - me) * (b - mm)).sum();
+        let var: f64 = m.iter().map(|b| (b - mm) * (b - mm)).sum();
+        let two_pass = cov / var;
+        let one = beta(&equity, &close);
+        assert!(
+            (one - two_pass).abs() <= 1e-12 * two_pass.abs(),
+            "{one} {two_pass}"
+        );
+        assert!(beta(&[1.0, 2.0], &[1.0, 2.0]).is_nan());
     }
 
     #[test]

@@ -147,24 +147,33 @@ impl Stats {
             time.last().copied().unwrap_or(0),
         );
 
-        let dd = curve.drawdown();
-        let episodes = drawdown::episodes(time, &dd);
-        let ann = annual::Annualisation::infer(time, period);
-        let periods = ann.period_returns(time, equity);
-        let risk = annual::risk(&periods, ann.periods_per_year);
-        let max_dd = dd
-            .iter()
-            .copied()
-            .filter(|d| !d.is_nan())
-            .fold(0.0, f64::max);
+        // Four passes over the bars, independent of each other: on the
+        // cores the replay has just left idle, they take the time of one.
+        let (((episodes, max_dd), beta), ((ann, risk), holes)) = rayon::join(
+            || {
+                rayon::join(
+                    || drawdown::measure(time, equity),
+                    || annual::beta(equity, close),
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        let ann = annual::Annualisation::infer(time, period);
+                        let periods = ann.period_returns(time, equity);
+                        let risk = annual::risk(&periods, ann.periods_per_year);
+                        (ann, risk)
+                    },
+                    || gaps::Gaps::measure(time),
+                )
+            },
+        );
         let tr = trades::summary(trades, period);
 
         let return_pct = (last(equity) - first(equity)) / first(equity) * 100.0;
         let c0 = close.get(warmup).copied().unwrap_or(f64::NAN);
         let buy_hold = (last(close) - c0) / c0 * 100.0;
         let years = duration::years(t1 - t0);
-        let beta = annual::beta(equity, close);
-        let holes = gaps::Gaps::measure(time);
         Stats {
             start: candlewick_market::time::format_ms(t0),
             end: candlewick_market::time::format_ms(t1),
