@@ -138,12 +138,7 @@ impl Replay<'_> {
         }
         let (pipeline, router) = Engine::backtest(keys)
             .workers(self.workers)
-            .configure(|c| {
-                c.max_batch = self.options.batch.max(1);
-                // The stream state must keep some indicator; nothing reads
-                // it here (the plugin runner computes the strategy's own).
-                c.indicator_spec = STREAM_SPEC.to_owned();
-            })
+            .configure(|c| c.max_batch = self.options.batch.max(1))
             .models(models.to_vec())
             .strategies(self.host, std::slice::from_ref(&self.strategy))
             .sink(sink.clone())
@@ -188,9 +183,6 @@ impl Replay<'_> {
             .map_err(|e| RunError::Strategy(format!("indicators: {e}")))
     }
 }
-
-/// The cheapest indicator, for the stream state a worker keeps per stream.
-const STREAM_SPEC: &str = "obv";
 
 /// A series ready to route: its key, its checker, and what was read ahead.
 struct Prepared<'a> {
@@ -342,13 +334,19 @@ const ROUTE_BATCH: usize = 256;
 
 /// The simulated broker as the pipeline's sink: one account per stream.
 struct BrokerSink {
+    keys: Vec<StreamKey>,
     index: HashMap<StreamKey, usize>,
     accounts: Vec<Mutex<Account>>,
+    /// The account a signal last went to: a stream's signals come in runs,
+    /// so most find theirs without a key built and hashed.
+    last: AtomicUsize,
 }
 
 impl BrokerSink {
     fn new(keys: &[StreamKey], options: &RunOptions) -> Result<Self, RunError> {
         Ok(BrokerSink {
+            keys: keys.to_vec(),
+            last: AtomicUsize::new(0),
             index: keys.iter().cloned().zip(0..).collect(),
             accounts: keys
                 .iter()
@@ -358,12 +356,37 @@ impl BrokerSink {
     }
 
     fn account(&self, key: &StreamKey) -> Option<std::sync::MutexGuard<'_, Account>> {
-        let i = *self.index.get(key)?;
+        self.account_at(*self.index.get(key)?)
+    }
+
+    fn account_at(&self, i: usize) -> Option<std::sync::MutexGuard<'_, Account>> {
         Some(
-            self.accounts[i]
+            self.accounts
+                .get(i)?
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         )
+    }
+
+    /// The account of `signal`'s stream.
+    fn signal_account(
+        &self,
+        signal: &candlewick_pipeline::Signal,
+    ) -> Option<std::sync::MutexGuard<'_, Account>> {
+        let hint = self.last.load(Ordering::Relaxed);
+        let hit = self
+            .keys
+            .get(hint)
+            .is_some_and(|k| k.symbol == signal.symbol && k.interval == signal.interval);
+        let i = if hit {
+            hint
+        } else {
+            let key = StreamKey::new(signal.symbol.clone(), signal.interval);
+            let i = *self.index.get(&key)?;
+            self.last.store(i, Ordering::Relaxed);
+            i
+        };
+        self.account_at(i)
     }
 
     fn into_accounts(self: Arc<Self>) -> Vec<Account> {
@@ -381,8 +404,7 @@ impl BrokerSink {
 
 impl Sink for BrokerSink {
     fn signal(&self, s: candlewick_pipeline::Signal) {
-        let key = StreamKey::new(s.symbol.clone(), s.interval);
-        if let Some(mut account) = self.account(&key) {
+        if let Some(mut account) = self.signal_account(&s) {
             account.pending.push_back((
                 s.time,
                 Signal {

@@ -39,6 +39,21 @@ pub struct IndicatorSet {
 }
 
 impl IndicatorSet {
+    /// No indicators, spec `""`: for a stream whose engine keeps only its
+    /// offset (a backtest: each strategy's runner computes its own).
+    /// [`IndicatorSet::parse`] still refuses an empty spec, which in a
+    /// configuration is a mistake.
+    pub fn none() -> Self {
+        IndicatorSet {
+            spec: String::new(),
+            columns: Vec::new(),
+            lookbacks: Vec::new(),
+            indicators: Vec::new(),
+            widths: Vec::new(),
+            applied: 0,
+        }
+    }
+
     /// Builds the set a spec describes.
     ///
     /// # Errors
@@ -124,7 +139,11 @@ impl IndicatorSet {
     /// # Errors
     /// What differs, or that an update panicked.
     pub fn check_restored(&self) -> Result<(), String> {
-        let fresh = IndicatorSet::parse(&self.spec).map_err(|e| format!("spec: {e}"))?;
+        let fresh = if self.spec.is_empty() {
+            IndicatorSet::none()
+        } else {
+            IndicatorSet::parse(&self.spec).map_err(|e| format!("spec: {e}"))?
+        };
         if fresh.columns != self.columns
             || fresh.widths != self.widths
             || fresh.lookbacks != self.lookbacks

@@ -1,6 +1,7 @@
 //! Instrument symbols.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,9 +10,12 @@ use serde::{Deserialize, Serialize};
 /// Validated on construction: 1 to 32 ASCII characters from `A-Z`, `0-9`,
 /// `-`, `_` and `.`, upper-cased. The limit keeps RocksDB keys and feed
 /// frames small and stops a hostile frame from smuggling anything else in.
+///
+/// Shared, not copied: every signal of a stream carries its symbol, and a
+/// clone is a reference count, not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Symbol(String);
+pub struct Symbol(Arc<str>);
 
 /// Why a string is not a symbol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +35,7 @@ impl Symbol {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if ok {
-            Ok(Symbol(s.to_ascii_uppercase()))
+            Ok(Symbol(s.to_ascii_uppercase().into()))
         } else {
             Err(SymbolError(s.chars().take(40).collect()))
         }
@@ -51,7 +55,7 @@ impl TryFrom<String> for Symbol {
 
 impl From<Symbol> for String {
     fn from(s: Symbol) -> String {
-        s.0
+        s.0.as_ref().to_owned()
     }
 }
 

@@ -69,14 +69,16 @@ impl Engine<'static> {
     }
 
     /// A backtest over `streams`: state in memory and never checkpointed,
-    /// no clock read per candle (history has no frame to time), workers
-    /// that sleep at once (throughput rules), and no warm-up tail (a
-    /// replay does not restart).
+    /// no engine indicators (each strategy's runner computes its own; the
+    /// stream keeps only its offset), no clock read per candle (history
+    /// has no frame to time), workers that sleep at once (throughput
+    /// rules), and no warm-up tail (a replay does not restart).
     pub fn backtest(streams: Vec<StreamKey>) -> Self {
         Engine::new(
             streams,
             PipelineConfig {
                 checkpoint: CheckpointPolicy::Never,
+                indicator_spec: String::new(),
                 spin: Duration::ZERO,
                 measure_latency: false,
                 tail_bars: 0,

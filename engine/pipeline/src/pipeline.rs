@@ -24,7 +24,8 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// Most events drained into one batch. Default 1024.
     pub max_batch: usize,
-    /// The engine's own indicators per stream (checkpointed exactly).
+    /// The engine's own indicators per stream (checkpointed exactly);
+    /// empty for none (backtests).
     pub indicator_spec: String,
     /// Candles kept per stream to re-warm strategies' indicators after a
     /// restart (see [`Pipeline::start`]). Default 256; 0 disables.

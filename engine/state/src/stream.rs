@@ -37,12 +37,19 @@ pub struct StreamState {
 }
 
 impl StreamState {
-    /// A fresh state: the indicators of `spec`, nothing applied.
+    /// A fresh state: the indicators of `spec`, nothing applied. An empty
+    /// spec keeps no indicators, only the offset (a backtest's streams:
+    /// each strategy's runner computes its own).
     ///
     /// # Errors
     /// [`StateError::Spec`] when `spec` does not parse.
     pub fn new(key: StreamKey, spec: &str) -> Result<Self, StateError> {
-        match IndicatorSet::parse(spec) {
+        let set = if spec.trim().is_empty() {
+            Ok(IndicatorSet::none())
+        } else {
+            IndicatorSet::parse(spec)
+        };
+        match set {
             Ok(set) => Ok(StreamState {
                 key,
                 set,
@@ -167,6 +174,24 @@ mod tests {
             state.apply(&candle(t, t as f64), &mut out).unwrap();
         }
         state
+    }
+
+    /// A stream with no indicators (a backtest's) keeps its offset, refuses
+    /// a repeat like any other, and survives the record codec.
+    #[test]
+    fn an_empty_spec_keeps_only_the_offset() {
+        let mut state = applied("", &[10, 20]);
+        assert_eq!(state.set().width(), 0);
+        assert_eq!(state.last_open_time(), Some(20));
+        assert!(matches!(
+            state.apply(&candle(20, 1.0), &mut []),
+            Err(StateError::AlreadyApplied { .. })
+        ));
+        let bytes = crate::codec::encode_set(&key(), state.set()).unwrap();
+        let back = crate::codec::decode_set(&key(), &bytes).unwrap();
+        assert_eq!(&back, state.set());
+        // A configuration's empty spec is still refused where it is parsed.
+        assert!(candlewick_indicators::IndicatorSet::parse("").is_err());
     }
 
     #[test]
