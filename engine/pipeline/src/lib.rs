@@ -35,11 +35,18 @@
 //! 6. **Strategies.** Applied candles, each with its model outputs, are
 //!    pushed to the stream's plugin runners, which are flushed once per
 //!    batch.
-//! 7. **Commit, then emit.** The batch's stream states, plugin snapshots,
-//!    model windows and warm-up tails are committed in one `WriteBatch`; only then are its
-//!    signals handed to the [`Sink`]. A crash can therefore never emit a
-//!    signal twice (its candle is already in the committed offset), which is
-//!    what lets a consumer trust signal ids across restarts.
+//! 7. **Emit, then checkpoint.** The batch's signals go to the [`Sink`]
+//!    at once; every [`PipelineConfig::checkpoint`] interval the worker
+//!    hands a consistent copy of what changed (stream states, plugin
+//!    snapshots, model windows, warm-up tails, the signals since the last
+//!    one) to the checkpoint writer thread, which commits it in one
+//!    `WriteBatch`. A crash re-applies the candles after the last
+//!    checkpoint and re-emits their signals with the same ids
+//!    (ARCHITECTURE §3: at-least-once with deterministic ids).
+//!
+//! Build a pipeline with [`Engine`] (`Engine::live` or
+//! `Engine::backtest`); the shared types live in `candlewick_core` and are
+//! re-exported here.
 //!
 //! ## Shutdown
 //!
