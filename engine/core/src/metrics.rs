@@ -213,22 +213,7 @@ impl Metrics {
 
     /// ingest -> emit quantiles over every shard since start.
     pub fn latency(&self) -> LatencySummary {
-        let mut all = new_histogram();
-        for h in &self.latency {
-            let h = match h.lock() {
-                Ok(h) => h,
-                Err(p) => p.into_inner(),
-            };
-            // Same bounds on both sides: add cannot fail.
-            let _ = all.add(&*h);
-        }
-        LatencySummary {
-            count: all.len(),
-            p50: all.value_at_quantile(0.5),
-            p99: all.value_at_quantile(0.99),
-            p999: all.value_at_quantile(0.999),
-            max: all.max(),
-        }
+        summary(&self.latency)
     }
 
     /// Clears the latency histograms (a bench separates its phases).

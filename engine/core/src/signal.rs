@@ -43,6 +43,33 @@ pub fn signal_id(strategy: &str, symbol: &str, interval: &str, time: i64) -> Str
 }
 
 impl Signal {
+    /// A signal of `strategy` on the candle of `symbol`/`interval` opening
+    /// at `time` (closing at `price`), with its deterministic id; no stop
+    /// or target, not yet emitted, not timed.
+    pub fn decided(
+        strategy: Arc<str>,
+        symbol: Symbol,
+        interval: Interval,
+        time: i64,
+        (action, strength): (Action, f64),
+        price: f64,
+    ) -> Signal {
+        Signal {
+            id: signal_id(&strategy, symbol.as_str(), interval.as_str(), time),
+            strategy,
+            symbol,
+            interval,
+            time,
+            action,
+            strength,
+            price,
+            stop_loss: None,
+            take_profit: None,
+            emitted_at_us: 0,
+            ingest_ns: 0,
+        }
+    }
+
     /// The signal as the feed sends it and the outbox keeps it: the JSON
     /// object's members after `{"type":"signal","seq":N,`, closing brace
     /// included (DESIGN §7's signal frame).

@@ -209,20 +209,15 @@ mod tests {
     use crate::Action;
 
     fn signal(time: i64) -> Signal {
-        Signal {
-            id: format!("s:EURUSD:1h:{time}"),
-            strategy: "s".into(),
-            symbol: candlewick_market::Symbol::new("EURUSD").unwrap(),
-            interval: "1h".parse().unwrap(),
+        let eurusd = candlewick_market::Symbol::new("EURUSD").unwrap();
+        Signal::decided(
+            "s".into(),
+            eurusd,
+            "1h".parse().unwrap(),
             time,
-            action: Action::Buy,
-            strength: 1.0,
-            price: 1.0,
-            stop_loss: None,
-            take_profit: None,
-            emitted_at_us: 0,
-            ingest_ns: 0,
-        }
+            (Action::Buy, 1.0),
+            1.0,
+        )
     }
 
     /// Notes, for each signal it is told of, how many the tapped sink held.

@@ -199,19 +199,17 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn signal() -> Signal {
+        let btc = candlewick_market::Symbol::new("BTCUSDT").unwrap();
         Signal {
-            id: "sma_cross:BTCUSDT:1m:60000".into(),
-            strategy: "sma_cross".into(),
-            symbol: candlewick_market::Symbol::new("BTCUSDT").unwrap(),
-            interval: "1m".parse().unwrap(),
-            time: 60_000,
-            action: Action::Buy,
-            strength: 0.5,
-            price: 10.5,
-            stop_loss: None,
-            take_profit: None,
             emitted_at_us: 7,
-            ingest_ns: 0,
+            ..Signal::decided(
+                "sma_cross".into(),
+                btc,
+                "1m".parse().unwrap(),
+                60_000,
+                (Action::Buy, 0.5),
+                10.5,
+            )
         }
     }
 

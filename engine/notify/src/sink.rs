@@ -142,20 +142,15 @@ mod tests {
     use crate::{channel, NotifyConfig, Secret, Stats, WebhookConfig};
 
     fn signal() -> Signal {
-        Signal {
-            id: "s:EURUSD:1h:0".into(),
-            strategy: "s".into(),
-            symbol: candlewick_market::Symbol::new("EURUSD").unwrap(),
-            interval: "1h".parse().unwrap(),
-            time: 0,
-            action: Action::Buy,
-            strength: 1.0,
-            price: 1.0,
-            stop_loss: None,
-            take_profit: None,
-            emitted_at_us: 0,
-            ingest_ns: 0,
-        }
+        let eurusd = candlewick_market::Symbol::new("EURUSD").unwrap();
+        Signal::decided(
+            "s".into(),
+            eurusd,
+            "1h".parse().unwrap(),
+            0,
+            (Action::Buy, 1.0),
+            1.0,
+        )
     }
 
     #[test]

@@ -334,23 +334,17 @@ impl Worker {
                         continue;
                     };
                     b.signals.push(Signal {
-                        id: crate::signal_id(
-                            name,
-                            key.symbol.as_str(),
-                            key.interval.as_str(),
-                            candle.open_time,
-                        ),
-                        strategy: name.clone(),
-                        symbol: key.symbol.clone(),
-                        interval: key.interval,
-                        time: candle.open_time,
-                        action: s.action,
-                        strength: s.strength,
-                        price: candle.close,
                         stop_loss: s.stop_loss,
                         take_profit: s.take_profit,
-                        emitted_at_us: 0,
                         ingest_ns,
+                        ..Signal::decided(
+                            name.clone(),
+                            key.symbol.clone(),
+                            key.interval,
+                            candle.open_time,
+                            (s.action, s.strength),
+                            candle.close,
+                        )
                     });
                 }
                 quarantines += runner.stats().quarantines();
