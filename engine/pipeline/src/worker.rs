@@ -218,8 +218,21 @@ impl Worker {
             crate::checkpoint::record_durable(&self.metrics.durability, &checkpoint);
             self.metrics.add(&self.metrics.counters.checkpoints, 1);
         }
-        for s in &b.signals {
-            self.sink.signal(s.clone());
+        let signals = b.signals.len() as u64;
+        if let Some(t) = b.signals.iter().map(|s| s.time).max() {
+            self.newest_signal = Some(self.newest_signal.map_or(t, |n| n.max(t)));
+        }
+        // With background checkpoints the signals are kept for the outbox
+        // (below, off the path); otherwise the sink takes them as they are.
+        let outbox_later = matches!(self.schedule.policy(), CheckpointPolicy::Every { .. });
+        if outbox_later {
+            for s in &b.signals {
+                self.sink.signal(s.clone());
+            }
+        } else {
+            for s in b.signals.drain(..) {
+                self.sink.signal(s);
+            }
         }
         if self.sink.wants_candles() {
             for &li in &b.touched {
@@ -235,12 +248,8 @@ impl Worker {
         }
 
         // Off the path: what the next checkpoint will need.
-        let signals = b.signals.len() as u64;
-        if matches!(self.schedule.policy(), CheckpointPolicy::Every { .. }) {
+        if outbox_later {
             self.unsaved.extend(b.signals.iter().map(outbox_record));
-        }
-        if let Some(t) = b.signals.iter().map(|s| s.time).max() {
-            self.newest_signal = Some(self.newest_signal.map_or(t, |n| n.max(t)));
         }
         b.signals.clear();
         self.schedule.applied(applied);
