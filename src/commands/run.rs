@@ -131,13 +131,13 @@ async fn engine_runs(config: Config) -> anyhow::Result<()> {
     // changes its partitions wait in the backlog, on the same port.
     let listener = listener.into_std()?;
     let link = cluster::LeaseLink::start(n).await?;
-    let mut failures = 0u32;
+    let mut transient = cluster::Transient::default();
     let result = loop {
         let held = match link.rebalance().await {
             Ok(held) => held,
             Err(e) => {
                 let e = e.into();
-                if cluster::retry_transient(&mut failures, &e).await {
+                if transient.retry(&e).await {
                     continue;
                 }
                 break Err(e);
@@ -156,9 +156,9 @@ async fn engine_runs(config: Config) -> anyhow::Result<()> {
         }
         let run_listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
         match engine(&config, Some(&link), run_listener, signalled.clone()).await {
-            Ok(Stop::Reassign) => failures = 0,
+            Ok(Stop::Reassign) => transient.reset(),
             Ok(_) => break Ok(()),
-            Err(e) if cluster::retry_transient(&mut failures, &e).await => {}
+            Err(e) if transient.retry(&e).await => {}
             Err(e) => break Err(e),
         }
     };

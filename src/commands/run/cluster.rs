@@ -11,7 +11,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use candlewick_cluster::consume::{ConsumeStats, PartitionSource};
 use candlewick_cluster::lease::Leases;
@@ -37,27 +37,49 @@ pub(super) struct LeaseLink {
     renewing: JoinHandle<Result<(), ClusterError>>,
 }
 
-/// JetStream errors in a row that the engine rides out (a server
-/// restarting; a stream or bucket just created, still electing its
-/// leader) before it stops with the last one.
-const TRANSIENT_RETRIES: u32 = 5;
+/// How long the engine rides out JetStream failures in a row (a server
+/// restarting, a stream or bucket electing its leader) before it stops
+/// with the last one: as long as a shared-state write waits (30 s). A
+/// count of tries would depend on the backoff and the machine's speed; a
+/// restarted node of a loaded 3-node cluster took longer than five.
+const TRANSIENT_PATIENCE: Duration = Duration::from_secs(30);
 
-/// When `e` is a JetStream request that failed and fewer than
-/// [`TRANSIENT_RETRIES`] did in a row: says so, waits (backoff) and
-/// returns true (try again).
-pub(super) async fn retry_transient(failures: &mut u32, e: &anyhow::Error) -> bool {
-    let transient = matches!(
-        e.downcast_ref::<ClusterError>(),
-        Some(ClusterError::JetStream { .. })
-    );
-    if !transient || *failures >= TRANSIENT_RETRIES {
-        return false;
+/// The longest wait between two tries.
+const TRANSIENT_WAIT_MAX: Duration = Duration::from_secs(5);
+
+/// A streak of failed JetStream requests.
+#[derive(Debug, Default)]
+pub(super) struct Transient {
+    failures: u32,
+    since: Option<Instant>,
+}
+
+impl Transient {
+    /// A request went through: the next failure starts a new streak.
+    pub(super) fn reset(&mut self) {
+        *self = Transient::default();
     }
-    *failures += 1;
-    let wait = Backoff::default().wait(*failures);
-    tracing::warn!(cause = %format!("{e:#}"), attempt = *failures, retry_in_ms = wait.as_millis() as u64, "the cluster failed a request; trying again");
-    tokio::time::sleep(wait).await;
-    true
+
+    /// When `e` is a JetStream request that failed within
+    /// [`TRANSIENT_PATIENCE`] of the streak's first: says so, waits
+    /// (backoff) and returns true (try again).
+    pub(super) async fn retry(&mut self, e: &anyhow::Error) -> bool {
+        let transient = matches!(
+            e.downcast_ref::<ClusterError>(),
+            Some(ClusterError::JetStream { .. })
+        );
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if !transient || since.elapsed() >= TRANSIENT_PATIENCE {
+            return false;
+        }
+        self.failures += 1;
+        let wait = Backoff::default()
+            .wait(self.failures)
+            .min(TRANSIENT_WAIT_MAX);
+        tracing::warn!(cause = %format!("{e:#}"), attempt = self.failures, retry_in_ms = wait.as_millis() as u64, "the cluster failed a request; trying again");
+        tokio::time::sleep(wait).await;
+        true
+    }
 }
 
 impl LeaseLink {
@@ -67,7 +89,7 @@ impl LeaseLink {
         let cfg = n.cluster()?;
         let js = candlewick_cluster::connect(&cfg, "candlewick-engine").await?;
         let id = n.engine_name();
-        let mut failures = 0;
+        let mut transient = Transient::default();
         let leases = loop {
             let joined = async {
                 let leases = Leases::open(&js, &cfg, &id).await?;
@@ -78,7 +100,7 @@ impl LeaseLink {
                 Ok(leases) => break leases,
                 Err(e) => {
                     let e = e.into();
-                    if !retry_transient(&mut failures, &e).await {
+                    if !transient.retry(&e).await {
                         return Err(e);
                     }
                 }
@@ -350,5 +372,30 @@ pub(super) async fn finish_publisher(task: Publisher) {
         Err(_) => {
             tracing::warn!("signals still queued for SIGNALS after 30 s; stopping without them")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jetstream() -> anyhow::Error {
+        ClusterError::JetStream {
+            what: "lease heartbeat".into(),
+            message: "no stream found for given subject".into(),
+        }
+        .into()
+    }
+
+    #[tokio::test]
+    async fn jetstream_failures_are_ridden_out_for_the_patience_then_not() {
+        let mut streak = Transient::default();
+        assert!(streak.retry(&jetstream()).await, "within the patience");
+        assert!(!streak.retry(&anyhow::anyhow!("not a bus error")).await);
+        // A streak older than the patience ends, however few its tries.
+        streak.since = Instant::now().checked_sub(TRANSIENT_PATIENCE);
+        assert!(!streak.retry(&jetstream()).await);
+        streak.reset();
+        assert!(streak.retry(&jetstream()).await, "a new streak");
     }
 }
