@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use candlewick_market::{Candle, CsvReader};
 use candlewick_pipeline::{
-    CandleEvent, CheckpointPolicy, Clock, OutboxPolicy, Pipeline, PipelineConfig, Signal, Sink,
-    Strategy, StreamId, StreamTable,
+    CandleEvent, CheckpointPolicy, Engine, OutboxPolicy, Signal, Sink, Strategy, StreamId,
 };
 use candlewick_plugins::{HostConfig, Limits, PluginHost};
 use candlewick_state::{StateStore, Store, StreamKey};
@@ -64,28 +63,22 @@ fn run(
         deadline: Duration::from_secs(10),
         ..Limits::default()
     };
-    let table = StreamTable::new(STREAMS.iter().map(|k| k.parse().unwrap()).collect(), 2);
-    let ids: Vec<_> = table.ids().collect();
     let sink = Arc::new(Witness {
         store: store.clone(),
         seen: Mutex::default(),
     });
-    let config = PipelineConfig {
-        checkpoint: policy,
-        outbox,
-        max_batch: 16,
-        ..PipelineConfig::default()
-    };
-    let (pipeline, router) = Pipeline::start(
-        &config,
-        table,
-        store.clone(),
-        Some(&host),
-        &[strategy],
-        sink.clone(),
-        Clock::new(),
-    )
-    .unwrap();
+    let (pipeline, router) = Engine::live(STREAMS.iter().map(|k| k.parse().unwrap()).collect())
+        .configure(|c| {
+            c.checkpoint = policy;
+            c.max_batch = 16;
+        })
+        .outbox(outbox)
+        .store(store.clone())
+        .strategies(&host, std::slice::from_ref(&strategy))
+        .sink(sink.clone())
+        .start()
+        .unwrap();
+    let ids: Vec<_> = router.table().ids().collect();
     let data = candles();
     for chunk in data.chunks(10) {
         router.route_batch(events(chunk, &ids)).unwrap();
@@ -210,18 +203,18 @@ fn durable_offsets_never_run_ahead_of_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path()).unwrap());
     let keys: Vec<StreamKey> = STREAMS.iter().map(|k| k.parse().unwrap()).collect();
-    let config = PipelineConfig {
-        checkpoint: CheckpointPolicy::Every {
-            interval: Duration::from_millis(1),
-            max_candles: 50,
-        },
-        max_batch: 16,
-        ..PipelineConfig::default()
-    };
     let start = || {
-        let table = StreamTable::new(keys.clone(), 2);
-        let sink = Arc::new(candlewick_pipeline::NullSink);
-        Pipeline::start(&config, table, store.clone(), None, &[], sink, Clock::new()).unwrap()
+        Engine::live(keys.clone())
+            .configure(|c| {
+                c.checkpoint = CheckpointPolicy::Every {
+                    interval: Duration::from_millis(1),
+                    max_candles: 50,
+                };
+                c.max_batch = 16;
+            })
+            .store(store.clone())
+            .start()
+            .unwrap()
     };
     let (pipeline, router) = start();
     let ids: Vec<_> = router.table().ids().collect();

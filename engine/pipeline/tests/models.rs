@@ -12,8 +12,8 @@ use candlewick_models::{
     train, ArchKind, Device, FeatureSpec, FeatureWindow, LabelRule, Predictor, TrainConfig,
 };
 use candlewick_pipeline::{
-    CandleEvent, CheckpointPolicy, Clock, Pipeline, PipelineConfig, PipelineError, Prediction,
-    Signal, Sink, Strategy, StreamTable, VecSink,
+    CandleEvent, CheckpointPolicy, Engine, PipelineError, Prediction, Signal, Sink, Strategy,
+    VecSink,
 };
 use candlewick_plugins::{Action, HostConfig, Limits, PluginHost, RestartPolicy};
 use candlewick_state::{MemoryStore, StateStore, StreamKey};
@@ -121,29 +121,24 @@ fn run_recording(
 ) -> Result<(Vec<Signal>, Vec<(String, i64, f64)>), PipelineError> {
     let host = PluginHost::new(HostConfig::default()).unwrap();
     let keys = STREAMS.iter().map(|k| k.parse().unwrap()).collect();
-    let table = StreamTable::new(keys, 2);
-    let ids: Vec<_> = table.ids().collect();
-    let config = PipelineConfig {
-        models: model.into_iter().cloned().collect(),
-        max_batch: 7,
-        // Only the checkpoint taken as the pipeline stops: a restart on
-        // the same store resumes from it.
-        checkpoint: CheckpointPolicy::Every {
-            interval: std::time::Duration::from_secs(3600),
-            max_candles: u64::MAX,
-        },
-        ..PipelineConfig::default()
-    };
     let sink = Arc::new(Recorder::default());
-    let (pipeline, router) = Pipeline::start(
-        &config,
-        table,
-        store as Arc<dyn StateStore>,
-        Some(&host),
-        &[model_follow(&host)],
-        sink.clone(),
-        Clock::new(),
-    )?;
+    let strategy = model_follow(&host);
+    let (pipeline, router) = Engine::live(keys)
+        .configure(|c| {
+            c.max_batch = 7;
+            // Only the checkpoint taken as the pipeline stops: a restart
+            // on the same store resumes from it.
+            c.checkpoint = CheckpointPolicy::Every {
+                interval: std::time::Duration::from_secs(3600),
+                max_candles: u64::MAX,
+            };
+        })
+        .models(model.into_iter().cloned().collect())
+        .store(store as Arc<dyn StateStore>)
+        .strategies(&host, std::slice::from_ref(&strategy))
+        .sink(sink.clone())
+        .start()?;
+    let ids: Vec<_> = router.table().ids().collect();
     let longest = bars.iter().map(|b| b.len()).max().unwrap_or(0);
     for i in 0..longest {
         for (s, b) in bars.iter().enumerate() {
