@@ -514,19 +514,27 @@ impl NatsConfig {
     }
 }
 
-/// Reads a cluster role's config file, parses it (an error names the
-/// file, the line and the key) and checks it with `validate` (an error
-/// names the file).
+/// Reads a cluster role's config file and parses and checks it
+/// ([`parse_checked`]).
 fn load_role<T: serde::de::DeserializeOwned>(
     path: &Path,
     validate: impl Fn(&T) -> anyhow::Result<()>,
 ) -> anyhow::Result<T> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let origin = path.display().to_string();
+    parse_checked(&text, &path.display().to_string(), validate)
+}
+
+/// Parses a config's `text` (an error names `origin`, the line and the
+/// key) and checks it with `validate` (an error names `origin`).
+fn parse_checked<T: serde::de::DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    validate: impl Fn(&T) -> anyhow::Result<()>,
+) -> anyhow::Result<T> {
     let config: T =
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, &text)))?;
-    validate(&config).with_context(|| origin.clone())?;
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, text)))?;
+    validate(&config).with_context(|| origin.to_owned())?;
     Ok(config)
 }
 
@@ -1293,10 +1301,7 @@ impl Config {
                 "embedded config/default.toml".to_owned(),
             ),
         };
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{origin}{}", one_line(&e, &text)))?;
-        config.validate().with_context(|| origin.clone())?;
-        Ok(config)
+        parse_checked(&text, &origin, Config::validate)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
