@@ -68,8 +68,11 @@ impl Transient {
             e.downcast_ref::<ClusterError>(),
             Some(ClusterError::JetStream { .. })
         );
+        if !transient {
+            return false;
+        }
         let since = *self.since.get_or_insert_with(Instant::now);
-        if !transient || since.elapsed() >= TRANSIENT_PATIENCE {
+        if since.elapsed() >= TRANSIENT_PATIENCE {
             return false;
         }
         self.failures += 1;
