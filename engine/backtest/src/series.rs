@@ -106,19 +106,21 @@ impl SeriesCheck {
         match self.policy {
             GapPolicy::Allow => true,
             GapPolicy::Reject => false,
-            GapPolicy::Weekends => gap <= 4 * DAY_MS && spans_weekend(previous, previous + gap),
+            GapPolicy::Weekends => is_weekend_closure(previous, previous + gap),
         }
     }
 }
 
-/// Whether `[from, to]` contains a whole Saturday (UTC).
-fn spans_weekend(from: i64, to: i64) -> bool {
-    let first = from.div_euclid(DAY_MS);
-    let last = to.div_euclid(DAY_MS);
-    (first..=last).any(|d| {
-        let start = d * DAY_MS;
-        (d + 3).rem_euclid(7) == 5 && from <= start && start + DAY_MS <= to
-    })
+/// Whether a hole from the bar at `from` to the bar at `to` is a weekend
+/// closure: it holds a whole Saturday (UTC) and lasts at most four days.
+/// The series check accepts these by default, and the statistics count
+/// them apart from the other holes.
+pub(crate) fn is_weekend_closure(from: i64, to: i64) -> bool {
+    to - from <= 4 * DAY_MS
+        && (from.div_euclid(DAY_MS)..=to.div_euclid(DAY_MS)).any(|d| {
+            let start = d * DAY_MS;
+            (d + 3).rem_euclid(7) == 5 && from <= start && start + DAY_MS <= to
+        })
 }
 
 #[cfg(test)]

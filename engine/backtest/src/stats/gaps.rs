@@ -10,8 +10,7 @@
 use serde::Serialize;
 
 use super::duration::Span;
-
-const DAY_MS: i64 = 86_400_000;
+use crate::series::is_weekend_closure;
 
 /// What the series is missing, measured against its bar interval (the
 /// smallest spacing between two bars).
@@ -57,7 +56,7 @@ impl Gaps {
             }
             gaps.count += 1;
             gaps.missing_bars += u64::try_from((spacing - 1) / interval).unwrap_or(0);
-            if spacing <= 4 * DAY_MS && spans_saturday(w[0], w[1]) {
+            if is_weekend_closure(w[0], w[1]) {
                 gaps.weekend += 1;
             }
             if largest.is_none_or(|(s, _)| spacing > s) {
@@ -72,17 +71,11 @@ impl Gaps {
     }
 }
 
-/// Whether `[from, to]` contains a whole Saturday (UTC).
-fn spans_saturday(from: i64, to: i64) -> bool {
-    (from.div_euclid(DAY_MS)..=to.div_euclid(DAY_MS)).any(|d| {
-        let start = d * DAY_MS;
-        (d + 3).rem_euclid(7) == 5 && from <= start && start + DAY_MS <= to
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY_MS: i64 = 86_400_000;
 
     /// Wednesday 2018-11-21 00:00 UTC, the day before Thanksgiving.
     const WED: i64 = 1_542_758_400_000;
