@@ -88,6 +88,22 @@ fn certificates(dir: &Path) {
     }
 }
 
+/// A server with `conf` on `scheme`, which `client` (the test's own
+/// connection) can reach; a simulator of 2 symbols x 30 candles; and the
+/// ingest config for both, without the server's credential.
+async fn secured(
+    conf: &str,
+    scheme: &str,
+    client: ClusterConfig,
+) -> (NatsServer, Simulator, String) {
+    let nats = NatsServer::start_with(conf, scheme, client).await;
+    let sim = Simulator::start(SimConfig::symbols(2, 30), 0)
+        .await
+        .unwrap();
+    let base = ingest_config(&sim, &nats);
+    (nats, sim, base)
+}
+
 /// `candlewick ingest` with `config` until every candle of `sim` is in
 /// CANDLES.
 async fn candles_arrive(dir: &Path, sim: &Simulator, nats: &NatsServer, config: &str) {
@@ -137,11 +153,7 @@ async fn tls_with_a_private_ca_and_a_client_certificate() {
         },
         ..ClusterConfig::default()
     };
-    let nats = NatsServer::start_with(&conf, "tls", client).await;
-    let sim = Simulator::start(SimConfig::symbols(2, 30), 0)
-        .await
-        .unwrap();
-    let base = ingest_config(&sim, &nats);
+    let (nats, sim, base) = secured(&conf, "tls", client).await;
     let tls_keys = format!(
         "tls_ca_file = {:?}\ntls_cert_file = {:?}\ntls_key_file = {:?}\npartition_count =",
         file("ca.pem"),
@@ -183,11 +195,7 @@ async fn an_nkey_seed_authenticates() {
         ),
         ..ClusterConfig::default()
     };
-    let nats = NatsServer::start_with(&conf, "nats", client).await;
-    let sim = Simulator::start(SimConfig::symbols(2, 30), 0)
-        .await
-        .unwrap();
-    let base = ingest_config(&sim, &nats);
+    let (nats, sim, base) = secured(&conf, "nats", client).await;
     let other = d.join("other.nk");
     std::fs::write(&other, nkeys::KeyPair::new_user().seed().unwrap()).unwrap();
     let with_seed = |path: &Path| {
