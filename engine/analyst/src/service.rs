@@ -197,6 +197,9 @@ impl AnalystTap {
 }
 
 impl SinkTap for AnalystTap {
+    fn wants_signals(&self) -> bool {
+        self.triggers.is_some()
+    }
     fn signal(&self, signal: Signal) {
         if let Some(t) = &self.triggers {
             t.signal(&signal);

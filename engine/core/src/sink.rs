@@ -96,6 +96,12 @@ impl<S: Sink + ?Sized> Sink for std::sync::Arc<S> {
 /// the predictions and strategies' health it asks for. Like a sink, it
 /// must not block.
 pub trait SinkTap: Send + Sync {
+    /// Whether [`SinkTap::signal`] should be called (it costs a copy of
+    /// each signal).
+    fn wants_signals(&self) -> bool {
+        true
+    }
+
     /// A signal the tapped sink has just been handed.
     fn signal(&self, signal: Signal);
 
@@ -134,6 +140,9 @@ impl<S, T> Tapped<S, T> {
 
 impl<S: Sink, T: SinkTap> Sink for Tapped<S, T> {
     fn signal(&self, signal: Signal) {
+        if !self.tap.wants_signals() {
+            return self.inner.signal(signal);
+        }
         let copy = signal.clone();
         self.inner.signal(signal);
         self.tap.signal(copy);
@@ -249,5 +258,25 @@ mod tests {
         assert_eq!(inner.take().len(), 2);
         // Neither asked for predictions: none is asked of them.
         assert!(!sink.wants_predictions());
+    }
+
+    /// Wants nothing: is told nothing.
+    struct Deaf;
+
+    impl SinkTap for Deaf {
+        fn wants_signals(&self) -> bool {
+            false
+        }
+        fn signal(&self, _: Signal) {
+            panic!("told of a signal it did not want");
+        }
+    }
+
+    #[test]
+    fn a_tap_that_wants_no_signals_is_not_told_and_the_sink_still_is() {
+        let inner = Arc::new(VecSink::default());
+        let sink = Tapped::new(inner.clone(), Deaf);
+        sink.signal(signal(0));
+        assert_eq!(inner.take().len(), 1);
     }
 }
