@@ -124,7 +124,7 @@ impl NatsServer {
         // The server picks its port (-p -1) and writes it to a ports file:
         // probing for a free port first would race with other tests'
         // servers, which could end up sharing one server.
-        let child = Command::new(nats_server_bin())
+        let mut child = Command::new(nats_server_bin())
             .arg("-c")
             .arg(&conf_path)
             .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
@@ -132,10 +132,10 @@ impl NatsServer {
             .arg("--ports_file_dir")
             .arg(dir.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(server_log(dir.path()))
             .spawn()
             .expect("nats-server starts (scripts/install-nats)");
-        let port = port_of(&wait_for_ports_file(dir.path(), child.id()));
+        let port = port_of(&wait_for_ports_file(dir.path(), &mut child));
         let server = NatsServer {
             child,
             url: format!("{scheme}://127.0.0.1:{port}"),
@@ -181,20 +181,43 @@ impl NatsCluster {
     pub async fn start(n: usize) -> NatsCluster {
         // A JetStream cluster needs its routes at start, so the cluster
         // ports are chosen first (free ones, from the kernel); the client
-        // ports are each server's choice, from its ports file.
+        // ports are each server's choice, from its ports file. A port
+        // chosen so can be taken by another test's server before this one
+        // binds it: that server exits, and the cluster starts again on
+        // other ports.
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            match Self::spawn_nodes(n) {
+                Ok(nodes) => {
+                    let cluster = NatsCluster { nodes };
+                    wait_ready(&cluster).await;
+                    return cluster;
+                }
+                Err(why) if attempt < ATTEMPTS => {
+                    eprintln!("a cluster node did not start ({why}); again on other ports");
+                }
+                Err(why) => panic!("a cluster node did not start {ATTEMPTS} times: {why}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// `n` nodes on fresh cluster ports, or why one exited at start (the
+    /// ones started are killed as they drop).
+    fn spawn_nodes(n: usize) -> Result<Vec<Node>, String> {
         let cluster_ports: Vec<u16> = (0..n)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
             .collect::<Vec<_>>()
             .iter()
             .map(|l| l.local_addr().unwrap().port())
             .collect();
-        let mut nodes: Vec<Node> = Vec::new();
+        let mut nodes = NatsCluster { nodes: Vec::new() };
         for (i, &cluster) in cluster_ports.iter().enumerate() {
             let dir = tempfile::tempdir().unwrap();
             let name = format!("n{}", i + 1);
-            let child = spawn_node(dir.path(), &name, 0, cluster, &routes(&cluster_ports, i));
-            let ports = wait_for_ports(dir.path(), child.id());
-            nodes.push(Node {
+            let mut child = spawn_node(dir.path(), &name, 0, cluster, &routes(&cluster_ports, i));
+            let ports = wait_for_ports(dir.path(), &mut child)?;
+            nodes.nodes.push(Node {
                 child: Some(child),
                 dir,
                 name,
@@ -202,9 +225,7 @@ impl NatsCluster {
                 cluster,
             });
         }
-        let cluster = NatsCluster { nodes };
-        wait_ready(&cluster).await;
-        cluster
+        Ok(std::mem::take(&mut nodes.nodes))
     }
 
     /// SIGKILL of server `i`.
@@ -272,9 +293,19 @@ fn spawn_node(dir: &Path, name: &str, client: u16, cluster: u16, routes: &[Strin
         cmd.arg("--routes").arg(routes.join(","));
     }
     cmd.stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(server_log(dir))
         .spawn()
         .expect("nats-server starts (scripts/install-nats)")
+}
+
+/// Where a server in `dir` writes its log (appended: a restarted node
+/// keeps its first run's lines).
+fn server_log(dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("a server log in the temporary directory")
 }
 
 impl Drop for NatsServer {
@@ -284,18 +315,19 @@ impl Drop for NatsServer {
     }
 }
 
-/// The client URL in the ports file nats-server `pid` writes to `dir`.
-fn wait_for_ports_file(dir: &Path, pid: u32) -> String {
-    wait_for_ports(dir, pid)["nats"][0]
+/// The client URL in the ports file `child` writes to `dir`.
+fn wait_for_ports_file(dir: &Path, child: &mut Child) -> String {
+    wait_for_ports(dir, child).unwrap_or_else(|why| panic!("{why}"))["nats"][0]
         .as_str()
         .expect("a client port")
         .to_owned()
 }
 
-/// The ports file nats-server `pid` writes to `dir`, once it has a
-/// client port.
-fn wait_for_ports(dir: &Path, pid: u32) -> serde_json::Value {
+/// The ports file nats-server `child` writes to `dir`, once it has a
+/// client port; why not, with the server's log, when it exits first.
+fn wait_for_ports(dir: &Path, child: &mut Child) -> Result<serde_json::Value, String> {
     let start = Instant::now();
+    let pid = child.id();
     loop {
         let found = std::fs::read_dir(dir).ok().and_then(|entries| {
             entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
@@ -307,14 +339,19 @@ fn wait_for_ports(dir: &Path, pid: u32) -> serde_json::Value {
         if let Some(text) = found.and_then(|p| std::fs::read_to_string(p).ok()) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
                 if v["nats"][0].is_string() {
-                    return v;
+                    return Ok(v);
                 }
             }
         }
+        let log = || std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("nats-server exited ({status}):\n{}", log()));
+        }
         assert!(
             start.elapsed() < PATIENCE,
-            "nats-server wrote no ports file in {}",
-            dir.display()
+            "nats-server wrote no ports file in {}:\n{}",
+            dir.display(),
+            log()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
