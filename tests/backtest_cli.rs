@@ -139,6 +139,49 @@ fn sma_cross_on_eurusd_matches_backtesting_py_and_reruns_identically() {
     );
 }
 
+/// A backtest keeps the compiled plugin in `CANDLEWICK_PLUGIN_CACHE`; a
+/// rerun loads it from there, and a damaged entry is compiled again and
+/// replaced, never used: the trades are the same all three times.
+#[test]
+fn the_compiled_plugin_is_cached_and_a_damaged_entry_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let data = eurusd().display().to_string();
+    let strategy = wasm("sma_cross");
+    let run = |out: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_candlewick"))
+            .args(["backtest", "--data", &data, "--strategy", &strategy])
+            .args(["--lot-size", "1", "--out", out])
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .env("CANDLEWICK_PLUGIN_CACHE", &cache)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        fingerprint_line(&o)
+    };
+    let entries = || -> Vec<PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let first = run("a");
+    let cached = entries();
+    assert_eq!(cached.len(), 1, "one compiled module: {cached:?}");
+    let entry = &cached[0];
+    assert!(entry.extension().is_some_and(|e| e == "cwasm"));
+    let intact = std::fs::read(entry).unwrap();
+    assert_eq!(run("b"), first, "from the cache");
+    assert_eq!(std::fs::read(entry).unwrap(), intact, "read, not rewritten");
+
+    let mut damaged = intact.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    std::fs::write(entry, &damaged).unwrap();
+    assert_eq!(run("c"), first, "recompiled");
+    assert_eq!(std::fs::read(entry).unwrap(), intact, "the entry is replaced");
+}
+
 #[test]
 fn arrow_and_parquet_imports_backtest_exactly_like_the_csv() {
     let dir = tempfile::tempdir().unwrap();

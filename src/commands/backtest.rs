@@ -184,6 +184,7 @@ fn backtest_host() -> HostConfig {
         limits: backtest_limits(),
         ..HostConfig::default()
     }
+    .with_user_cache()
 }
 
 fn point(ranges: &[ParamRange]) -> Point {

@@ -57,13 +57,15 @@ impl EquityCurve {
     /// Drawdown per bar as a fraction of the running peak (0 at a peak),
     /// `1 - equity / max(equity so far)` as backtesting.py computes it.
     pub fn drawdown(&self) -> Vec<f64> {
+        self.drawdown_iter().collect()
+    }
+
+    /// [`EquityCurve::drawdown`] bar by bar, without a vector.
+    pub fn drawdown_iter(&self) -> impl Iterator<Item = f64> + '_ {
         let mut peak = f64::NEG_INFINITY;
-        self.equity
-            .iter()
-            .map(|&e| {
-                peak = peak.max(e);
-                1.0 - e / peak
-            })
-            .collect()
+        self.equity.iter().map(move |&e| {
+            peak = peak.max(e);
+            1.0 - e / peak
+        })
     }
 }

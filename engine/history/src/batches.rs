@@ -17,6 +17,7 @@ use arrow_schema::SchemaRef;
 use candlewick_market::{DataError, DataErrorKind};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
+use parquet::file::reader::ChunkReader;
 
 use crate::ipc_frames;
 use crate::schema::Layout;
@@ -75,32 +76,13 @@ impl Batches {
         }
         match format {
             Format::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| err(invalid(e)))?
-                    .with_batch_size(PARQUET_BATCH);
-                let schema = builder.schema().clone();
-                let layout = Layout::of(&schema).map_err(err)?;
-                let total = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
-                let builder = match (symbols_only, layout.symbol_index()) {
-                    (true, Some(i)) => {
-                        let mask = ProjectionMask::roots(builder.parquet_schema(), [i]);
-                        builder.with_projection(mask)
-                    }
-                    _ => builder,
+                // Mapped where the file allows it: pages are then sliced
+                // out of the page cache instead of read into fresh buffers.
+                let opened = match crate::map_file(path) {
+                    Some(bytes) => parquet_batches(bytes, symbols_only),
+                    None => parquet_batches(file, symbols_only),
                 };
-                let reader = builder.build().map_err(|e| err(invalid(e)))?;
-                // The projected reader's schema holds only what it decodes.
-                let schema = if symbols_only {
-                    reader_schema(&reader)
-                } else {
-                    schema
-                };
-                Ok(Batches {
-                    decoder: Decoder::Parquet(reader),
-                    schema,
-                    total_rows: total,
-                    failed: false,
-                })
+                opened.map_err(err)
             }
             Format::Arrow | Format::Csv => {
                 let mut magic = [0u8; 6];
@@ -167,6 +149,39 @@ impl Batches {
             Some(Err(decoder_panicked()))
         })
     }
+}
+
+/// A Parquet file's batches from `input` (the file, or its mapped bytes).
+fn parquet_batches<R: ChunkReader + 'static>(
+    input: R,
+    symbols_only: bool,
+) -> Result<Batches, DataErrorKind> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(input)
+        .map_err(invalid)?
+        .with_batch_size(PARQUET_BATCH);
+    let schema = builder.schema().clone();
+    let layout = Layout::of(&schema)?;
+    let total = u64::try_from(builder.metadata().file_metadata().num_rows()).ok();
+    let builder = match (symbols_only, layout.symbol_index()) {
+        (true, Some(i)) => {
+            let mask = ProjectionMask::roots(builder.parquet_schema(), [i]);
+            builder.with_projection(mask)
+        }
+        _ => builder,
+    };
+    let reader = builder.build().map_err(invalid)?;
+    // The projected reader's schema holds only what it decodes.
+    let schema = if symbols_only {
+        reader_schema(&reader)
+    } else {
+        schema
+    };
+    Ok(Batches {
+        decoder: Decoder::Parquet(reader),
+        schema,
+        total_rows: total,
+        failed: false,
+    })
 }
 
 fn reader_schema(reader: &ParquetRecordBatchReader) -> SchemaRef {

@@ -62,13 +62,16 @@
 //! assert_eq!(candles.len(), 3);
 //! assert_eq!(candles[2].close, 102.0);
 //! ```
-#![forbid(unsafe_code)]
+// One module maps files (`mapped`), with its SAFETY argument; no other
+// code here may use `unsafe`.
+#![deny(unsafe_code)]
 
 mod batches;
 mod encoding;
 mod error;
 mod format;
 mod ipc_frames;
+mod mapped;
 mod reader;
 pub mod schema;
 mod table;
@@ -76,6 +79,7 @@ mod writer;
 
 pub use error::HistoryError;
 pub use format::Format;
+pub use mapped::map_file;
 pub use reader::{symbols, CandleReader, Progress, Row};
 pub use table::{read_table_parquet, write_table_parquet, Column, ColumnData, Table, Values};
 pub use writer::{CandleWriter, WriteOptions};

@@ -102,10 +102,13 @@ pub fn load_strategies(
             "compact plugin memories: each reserves its cap, with explicit bounds checks"
         );
     }
-    let host = PluginHost::new(HostConfig {
-        compact_memories,
-        ..HostConfig::default()
-    })
+    let host = PluginHost::new(
+        HostConfig {
+            compact_memories,
+            ..HostConfig::default()
+        }
+        .with_user_cache(),
+    )
     .map_err(|e| AssemblyError::Host(Box::new(e)))?;
     let mut strategies = Vec::with_capacity(specs.len());
     for spec in specs {

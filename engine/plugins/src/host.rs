@@ -43,6 +43,38 @@ pub struct HostConfig {
     pub compact_memories: bool,
 }
 
+impl HostConfig {
+    /// The same configuration, keeping compiled modules in the user's cache
+    /// ([`user_cache_dir`]) when there is one: a second run of the same
+    /// plugin then loads it in about a millisecond instead of compiling it
+    /// (about 20 ms for the example strategies).
+    pub fn with_user_cache(self) -> Self {
+        HostConfig {
+            cache_dir: user_cache_dir(),
+            ..self
+        }
+    }
+}
+
+/// Where compiled plugins are kept across runs: `$CANDLEWICK_PLUGIN_CACHE`,
+/// else `$XDG_CACHE_HOME/candlewick/plugins`, else
+/// `$HOME/.cache/candlewick/plugins`; `None` when none is set (or
+/// `CANDLEWICK_PLUGIN_CACHE` is empty, which turns the cache off).
+///
+/// Entries are named by the module's SHA-256 and the engine's settings and
+/// carry a checksum, so a stale or damaged one is recompiled, never used.
+/// The directory must be as trusted as the binary itself.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = std::env::var_os("CANDLEWICK_PLUGIN_CACHE") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    let base = env("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("candlewick").join("plugins"))
+}
+
 impl Default for HostConfig {
     fn default() -> Self {
         HostConfig {

@@ -152,21 +152,25 @@ pub struct PerBar {
 
 impl PerBar {
     pub fn new(curve: &EquityCurve, trades: &[Trade]) -> PerBar {
-        let drawdown_pct = curve.drawdown().iter().map(|d| -d * 100.0).collect();
+        let drawdown_pct = curve.drawdown_iter().map(|d| -d * 100.0).collect();
         // Units held at each bar's close: a trade holds from its entry
         // bar up to, not including, its exit bar (it is gone by that close).
-        let mut units = vec![0.0; curve.len()];
+        // Summed in place, then turned into percent of equity.
+        let mut exposure_pct = vec![0.0; curve.len()];
         for t in trades {
-            for u in units.iter_mut().take(t.exit_bar).skip(t.entry_bar) {
+            for u in exposure_pct.iter_mut().take(t.exit_bar).skip(t.entry_bar) {
                 *u += t.size;
             }
         }
-        let exposure_pct = units
-            .iter()
+        for ((u, c), e) in exposure_pct
+            .iter_mut()
             .zip(curve.close())
             .zip(curve.equity())
-            .map(|((u, c), e)| if *u == 0.0 { 0.0 } else { u * c / e * 100.0 })
-            .collect();
+        {
+            if *u != 0.0 {
+                *u = *u * c / e * 100.0;
+            }
+        }
         PerBar {
             drawdown_pct,
             exposure_pct,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use candlewick_market::time::format_ms;
 
-use super::svg::{self, Frame, WIDTH};
+use super::svg::{self, Frame, Points, WIDTH};
 use super::Report;
 use crate::trade::{Side, Trade};
 
@@ -65,11 +65,12 @@ fn params(report: &Report<'_>) -> String {
 }
 
 fn equity_chart(r: &crate::RunResult) -> String {
-    let equity = r.curve.equity();
-    let dd: Vec<f64> = r.curve.drawdown().iter().map(|d| -d * 100.0).collect();
-    let ef = Frame::fit(equity, 260.0);
+    let n = r.curve.len();
+    let equity = Points::of(n, r.curve.equity().iter().copied());
+    let dd = Points::of(n, r.curve.drawdown_iter().map(|d| -d * 100.0));
+    let ef = Frame::fit(&equity, 260.0);
     let mut s = svg::open(&ef, "equity", &|v| format!("{v:.0}"));
-    s.push_str(&svg::line(&ef, equity, "#1f5fbf"));
+    s.push_str(&svg::line(&ef, &equity, "#1f5fbf"));
     s.push_str(&time_labels(r.curve.time(), &ef));
     s.push_str("</svg>");
     let mut df = Frame::fit(&dd, 140.0);
@@ -81,9 +82,10 @@ fn equity_chart(r: &crate::RunResult) -> String {
 }
 
 fn price_chart(close: &[f64], trades: &[Trade]) -> String {
-    let f = Frame::fit(close, 320.0);
+    let points = Points::of(close.len(), close.iter().copied());
+    let f = Frame::fit(&points, 320.0);
     let mut s = svg::open(&f, "price", &|v| format!("{v:.5}"));
-    s.push_str(&svg::line(&f, close, "#444"));
+    s.push_str(&svg::line(&f, &points, "#444"));
     for t in trades.iter().take(MAX_MARKERS) {
         let (xe, ye) = (f.x(t.entry_bar), f.y(t.entry_price));
         let (xx, yx) = (f.x(t.exit_bar), f.y(t.exit_price));

@@ -11,6 +11,76 @@ const PAD_LEFT: f64 = 70.0;
 const PAD_RIGHT: f64 = 10.0;
 const PAD_Y: f64 = 14.0;
 
+/// A series as drawn: all its finite points, or for a long series each
+/// pixel bucket's minimum and maximum in order, so that no spike is lost.
+/// Built in one pass over the values, without a copy of the series.
+#[derive(Debug, Clone)]
+pub(crate) struct Points {
+    /// The series' length (the x axis spans all of it).
+    n: usize,
+    /// `(index, value)`, finite values only, indices increasing.
+    kept: Vec<(usize, f64)>,
+}
+
+impl Points {
+    /// Reduces `n` values.
+    pub(crate) fn of(n: usize, values: impl IntoIterator<Item = f64>) -> Points {
+        let size = if n <= MAX_POINTS {
+            1
+        } else {
+            n.div_ceil(MAX_POINTS / 2)
+        };
+        let mut kept = Vec::with_capacity(MAX_POINTS.min(n));
+        let mut bucket = Bucket::default();
+        for (i, v) in values.into_iter().enumerate().take(n) {
+            if i % size == 0 {
+                bucket.flush(&mut kept);
+            }
+            if v.is_finite() {
+                bucket.add(i, v);
+            }
+        }
+        bucket.flush(&mut kept);
+        Points { n, kept }
+    }
+
+    /// The lowest and highest value kept (those of the whole series).
+    fn range(&self) -> Option<(f64, f64)> {
+        let mut values = self.kept.iter().map(|&(_, v)| v);
+        let first = values.next()?;
+        Some(values.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v))))
+    }
+}
+
+/// One bucket's lowest and highest point so far.
+#[derive(Debug, Default)]
+struct Bucket {
+    lo: Option<(usize, f64)>,
+    hi: Option<(usize, f64)>,
+}
+
+impl Bucket {
+    fn add(&mut self, i: usize, v: f64) {
+        if self.lo.is_none_or(|(_, lo)| v < lo) {
+            self.lo = Some((i, v));
+        }
+        if self.hi.is_none_or(|(_, hi)| v > hi) {
+            self.hi = Some((i, v));
+        }
+    }
+
+    /// Appends the bucket's points in index order and empties it.
+    fn flush(&mut self, out: &mut Vec<(usize, f64)>) {
+        if let (Some(lo), Some(hi)) = (self.lo.take(), self.hi.take()) {
+            let (first, second) = if lo.0 <= hi.0 { (lo, hi) } else { (hi, lo) };
+            out.push(first);
+            if second.0 != first.0 {
+                out.push(second);
+            }
+        }
+    }
+}
+
 /// Maps series indices and values to pixels of one plot area.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Frame {
@@ -21,17 +91,14 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    pub(crate) fn fit(values: &[f64], height: f64) -> Frame {
-        let finite = values.iter().copied().filter(|v| v.is_finite());
-        let lo = finite.clone().fold(f64::INFINITY, f64::min);
-        let hi = finite.fold(f64::NEG_INFINITY, f64::max);
-        let (lo, hi) = match (lo.is_finite(), hi > lo) {
-            (true, true) => (lo, hi),
-            (true, false) => (lo - 1.0, lo + 1.0),
-            _ => (0.0, 1.0),
+    pub(crate) fn fit(points: &Points, height: f64) -> Frame {
+        let (lo, hi) = match points.range() {
+            Some((lo, hi)) if hi > lo => (lo, hi),
+            Some((lo, _)) => (lo - 1.0, lo + 1.0),
+            None => (0.0, 1.0),
         };
         Frame {
-            n: values.len(),
+            n: points.n,
             lo,
             hi,
             height,
@@ -47,32 +114,6 @@ impl Frame {
         let inner = self.height - 2.0 * PAD_Y;
         PAD_Y + inner * (1.0 - (v - self.lo) / (self.hi - self.lo))
     }
-}
-
-/// Indices to draw: all of them, or each bucket's min and max in order.
-fn reduced(values: &[f64]) -> Vec<usize> {
-    if values.len() <= MAX_POINTS {
-        return (0..values.len()).collect();
-    }
-    let buckets = MAX_POINTS / 2;
-    let size = values.len().div_ceil(buckets);
-    let mut out = Vec::with_capacity(MAX_POINTS);
-    for start in (0..values.len()).step_by(size) {
-        let end = (start + size).min(values.len());
-        let (mut lo, mut hi) = (start, start);
-        for i in start..end {
-            if values[i] < values[lo] {
-                lo = i;
-            }
-            if values[i] > values[hi] {
-                hi = i;
-            }
-        }
-        out.push(lo.min(hi));
-        out.push(lo.max(hi));
-    }
-    out.dedup();
-    out
 }
 
 /// Opens an `<svg>` of the given height with a y axis of 5 labelled ticks.
@@ -103,28 +144,26 @@ pub(crate) fn open(frame: &Frame, title: &str, fmt_tick: &dyn Fn(f64) -> String)
     s
 }
 
-/// A polyline of `values` in `frame`.
-pub(crate) fn line(frame: &Frame, values: &[f64], color: &str) -> String {
-    let mut pts = String::new();
-    for i in reduced(values) {
-        if values[i].is_finite() {
-            let _ = write!(pts, "{:.1},{:.1} ", frame.x(i), frame.y(values[i]));
-        }
+/// A polyline of `points` in `frame`.
+pub(crate) fn line(frame: &Frame, points: &Points, color: &str) -> String {
+    let mut pts = String::with_capacity(16 * points.kept.len());
+    for &(i, v) in &points.kept {
+        let _ = write!(pts, "{:.1},{:.1} ", frame.x(i), frame.y(v));
     }
     format!(r##"<polyline fill="none" stroke="{color}" stroke-width="1.2" points="{pts}"/>"##)
 }
 
-/// A filled area between `values` and the frame's top value (for
+/// A filled area between `points` and the frame's top value (for
 /// drawdowns, which are <= 0).
-pub(crate) fn area_from_top(frame: &Frame, values: &[f64], color: &str) -> String {
-    let idx = reduced(values);
-    let (Some(&first), Some(&last)) = (idx.first(), idx.last()) else {
+pub(crate) fn area_from_top(frame: &Frame, points: &Points, color: &str) -> String {
+    let (Some(&(first, _)), Some(&(last, _))) = (points.kept.first(), points.kept.last()) else {
         return String::new();
     };
     let top = frame.y(frame.hi);
-    let mut pts = format!("{:.1},{top:.1} ", frame.x(first));
-    for i in idx {
-        let _ = write!(pts, "{:.1},{:.1} ", frame.x(i), frame.y(values[i]));
+    let mut pts = String::with_capacity(16 * points.kept.len() + 32);
+    let _ = write!(pts, "{:.1},{top:.1} ", frame.x(first));
+    for &(i, v) in &points.kept {
+        let _ = write!(pts, "{:.1},{:.1} ", frame.x(i), frame.y(v));
     }
     let _ = write!(pts, "{:.1},{top:.1}", frame.x(last));
     format!(
@@ -140,9 +179,24 @@ mod tests {
     fn long_series_are_reduced_keeping_extremes() {
         let mut v: Vec<f64> = (0..100_000).map(|i| f64::from(i % 7)).collect();
         v[54_321] = 1_000.0;
-        let idx = reduced(&v);
+        v[12_345] = -3.0;
+        v[777] = f64::NAN;
+        let points = Points::of(v.len(), v.iter().copied());
+        let idx: Vec<usize> = points.kept.iter().map(|&(i, _)| i).collect();
         assert!(idx.len() <= MAX_POINTS);
-        assert!(idx.contains(&54_321));
+        assert!(idx.contains(&54_321) && idx.contains(&12_345));
         assert!(idx.windows(2).all(|w| w[0] < w[1]));
+        assert!(points.kept.iter().all(|&(i, x)| x == v[i] && x.is_finite()));
+        // The frame spans the whole series, not only what is drawn.
+        let frame = Frame::fit(&points, 100.0);
+        assert_eq!((frame.n, frame.lo, frame.hi), (100_000, -3.0, 1_000.0));
+    }
+
+    #[test]
+    fn short_series_keep_every_finite_point() {
+        let v = [3.0, f64::INFINITY, 1.0, 2.0];
+        let points = Points::of(v.len(), v);
+        assert_eq!(points.kept, vec![(0, 3.0), (2, 1.0), (3, 2.0)]);
+        assert_eq!(points.range(), Some((1.0, 3.0)));
     }
 }
