@@ -292,6 +292,15 @@ impl Worker {
 
     /// Applies each event to its stream; returns the duplicates refused.
     fn apply_all(&mut self, b: &mut Batch) -> Result<u64, StateError> {
+        // The events were written on the router's core. Touching each
+        // first, in a loop with nothing else in it, lets their cache lines
+        // travel side by side instead of one per event of the loop below.
+        let warm = b
+            .received
+            .iter()
+            .flatten()
+            .fold(0u32, |a, ev| a ^ ev.stream.0);
+        std::hint::black_box(warm);
         let mut duplicates = 0u64;
         for ev in b.received.iter().flatten() {
             let Some(&li) = self.local.get(ev.stream.0 as usize) else {
