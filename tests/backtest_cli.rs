@@ -179,7 +179,11 @@ fn the_compiled_plugin_is_cached_and_a_damaged_entry_is_recompiled() {
     damaged[middle] ^= 0xff;
     std::fs::write(entry, &damaged).unwrap();
     assert_eq!(run("c"), first, "recompiled");
-    assert_eq!(std::fs::read(entry).unwrap(), intact, "the entry is replaced");
+    assert_eq!(
+        std::fs::read(entry).unwrap(),
+        intact,
+        "the entry is replaced"
+    );
 }
 
 #[test]
