@@ -1,0 +1,121 @@
+//! What one plugin instance costs in memory, and where (Linux only).
+//!
+//! ```sh
+//! scripts/build-plugins
+//! cargo run --release -p candlewick-plugins --example instance_footprint -- \
+//!     target/wasm/wasm32-unknown-unknown/release/sma_cross.wasm 2000
+//! ```
+//!
+//! Instantiates the module N times (compact memories, as an engine past
+//! `COMPACT_MEMORIES_ABOVE` instances does), feeds each 60 bars with a
+//! snapshot every 10, and prints the anonymous resident memory and page
+//! tables per instance, then, for a module laid out as Rust's toolchain
+//! lays it out, which 4 KiB pages of one instance's linear memory are
+//! resident (`/proc/self/pagemap`), by offset from its base.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use candlewick_market::Candle;
+use candlewick_plugins::{BarBatch, HostConfig, PluginHost};
+
+const PAGE: u64 = 4096;
+
+fn status(field: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Resident pages of the first linear memory found: the 1 MiB stack
+/// mapping that the module's data image follows.
+fn resident_pages() -> Option<(u64, Vec<u64>)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let lines: Vec<&str> = maps.lines().collect();
+    let base = lines.windows(2).find_map(|w| {
+        let range = w[0].split_whitespace().next()?;
+        let (start, end) = range.split_once('-')?;
+        let (start, end) = (
+            u64::from_str_radix(start, 16).ok()?,
+            u64::from_str_radix(end, 16).ok()?,
+        );
+        (end - start == 1 << 20 && w[1].contains("wasm-memory-image")).then_some(start)
+    })?;
+    let mut pagemap = std::fs::File::open("/proc/self/pagemap").ok()?;
+    let mut present = Vec::new();
+    for page in 0..(2 << 20) / PAGE {
+        let mut entry = [0u8; 8];
+        pagemap
+            .seek(SeekFrom::Start((base / PAGE + page) * 8))
+            .ok()?;
+        pagemap.read_exact(&mut entry).ok()?;
+        if u64::from_le_bytes(entry) >> 63 == 1 {
+            present.push(page * PAGE);
+        }
+    }
+    Some((base, present))
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(path), n) = (args.next(), args.next()) else {
+        eprintln!("usage: instance_footprint PLUGIN.wasm [INSTANCES]");
+        std::process::exit(2);
+    };
+    let n: usize = n.and_then(|n| n.parse().ok()).unwrap_or(2000).max(1);
+    let host = PluginHost::new(HostConfig {
+        compact_memories: true,
+        ..HostConfig::default()
+    })
+    .expect("plugin host");
+    let module = host.load_file(Path::new(&path)).expect("module");
+    let params = module
+        .manifest()
+        .resolve_params::<&str, &str>(&[])
+        .expect("default parameters");
+    let n_values = module.manifest().indicators.len();
+    let (anon, tables) = (status("RssAnon:"), status("VmPTE:"));
+    let mut plugins: Vec<_> = (0..n)
+        .map(|_| {
+            host.instantiate(&module, &params, n_values)
+                .expect("instance")
+        })
+        .collect();
+    let mut batch = BarBatch::new(n_values);
+    for plugin in &mut plugins {
+        for i in 0..60 {
+            let p = 100.0 + (f64::from(i) / 3.0).sin();
+            let bar = Candle {
+                open_time: i64::from(i) * 60_000,
+                open: p,
+                high: p + 1.0,
+                low: p - 1.0,
+                close: p,
+                volume: 1.0,
+            };
+            batch.clear();
+            batch.push(&bar, &vec![p; n_values]);
+            plugin.run_batch(&batch, 0).expect("batch");
+            if i % 10 == 0 {
+                plugin.snapshot().expect("snapshot");
+            }
+        }
+    }
+    let per = |after: u64, before: u64| after.saturating_sub(before) / n as u64;
+    println!(
+        "{n} instances of {path}: {} B anonymous resident and {} B of page tables per instance",
+        per(status("RssAnon:"), anon),
+        per(status("VmPTE:"), tables)
+    );
+    match resident_pages() {
+        Some((base, pages)) => println!(
+            "one linear memory (at {base:#x}): {} resident pages, at offsets {pages:x?}",
+            pages.len()
+        ),
+        None => println!("no linear memory laid out as Rust's (1 MiB stack, then the data image)"),
+    }
+    std::hint::black_box(&plugins);
+}
