@@ -49,7 +49,15 @@ async fn faults_lose_and_double_nothing_and_live_equals_replay() {
     // The simulator did inject every kind of fault, and the engine saw them.
     let s = sim.stats();
     use std::sync::atomic::Ordering::Relaxed;
-    assert!(s.disconnects.load(Relaxed) > 0 && s.stalls.load(Relaxed) > 0);
+    let (frames, disconnects, stalls) = (
+        s.kline_frames.load(Relaxed),
+        s.disconnects.load(Relaxed),
+        s.stalls.load(Relaxed),
+    );
+    assert!(
+        disconnects > 0 && stalls > 0,
+        "{frames} kline frames sent, {disconnects} disconnects, {stalls} stalls"
+    );
     assert!(m["reconnects_total"] > 0, "{m:?}");
     assert_eq!(m["plugin_quarantines_total"], 0, "{m:?}");
     for k in [

@@ -388,7 +388,11 @@ async fn connection(mut socket: WebSocket, shared: Arc<Shared>, subs: Vec<usize>
             let name = &shared.config.symbols[sym];
             let c = &shared.data[sym][cursor];
             sent += 1;
-            stats.kline_frames.fetch_add(1, Ordering::Relaxed);
+            // This frame's number over all connections: each number is
+            // seen by exactly one sender, so with several connections open
+            // at once (a reconnect overlapping the dying one) no stall is
+            // skipped, as re-reading the counter after sending could.
+            let global = stats.kline_frames.fetch_add(1, Ordering::Relaxed) + 1;
             let mut frames = Vec::with_capacity(4);
             if every(sent, f.malformed_every) {
                 stats.malformed.fetch_add(1, Ordering::Relaxed);
@@ -411,7 +415,6 @@ async fn connection(mut socket: WebSocket, shared: Arc<Shared>, subs: Vec<usize>
                     return;
                 }
             }
-            let global = stats.kline_frames.load(Ordering::Relaxed);
             if every(global, f.stall_every) {
                 stats.stalls.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(f.stall_for).await;
