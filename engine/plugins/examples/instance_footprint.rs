@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Instantiates the module N times (compact memories, as an engine past
-//! `COMPACT_MEMORIES_ABOVE` instances does), feeds each 60 bars with a
-//! snapshot every 10, and prints the anonymous resident memory and page
+//! `COMPACT_MEMORIES_ABOVE` instances does), or with a third argument
+//! `runners` builds N plugin runners as an engine holds them; feeds each 60
+//! bars with a snapshot every 10, and prints the anonymous resident memory and page
 //! tables per instance, then, for a module laid out as Rust's toolchain
 //! lays it out, which 4 KiB pages of one instance's linear memory are
 //! resident (`/proc/self/pagemap`), by offset from its base.
@@ -17,7 +18,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use candlewick_market::Candle;
-use candlewick_plugins::{BarBatch, HostConfig, PluginHost};
+use candlewick_plugins::{
+    BarBatch, HostConfig, Limits, LoadedModule, Plugin, PluginHost, PluginRunner, RestartPolicy,
+};
 
 const PAGE: u64 = 4096;
 
@@ -61,52 +64,28 @@ fn resident_pages() -> Option<(u64, Vec<u64>)> {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (Some(path), n) = (args.next(), args.next()) else {
-        eprintln!("usage: instance_footprint PLUGIN.wasm [INSTANCES]");
+    let (Some(path), n, mode) = (args.next(), args.next(), args.next()) else {
+        eprintln!("usage: instance_footprint PLUGIN.wasm [INSTANCES] [runners]");
         std::process::exit(2);
     };
     let n: usize = n.and_then(|n| n.parse().ok()).unwrap_or(2000).max(1);
+    let runners = mode.as_deref() == Some("runners");
     let host = PluginHost::new(HostConfig {
         compact_memories: true,
         ..HostConfig::default()
     })
     .expect("plugin host");
     let module = host.load_file(Path::new(&path)).expect("module");
-    let params = module
-        .manifest()
-        .resolve_params::<&str, &str>(&[])
-        .expect("default parameters");
-    let n_values = module.manifest().indicators.len();
     let (anon, tables) = (status("RssAnon:"), status("VmPTE:"));
-    let mut plugins: Vec<_> = (0..n)
-        .map(|_| {
-            host.instantiate(&module, &params, n_values)
-                .expect("instance")
-        })
-        .collect();
-    let mut batch = BarBatch::new(n_values);
-    for plugin in &mut plugins {
-        for i in 0..60 {
-            let p = 100.0 + (f64::from(i) / 3.0).sin();
-            let bar = Candle {
-                open_time: i64::from(i) * 60_000,
-                open: p,
-                high: p + 1.0,
-                low: p - 1.0,
-                close: p,
-                volume: 1.0,
-            };
-            batch.clear();
-            batch.push(&bar, &vec![p; n_values]);
-            plugin.run_batch(&batch, 0).expect("batch");
-            if i % 10 == 0 {
-                plugin.snapshot().expect("snapshot");
-            }
-        }
-    }
+    let (kept_plugins, kept_runners) = if runners {
+        (Vec::new(), runners_fed(&host, &module, n))
+    } else {
+        (plugins_fed(&host, &module, n), Vec::new())
+    };
     let per = |after: u64, before: u64| after.saturating_sub(before) / n as u64;
     println!(
-        "{n} instances of {path}: {} B anonymous resident and {} B of page tables per instance",
+        "{n} {} of {path}: {} B anonymous resident and {} B of page tables each",
+        if runners { "runners" } else { "instances" },
         per(status("RssAnon:"), anon),
         per(status("VmPTE:"), tables)
     );
@@ -117,5 +96,72 @@ fn main() {
         ),
         None => println!("no linear memory laid out as Rust's (1 MiB stack, then the data image)"),
     }
-    std::hint::black_box(&plugins);
+    std::hint::black_box((&kept_plugins, &kept_runners));
+}
+
+/// Sixty one-minute bars.
+fn bars() -> impl Iterator<Item = Candle> {
+    (0..60).map(|i| {
+        let p = 100.0 + (f64::from(i) / 3.0).sin();
+        Candle {
+            open_time: i64::from(i) * 60_000,
+            open: p,
+            high: p + 1.0,
+            low: p - 1.0,
+            close: p,
+            volume: 1.0,
+        }
+    })
+}
+
+/// Bare instances, each fed the bars one at a time with a snapshot every 10.
+fn plugins_fed(host: &PluginHost, module: &LoadedModule, n: usize) -> Vec<Plugin> {
+    let params = module
+        .manifest()
+        .resolve_params::<&str, &str>(&[])
+        .expect("default parameters");
+    let n_values = module.manifest().indicators.len();
+    let mut batch = BarBatch::new(n_values);
+    (0..n)
+        .map(|_| {
+            let mut plugin = host
+                .instantiate(module, &params, n_values)
+                .expect("instance");
+            for (i, bar) in bars().enumerate() {
+                batch.clear();
+                batch.push(&bar, &vec![bar.close; n_values]);
+                plugin.run_batch(&batch, 0).expect("batch");
+                if i % 10 == 0 {
+                    plugin.snapshot().expect("snapshot");
+                }
+            }
+            plugin
+        })
+        .collect()
+}
+
+/// Runners as an engine holds them (indicators, bars, last snapshot), fed
+/// the same way, with a checkpoint every 10 bars.
+fn runners_fed(host: &PluginHost, module: &LoadedModule, n: usize) -> Vec<PluginRunner> {
+    let overrides: [(&str, &str); 0] = [];
+    (0..n)
+        .map(|_| {
+            let mut runner = PluginRunner::new(
+                host,
+                module.clone(),
+                &overrides,
+                Limits::default(),
+                RestartPolicy::default(),
+            )
+            .expect("runner");
+            for (i, bar) in bars().enumerate() {
+                runner.push(&bar, &[]);
+                runner.flush();
+                if i % 10 == 0 {
+                    runner.checkpoint();
+                }
+            }
+            runner
+        })
+        .collect()
 }
