@@ -32,10 +32,14 @@ impl Points {
         };
         let mut kept = Vec::with_capacity(MAX_POINTS.min(n));
         let mut bucket = Bucket::default();
+        // Values left in the current bucket.
+        let mut left = 0;
         for (i, v) in values.into_iter().enumerate().take(n) {
-            if i % size == 0 {
+            if left == 0 {
                 bucket.flush(&mut kept);
+                left = size;
             }
+            left -= 1;
             if v.is_finite() {
                 bucket.add(i, v);
             }
