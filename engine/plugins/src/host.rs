@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, Linker, Module};
@@ -53,6 +53,35 @@ impl HostConfig {
             cache_dir: user_cache_dir(),
             ..self
         }
+    }
+}
+
+/// Compiled modules a disk cache keeps at most; past it, writing a new one
+/// removes those unused longest. A plugin rebuilt many times while it is
+/// written would otherwise leave an entry (about 50 KB) per build.
+pub const DISK_CACHE_ENTRIES: usize = 256;
+
+/// Removes the `.cwasm` entries of `dir` beyond the `keep` most recently
+/// used (written or loaded). Best effort: an entry that cannot be read or
+/// removed is left.
+fn prune_disk(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut cached: Vec<(SystemTime, PathBuf)> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let path = e.path();
+            let used = e.metadata().ok()?.modified().ok()?;
+            (path.extension()? == "cwasm").then_some((used, path))
+        })
+        .collect();
+    if cached.len() <= keep {
+        return;
+    }
+    cached.sort();
+    for (_, path) in &cached[..cached.len() - keep] {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -336,8 +365,13 @@ impl PluginHost {
         // it was compiled by this version with compatible settings and
         // errors (we then recompile) otherwise. The cache directory must be
         // as trusted as the engine binary: that is stated on `cache_dir`.
-        let module = unsafe { Module::deserialize(&self.shared.engine, &bytes[32..]) };
-        module.ok()
+        let module = unsafe { Module::deserialize(&self.shared.engine, &bytes[32..]) }.ok()?;
+        // Marked as used, so that pruning removes the entries unused longest.
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(SystemTime::now()));
+        Some(module)
     }
 
     /// Writes a module to the disk cache, atomically (temp file, rename).
@@ -352,7 +386,11 @@ impl PluginHost {
             file.extend_from_slice(&artifact);
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
             std::fs::write(&tmp, &file).map_err(|e| e.to_string())?;
-            std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+            std::fs::rename(&tmp, path).map_err(|e| e.to_string())?;
+            if let Some(dir) = path.parent() {
+                prune_disk(dir, DISK_CACHE_ENTRIES);
+            }
+            Ok(())
         })();
         if let Err(reason) = result {
             tracing::warn!(path = %path.display(), %reason, "could not write plugin cache entry");

@@ -64,7 +64,7 @@ pub use bars::BarBatch;
 pub use candlewick_core::{PluginHealth as Health, PluginStats};
 pub use candlewick_sdk::abi::Action;
 pub use error::{Fault, LoadError, ManifestError, ParamError};
-pub use host::{user_cache_dir, HostConfig, LoadedModule, PluginHost};
+pub use host::{user_cache_dir, HostConfig, LoadedModule, PluginHost, DISK_CACHE_ENTRIES};
 pub use limits::*;
 pub use manifest::{manifest_limits, Manifest, ParamDecl, ParamType};
 pub use names::{check_strategy_names, is_strategy_name, NameError};

@@ -5,7 +5,7 @@ mod common;
 
 use candlewick_plugins::{
     Action, HostConfig, Limits, LoadError, ModuleWatcher, ParamError, PluginHost, PluginRunner,
-    RestartPolicy,
+    RestartPolicy, DISK_CACHE_ENTRIES,
 };
 use common::{candles, sma_cross_reference, wasm, wasm_bytes};
 
@@ -216,6 +216,54 @@ fn modules_are_compiled_once_per_content_hash_and_cached_on_disk() {
         run_sma(&mut r, &bars, 8),
         sma_cross_reference(&bars, 10, 20)
     );
+}
+
+/// The disk cache keeps at most `DISK_CACHE_ENTRIES` modules: writing one
+/// more removes the entries unused longest, and loading an entry marks it
+/// used, so it outlives older ones.
+#[test]
+fn the_disk_cache_is_bounded_and_keeps_what_was_used_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..HostConfig::default()
+    };
+    // A real entry, loaded back by a second host (a restart) after the
+    // stand-ins below were written: the load marks it as just used.
+    let sma = wasm_bytes("sma_cross");
+    PluginHost::new(config.clone()).unwrap().load(&sma).unwrap();
+    let real: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(real.len(), 1);
+    // Stand-ins for entries of older builds, each a day older than the next.
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(86_400);
+    for i in 0..DISK_CACHE_ENTRIES {
+        let path = dir.path().join(format!("old{i:03}.cwasm"));
+        std::fs::write(&path, b"stale").unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(now - day * (i as u32 + 2)).unwrap();
+    }
+    let f = std::fs::File::options().write(true).open(&real[0]).unwrap();
+    f.set_modified(now - day * 1000).unwrap();
+    PluginHost::new(config.clone()).unwrap().load(&sma).unwrap();
+
+    // A new module's entry is written: one entry too many.
+    PluginHost::new(config)
+        .unwrap()
+        .load(&wasm_bytes("rsi_reversion"))
+        .unwrap();
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), DISK_CACHE_ENTRIES, "bounded");
+    assert!(real[0].exists(), "the entry just loaded is kept");
+    let oldest = format!("old{:03}.cwasm", DISK_CACHE_ENTRIES - 1);
+    assert!(!left.contains(&oldest), "the entry unused longest is gone");
+    assert!(left.contains(&"old000.cwasm".to_owned()));
 }
 
 #[test]
