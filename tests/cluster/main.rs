@@ -769,8 +769,11 @@ async fn three_nodes_with(fault: Fault) {
     assert_signals_become(&nats, &want, || logs_of(&engines)).await;
     let (status, log) = feed.terminate();
     assert!(status.success(), "{log}");
+    // After a node's restart an engine may end without a partition: its
+    // lease lapsed while the lease bucket was away (CI saw 5 s) and the
+    // others took them all. Every signal is checked above either way.
     for engine in engines.into_values() {
-        engine.terminate();
+        engine.terminate_leased();
     }
     for ingest in ingests {
         ingest.terminate();

@@ -178,6 +178,21 @@ impl Engine {
         log
     }
 
+    /// SIGTERM for an engine sharing partitions by leases: it must exit 0,
+    /// draining what it runs or, holding no partition at that moment (its
+    /// lease lapsed while the bus was away and the others took them all),
+    /// stopping while it waits for one. Returns its log.
+    #[allow(dead_code)] // only the cluster tests share partitions
+    pub fn terminate_leased(mut self) -> String {
+        let (status, log) = self.process.terminate();
+        assert!(status.success(), "exit {status}:\n{log}");
+        assert!(
+            log.contains("SIGTERM: draining and stopping") || log.contains("SIGTERM: stopping"),
+            "{log}"
+        );
+        log
+    }
+
     /// A resident-set field of `/proc/PID/status` in bytes (Linux):
     /// `VmRSS` (all of it) or `RssAnon` (heap, stacks, wasm memories:
     /// without the mapped binary, whose size depends on the build profile).
