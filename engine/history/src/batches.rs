@@ -76,9 +76,13 @@ impl Batches {
         }
         match format {
             Format::Parquet => {
-                // Mapped where the file allows it: pages are then sliced
-                // out of the page cache instead of read into fresh buffers.
-                let opened = match crate::map_file(path) {
+                // Mapped where the file allows it, for decoding: pages are
+                // then sliced out of the page cache instead of read into
+                // fresh buffers. Listing symbols reads only the footer and
+                // one column, so it reads them from the file instead of
+                // mapping (and populating) all of it.
+                let mapped = (!symbols_only).then(|| crate::map_file(path)).flatten();
+                let opened = match mapped {
                     Some(bytes) => parquet_batches(bytes, symbols_only),
                     None => parquet_batches(file, symbols_only),
                 };

@@ -184,13 +184,18 @@ fn every_example_loads_and_runs() {
     }
 }
 
+/// The default host, keeping compiled modules in `dir`.
+fn disk_cached(dir: &std::path::Path) -> HostConfig {
+    HostConfig {
+        cache_dir: Some(dir.to_path_buf()),
+        ..HostConfig::default()
+    }
+}
+
 #[test]
 fn modules_are_compiled_once_per_content_hash_and_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let config = HostConfig {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..HostConfig::default()
-    };
+    let config = disk_cached(dir.path());
     let host = PluginHost::new(config.clone()).unwrap();
     let bytes = wasm_bytes("sma_cross");
     let a = host.load(&bytes).unwrap();
@@ -224,10 +229,7 @@ fn modules_are_compiled_once_per_content_hash_and_cached_on_disk() {
 #[test]
 fn the_disk_cache_is_bounded_and_keeps_what_was_used_last() {
     let dir = tempfile::tempdir().unwrap();
-    let config = HostConfig {
-        cache_dir: Some(dir.path().to_path_buf()),
-        ..HostConfig::default()
-    };
+    let config = disk_cached(dir.path());
     // A real entry, loaded back by a second host (a restart) after the
     // stand-ins below were written: the load marks it as just used.
     let sma = wasm_bytes("sma_cross");
