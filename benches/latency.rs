@@ -114,6 +114,12 @@ fn spin() -> Duration {
         .map_or(LIVE_SPIN, Duration::from_micros)
 }
 
+/// Latency mode's run to completion: `CANDLEWICK_INLINE` (default 1, as
+/// `engine.inline`); 0 queues every candle for its shard's worker.
+fn inline() -> bool {
+    std::env::var("CANDLEWICK_INLINE").map_or(true, |v| v != "0")
+}
+
 /// An engine wired as `candlewick run` wires it, over the simulator.
 struct Rig {
     sim: Simulator,
@@ -150,7 +156,9 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
             )
         })
         .collect();
-    let hub = Hub::new(1 << 16, true);
+    // Room for the whole ceiling run: a client dropped for lagging would
+    // end it early and read as a slow engine.
+    let hub = Hub::new(1 << 18, true);
     let clock = Clock::new();
     // As `candlewick run` by default (`Engine::live`): emit first,
     // checkpoint every second in the background, poll the queue before
@@ -162,6 +170,7 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
             c.indicator_spec = "sma(20) rsi(14)".into();
             c.tail_bars = 64;
             c.spin = spin();
+            c.inline = inline();
         })
         .store(store)
         .strategies(&host, &strategies)
@@ -177,7 +186,7 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
     let state = FeedState::new(
         FeedConfig {
             tokens: vec!["bench".into()],
-            client_queue: 1 << 16,
+            client_queue: 1 << 18,
             ..FeedConfig::default()
         },
         hub,
@@ -258,6 +267,12 @@ async fn drive(rig: &Rig, steps: usize, period: Duration) -> (Hist, Duration) {
         }
     }
     let wall = started.elapsed();
+    if candles < steps * symbols {
+        println!(
+            "  the feed dropped the client after {candles} of {} candles: figures below are void",
+            steps * symbols
+        );
+    }
     let show = |name: &str, l: candlewick_pipeline::LatencySummary| {
         println!(
             "  engine {name:<12} n={} p50 {:.1} µs p99 {:.1} µs p99.9 {:.1} µs max {:.1} µs",

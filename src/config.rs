@@ -62,8 +62,12 @@ pub struct EngineConfig {
     /// ... or after this many applied candles per shard, if sooner.
     pub checkpoint_max_candles: u64,
     /// Latency mode: µs a worker polls its queue before sleeping (0: sleep
-    /// at once, no idle CPU).
+    /// at once, no idle CPU). Only without `inline`.
     pub spin_us: u64,
+    /// Latency mode: a source's thread runs a candle to completion itself
+    /// (apply, strategies, emit) when its shard is idle, instead of waking
+    /// the shard's worker. Needs background checkpoints.
+    pub inline: bool,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +80,7 @@ impl Default for EngineConfig {
             checkpoint_interval_ms: 1000,
             checkpoint_max_candles: 100_000,
             spin_us: 200,
+            inline: true,
         }
     }
 }

@@ -260,6 +260,7 @@ async fn engine(
             c.tail_bars = config.engine.tail_bars;
             c.checkpoint = config.engine.checkpoint();
             c.spin = Duration::from_micros(config.engine.spin_us);
+            c.inline = config.engine.inline;
         })
         .models(models)
         .outbox(OutboxPolicy {

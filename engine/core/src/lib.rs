@@ -44,7 +44,7 @@ pub use metrics::{Counters, LatencySummary, Metrics, Stage};
 pub use outbox::{OutboxRecord, SignalOutbox};
 pub use plugin_health::{Fault, PluginHealth, PluginStats};
 pub use prediction::Prediction;
-pub use router::{RouteError, Router};
+pub use router::{Inline, InlineShard, RouteError, Router};
 pub use signal::{json_num, json_str, signal_id, Action, Signal};
 pub use sink::{NullSink, Sink, SinkTap, Tapped, VecSink};
 pub use streams::{StreamId, StreamTable};

@@ -29,6 +29,40 @@ impl RouteError {
     }
 }
 
+/// How a caller hands events over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hand {
+    /// From a thread that may block on a full queue.
+    Block,
+    /// From async code: a full queue is waited for in `block_in_place`.
+    Async,
+    /// From async code, never run in place (a source in a burst).
+    AsyncQueued,
+}
+
+/// A shard that can run a batch to completion on the routing thread, the
+/// latency mode's way to take the hand-off to a worker thread (and its
+/// wake-up) off the path (see [`Router::with_inline`]).
+pub trait InlineShard: Send + Sync + std::fmt::Debug {
+    /// Runs `events` now, on the caller's thread, when the shard's worker
+    /// is idle; whatever is queued for the shard runs first, so a stream's
+    /// events keep their order. Never waits: a busy shard hands the events
+    /// back to be queued.
+    fn try_run(&self, events: Vec<CandleEvent>) -> Inline;
+}
+
+/// What [`InlineShard::try_run`] did.
+#[derive(Debug)]
+pub enum Inline {
+    /// Applied and emitted.
+    Ran,
+    /// The shard is busy: queue these.
+    Busy(Vec<CandleEvent>),
+    /// The shard has failed; these events (empty when the failure came
+    /// while running them) were not applied.
+    Stopped(Vec<CandleEvent>),
+}
+
 /// Puts events on the queue of the worker that owns their stream.
 ///
 /// A queue carries *batches* (a frame's closed klines, a chunk of a file),
@@ -54,6 +88,8 @@ pub struct Router {
     metrics: Arc<Metrics>,
     /// Emptied batches the workers hand back ([`Router::spare_batch`]).
     spares: Receiver<Vec<CandleEvent>>,
+    /// Per shard, in latency mode: the door to run a batch in place.
+    inline: Option<Arc<[Arc<dyn InlineShard>]>>,
 }
 
 impl Router {
@@ -68,7 +104,19 @@ impl Router {
             table,
             metrics,
             spares,
+            inline: None,
         }
+    }
+
+    /// Latency mode: each route first offers its events to their shard's
+    /// [`InlineShard`] (one per shard, in shard order), which runs them on
+    /// the caller's thread when the shard is idle; a busy shard's events
+    /// are queued as usual. A source's thread then applies, decides and
+    /// emits a candle itself, with no thread to wake in between.
+    pub fn with_inline(mut self, shards: Vec<Arc<dyn InlineShard>>) -> Self {
+        debug_assert_eq!(shards.len(), self.senders.len());
+        self.inline = Some(shards.into());
+        self
     }
 
     /// An empty batch to fill and route, with room for at least
@@ -102,7 +150,7 @@ impl Router {
     #[inline]
     pub fn route(&self, event: CandleEvent) -> Result<(), RouteError> {
         let shard = self.table.shard(event.stream);
-        self.send(shard, vec![event], false)
+        self.send(shard, vec![event], Hand::Block)
     }
 
     /// Routes a batch of events (any streams), one hand-off per shard,
@@ -112,7 +160,7 @@ impl Router {
     /// [`RouteError::Stopped`] when a shard's worker has stopped; the
     /// batches of the other shards were routed.
     pub fn route_batch(&self, events: Vec<CandleEvent>) -> Result<(), RouteError> {
-        self.route_batch_with(events, false)
+        self.route_batch_with(events, Hand::Block)
     }
 
     /// [`Router::route`] from async code on a multi-threaded tokio runtime:
@@ -127,7 +175,20 @@ impl Router {
     /// `block_in_place` there).
     pub fn route_async(&self, event: CandleEvent) -> Result<(), RouteError> {
         let shard = self.table.shard(event.stream);
-        self.send(shard, vec![event], true)
+        self.send(shard, vec![event], Hand::Async)
+    }
+
+    /// [`Router::route_async`] for a source in a burst (it holds more
+    /// frames already): never runs the event on the caller's thread, so
+    /// the shard workers take the burst side by side while the source
+    /// reads on, instead of the source running it all, one candle after
+    /// another.
+    ///
+    /// # Errors
+    /// As [`Router::route`].
+    pub fn route_async_queued(&self, event: CandleEvent) -> Result<(), RouteError> {
+        let shard = self.table.shard(event.stream);
+        self.send(shard, vec![event], Hand::AsyncQueued)
     }
 
     /// [`Router::route_batch`] from async code (see [`Router::route_async`]).
@@ -135,16 +196,16 @@ impl Router {
     /// # Errors
     /// As [`Router::route_batch`].
     pub fn route_batch_async(&self, events: Vec<CandleEvent>) -> Result<(), RouteError> {
-        self.route_batch_with(events, true)
+        self.route_batch_with(events, Hand::Async)
     }
 
-    fn route_batch_with(&self, events: Vec<CandleEvent>, in_async: bool) -> Result<(), RouteError> {
+    fn route_batch_with(&self, events: Vec<CandleEvent>, hand: Hand) -> Result<(), RouteError> {
         let Some(first) = events.first() else {
             return Ok(());
         };
         let shard = self.table.shard(first.stream);
         if events.iter().all(|e| self.table.shard(e.stream) == shard) {
-            return self.send(shard, events, in_async);
+            return self.send(shard, events, hand);
         }
         let mut per_shard: Vec<Vec<CandleEvent>> = vec![Vec::new(); self.senders.len()];
         for e in events {
@@ -155,32 +216,43 @@ impl Router {
             if batch.is_empty() {
                 continue;
             }
-            if let Err(e) = self.send(shard, batch, in_async) {
+            if let Err(e) = self.send(shard, batch, hand) {
                 first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    /// One hand-off: without waiting when there is room; otherwise counted
+    /// One hand-off: run in place by an idle shard in latency mode;
+    /// otherwise queued, without waiting when there is room, else counted
     /// as backpressure and waited for (inside `block_in_place` from async).
     #[inline]
-    fn send(
-        &self,
-        shard: usize,
-        events: Vec<CandleEvent>,
-        in_async: bool,
-    ) -> Result<(), RouteError> {
-        let tx = &self.senders[shard];
+    fn send(&self, shard: usize, events: Vec<CandleEvent>, hand: Hand) -> Result<(), RouteError> {
         let n = events.len();
         self.metrics.count_ingested(n);
         self.metrics.enqueued(shard, n);
+        let door = match hand {
+            Hand::AsyncQueued => None,
+            Hand::Block | Hand::Async => self.inline.as_deref().and_then(|doors| doors.get(shard)),
+        };
+        let events = match door {
+            Some(door) => match door.try_run(events) {
+                Inline::Ran => return Ok(()),
+                Inline::Busy(events) => events,
+                Inline::Stopped(events) => {
+                    self.metrics.dequeued(shard, events.len());
+                    return Err(RouteError::Stopped { shard, events });
+                }
+            },
+            None => events,
+        };
+        let tx = &self.senders[shard];
         let result = match tx.try_send(events) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(events)) => {
                 self.metrics.count_backpressure();
                 let wait = || tx.send(events).map_err(|e| e.0);
-                if in_async {
+                if hand != Hand::Block {
                     tokio::task::block_in_place(wait)
                 } else {
                     wait()

@@ -29,6 +29,20 @@ pub trait Destination: Send + Sync + 'static {
     /// [`IngestError::Publish`] when the bus did not take it (the source
     /// reconnects and backfills from the last candle taken).
     fn deliver(&self, event: CandleEvent) -> impl Future<Output = Result<(), IngestError>> + Send;
+
+    /// [`Destination::deliver`] from a source that already holds many more
+    /// frames (a burst): a destination that could run the candle on the
+    /// source's thread queues it instead (see
+    /// [`Router::route_async_queued`]).
+    ///
+    /// # Errors
+    /// As [`Destination::deliver`].
+    fn deliver_in_burst(
+        &self,
+        event: CandleEvent,
+    ) -> impl Future<Output = Result<(), IngestError>> + Send {
+        self.deliver(event)
+    }
 }
 
 impl Destination for Router {
@@ -44,6 +58,14 @@ impl Destination for Router {
     /// full, as [`Router::route_async`] does).
     fn deliver(&self, event: CandleEvent) -> impl Future<Output = Result<(), IngestError>> + Send {
         let routed = self.route_async(event).map_err(IngestError::from);
+        std::future::ready(routed)
+    }
+
+    fn deliver_in_burst(
+        &self,
+        event: CandleEvent,
+    ) -> impl Future<Output = Result<(), IngestError>> + Send {
+        let routed = self.route_async_queued(event).map_err(IngestError::from);
         std::future::ready(routed)
     }
 }

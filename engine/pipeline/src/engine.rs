@@ -5,7 +5,7 @@
 //! ```text
 //! streams ─┐
 //! store ───┤  Engine::live(streams)        emit first, checkpoint every second,
-//! models ──┼─▶   or Engine::backtest(..) ─▶ spin before sleeping, time each candle
+//! models ──┼─▶   or Engine::backtest(..) ─▶ run idle shards in place, time each candle
 //! strategies┤    .store() .strategies()      | in memory, never checkpointed,
 //! sink ────┘    .sink() ... .start()        | no clock reads, sleep at once
 //!                     │
@@ -53,8 +53,11 @@ pub const LIVE_CHECKPOINT: CheckpointPolicy = CheckpointPolicy::Every {
 
 impl Engine<'static> {
     /// A live engine over `streams`: emits first and checkpoints in the
-    /// background ([`LIVE_CHECKPOINT`]), spins [`LIVE_SPIN`] before its
-    /// workers sleep, and times every candle for `/metrics`. Its store is
+    /// background ([`LIVE_CHECKPOINT`]), runs a candle to completion on
+    /// its source's thread when the shard is idle
+    /// ([`PipelineConfig::inline`]; with it off, workers spin
+    /// [`LIVE_SPIN`] before they sleep), and times every candle for
+    /// `/metrics`. Its store is
     /// in memory until [`Engine::store`] gives it a durable one.
     pub fn live(streams: Vec<StreamKey>) -> Self {
         Engine::new(
@@ -62,6 +65,7 @@ impl Engine<'static> {
             PipelineConfig {
                 checkpoint: LIVE_CHECKPOINT,
                 spin: LIVE_SPIN,
+                inline: true,
                 measure_latency: true,
                 ..PipelineConfig::default()
             },

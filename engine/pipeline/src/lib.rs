@@ -21,6 +21,10 @@
 //! 3. **Drain.** A worker blocks for one event, then takes whatever else is
 //!    queued, up to [`PipelineConfig::max_batch`]. At low load a batch is
 //!    one candle; under a burst batches grow and plugin calls amortise.
+//!    In latency mode ([`PipelineConfig::inline`]) the source's own thread
+//!    runs an idle shard's batch instead (queued events first), so no
+//!    thread is woken between a frame and its signal; a busy shard's
+//!    events queue as above (see `inline.rs`).
 //! 4. **Apply.** Each candle goes through its stream's
 //!    [`StreamState::apply`](candlewick_state::StreamState::apply), which
 //!    refuses a candle at or before the stream's offset. That refusal is
@@ -67,6 +71,7 @@
 mod assemble;
 mod checkpoint;
 mod engine;
+mod inline;
 mod pipeline;
 mod strategy;
 mod worker;
@@ -80,9 +85,9 @@ pub use assemble::{
 /// the pipeline looks for them.
 pub use candlewick_core::{
     json_num, json_str, signal_id, supervise, Backoff, CandleEvent, Clock, Counters, Durability,
-    Health, LatencySummary, LogLimiter, Metrics, NullSink, Prediction, RouteError, Router, Signal,
-    Sink, SinkTap, Stage, StreamId, StreamKey, StreamTable, SuperviseError, Tapped, TaskState,
-    VecSink,
+    Health, Inline, InlineShard, LatencySummary, LogLimiter, Metrics, NullSink, Prediction,
+    RouteError, Router, Signal, Sink, SinkTap, Stage, StreamId, StreamKey, StreamTable,
+    SuperviseError, Tapped, TaskState, VecSink,
 };
 pub use checkpoint::{CheckpointPolicy, OutboxPolicy};
 pub use engine::{Engine, LIVE_CHECKPOINT, LIVE_SPIN};

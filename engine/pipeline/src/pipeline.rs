@@ -12,8 +12,8 @@ use candlewick_plugins::{LoadError, PluginHost, PluginRunner};
 use candlewick_state::{StateError, StateStore, StreamKey};
 
 use crate::checkpoint::{CheckpointPolicy, OutboxPolicy, Schedule, Writer};
-use crate::worker::{decode_tail, Slot, Worker, TAIL};
-use crate::{Clock, Metrics, Router, Sink, Strategy, StreamTable, WorkerReport};
+use crate::worker::{decode_tail, Batch, Slot, Worker, TAIL};
+use crate::{Clock, InlineShard, Metrics, Router, Sink, Strategy, StreamTable, WorkerReport};
 
 /// How the pipeline is shaped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,14 @@ pub struct PipelineConfig {
     /// once; a live engine spins a little, because waking a sleeping
     /// thread costs tens of microseconds per candle on a VM.
     pub spin: std::time::Duration,
+    /// Latency mode's run to completion: a source's thread applies,
+    /// decides and emits a candle itself when its shard is idle, instead
+    /// of waking the shard's worker (see the crate docs). Taken only with
+    /// background checkpoints ([`CheckpointPolicy::Every`]): a commit
+    /// before every emit would put disk writes on the source's thread.
+    /// Default off (backtests, where a worker per shard beside the source
+    /// is faster); the live engine turns it on.
+    pub inline: bool,
     /// Whether workers time each candle (the latency histograms of
     /// `/metrics`). Default on; backtests, which have no frame to time
     /// from, turn it off and save two clock reads per candle.
@@ -61,6 +69,7 @@ impl Default for PipelineConfig {
             checkpoint: CheckpointPolicy::Never,
             outbox: OutboxPolicy::default(),
             spin: std::time::Duration::ZERO,
+            inline: false,
             measure_latency: true,
         }
     }
@@ -220,7 +229,9 @@ impl Pipeline {
             }
             _ => (None, None),
         };
+        let inline = config.inline && matches!(config.checkpoint, CheckpointPolicy::Every { .. });
         let mut workers = Vec::with_capacity(n);
+        let mut doors: Vec<Arc<dyn InlineShard>> = Vec::new();
         let needs: Arc<[Vec<OutputRef>]> = needs.into();
         let model_snapshots: Vec<Arc<str>> = models
             .iter()
@@ -256,6 +267,17 @@ impl Pipeline {
                 held: None,
                 unsaved: Vec::new(),
                 newest_signal: None,
+                report: WorkerReport::default(),
+                scratch: Batch::default(),
+                failed: None,
+            }
+            .sized();
+            let run: Box<dyn FnOnce() -> Result<WorkerReport, StateError> + Send> = if inline {
+                let (door, behind) = crate::inline::split(worker);
+                doors.push(Arc::new(door));
+                Box::new(move || behind.run())
+            } else {
+                Box::new(move || worker.run())
             };
             let stopped_tx = stopped_tx.clone();
             let handle = std::thread::Builder::new()
@@ -265,7 +287,7 @@ impl Pipeline {
                         tx: stopped_tx,
                         ok: false,
                     };
-                    let result = worker.run();
+                    let result = run();
                     match &result {
                         Ok(_) => guard.ok = true,
                         Err(e) => tracing::error!(shard, cause = %e, "shard worker failed"),
@@ -276,7 +298,10 @@ impl Pipeline {
             workers.push(handle);
         }
         drop(writer_handle); // the workers hold the only ones: see `join`
-        let router = Router::new(senders, table, metrics.clone(), spares_rx);
+        let mut router = Router::new(senders, table, metrics.clone(), spares_rx);
+        if inline {
+            router = router.with_inline(doors);
+        }
         Ok((
             Pipeline {
                 workers,

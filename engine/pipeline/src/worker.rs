@@ -100,6 +100,13 @@ pub(crate) struct Worker {
     pub(crate) unsaved: Vec<OutboxRecord>,
     /// Open time of the newest signal's candle (outbox retention).
     pub(crate) newest_signal: Option<i64>,
+    /// What it did so far.
+    pub(crate) report: WorkerReport,
+    /// Reused buffers (see [`Worker::sized`]).
+    pub(crate) scratch: Batch,
+    /// Latency mode: the error a batch run on a source's thread met; the
+    /// worker's own thread returns it (see [`crate::inline`]).
+    pub(crate) failed: Option<StateError>,
 }
 
 /// What waiting on the queue gave.
@@ -111,18 +118,22 @@ enum Next {
     Closed,
 }
 
+/// What [`Worker::take_and_run`] found.
+pub(crate) enum Taken {
+    /// A batch ran.
+    Ran,
+    /// Nothing was queued.
+    Empty,
+    /// Nothing was queued and every router is gone: shutdown.
+    Closed,
+}
+
 impl Worker {
-    /// Runs until every router is dropped and the queue is drained.
-    ///
-    /// # Errors
-    /// A store that cannot be written; the batch in hand is not emitted.
-    pub(crate) fn run(mut self) -> Result<WorkerReport, StateError> {
-        let mut report = WorkerReport {
-            shard: self.shard,
-            ..WorkerReport::default()
-        };
+    /// The buffers a batch of this worker needs, allocated once.
+    pub(crate) fn sized(mut self) -> Self {
         let width = self.slots.first().map_or(0, |s| s.state.set().width());
-        let mut scratch = Batch {
+        self.report.shard = self.shard;
+        self.scratch = Batch {
             received: Vec::new(),
             values: vec![0.0; width],
             touched: Vec::new(),
@@ -130,34 +141,71 @@ impl Worker {
             latencies: Vec::with_capacity(self.max_batch),
             model_values: vec![f64::NAN; self.needs.iter().map(Vec::len).max().unwrap_or(0)],
         };
+        self
+    }
+
+    /// Runs until every router is dropped and the queue is drained.
+    ///
+    /// # Errors
+    /// A store that cannot be written; the batch in hand is not emitted.
+    pub(crate) fn run(mut self) -> Result<WorkerReport, StateError> {
         loop {
             match self.next() {
                 Next::Closed => break,
                 Next::Idle => {}
                 Next::Events(first) => {
-                    let mut events = first.len();
-                    scratch.received.push(first);
-                    while events < self.max_batch {
-                        match self.rx.try_recv() {
-                            Ok(more) => {
-                                events += more.len();
-                                scratch.received.push(more);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    self.metrics.dequeued(self.shard, events);
-                    self.batch(&mut scratch, &mut report)?;
-                    // The emptied batches go back to the routers to refill.
-                    for batch in scratch.received.drain(..) {
-                        let _ = self.spares.try_send(batch);
-                    }
+                    self.take_and_run(Some(first))?;
                 }
             }
             self.checkpoint_if_due(false)?;
         }
+        self.finish()
+    }
+
+    /// The last checkpoint, handed over once everything is drained.
+    pub(crate) fn finish(&mut self) -> Result<WorkerReport, StateError> {
         self.checkpoint_if_due(true)?;
-        Ok(report)
+        Ok(self.report)
+    }
+
+    /// Runs `first` (when given) and whatever else is queued, up to
+    /// [`Worker::max_batch`] events, as one batch.
+    ///
+    /// # Errors
+    /// As [`Worker::run`].
+    pub(crate) fn take_and_run(
+        &mut self,
+        first: Option<Vec<CandleEvent>>,
+    ) -> Result<Taken, StateError> {
+        let mut b = std::mem::take(&mut self.scratch);
+        let mut events = first.as_ref().map_or(0, Vec::len);
+        b.received.extend(first);
+        let mut closed = false;
+        while events < self.max_batch {
+            match self.rx.try_recv() {
+                Ok(more) => {
+                    events += more.len();
+                    b.received.push(more);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if b.received.is_empty() {
+            self.scratch = b;
+            return Ok(if closed { Taken::Closed } else { Taken::Empty });
+        }
+        self.metrics.dequeued(self.shard, events);
+        let result = self.batch(&mut b);
+        // The emptied batches go back to the routers to refill.
+        for batch in b.received.drain(..) {
+            let _ = self.spares.try_send(batch);
+        }
+        self.scratch = b;
+        result.map(|()| Taken::Ran)
     }
 
     /// The next queued batch: polled for [`Worker::spin`] (latency mode:
@@ -193,7 +241,7 @@ impl Worker {
         }
     }
 
-    fn batch(&mut self, b: &mut Batch, report: &mut WorkerReport) -> Result<(), StateError> {
+    fn batch(&mut self, b: &mut Batch) -> Result<(), StateError> {
         b.touched.clear();
         b.latencies.clear();
         let drained_ns = self.stamp();
@@ -267,6 +315,7 @@ impl Worker {
         if quarantines > 0 {
             self.metrics.set_quarantines(self.shard, quarantines);
         }
+        let report = &mut self.report;
         report.applied += applied;
         report.duplicates += duplicates;
         report.batches += 1;
@@ -442,7 +491,7 @@ impl Worker {
     /// Hands a checkpoint to the writer when one is due (every one at
     /// `last`, waiting for room then). Never waits otherwise: a busy
     /// writer postpones the checkpoint to a later batch.
-    fn checkpoint_if_due(&mut self, last: bool) -> Result<(), StateError> {
+    pub(crate) fn checkpoint_if_due(&mut self, last: bool) -> Result<(), StateError> {
         let Some(writer) = self.writer.clone() else {
             return Ok(());
         };
@@ -580,7 +629,8 @@ impl Worker {
 }
 
 /// Reused buffers of one worker: no allocation per event once warm.
-struct Batch {
+#[derive(Default)]
+pub(crate) struct Batch {
     /// The queued batches drained together, as the routers filled them
     /// (read in place, not copied into one).
     received: Vec<Vec<CandleEvent>>,

@@ -556,6 +556,8 @@ impl<D: super::Destination> Connection<D> {
         let now = wall_ms();
         let end = until.unwrap_or(now + 1);
         let mut pager = KlinePager::new(key.symbol.as_str(), key.interval, from, end);
+        // Pages of history are a burst: queued for the shard workers.
+        let live = std::mem::replace(&mut self.burst, true);
         while let Some(page) = pager.next_page(&mut self.rest).await? {
             self.metrics()
                 .add(&self.metrics().counters.backfill_requests, 1);
@@ -572,6 +574,7 @@ impl<D: super::Destination> Connection<D> {
                     .add(&self.metrics().counters.backfill_candles, 1);
             }
         }
+        self.burst = live;
         Ok(())
     }
 }

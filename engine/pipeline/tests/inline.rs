@@ -1,0 +1,166 @@
+//! Latency mode's run to completion (ARCHITECTURE §2): sources on several
+//! threads run candles through idle shards themselves, and every stream
+//! still sees each of its candles once, in order, with the signals a
+//! queued engine gives. Bundled EURUSD data, the example `sma_cross`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use candlewick_market::{Candle, CsvReader};
+use candlewick_pipeline::{CandleEvent, CheckpointPolicy, Engine, Signal, Sink, Strategy};
+use candlewick_plugins::{HostConfig, Limits, PluginHost};
+use candlewick_state::StreamKey;
+
+const STREAMS: usize = 8;
+const SOURCES: usize = 4;
+const BARS: usize = 600;
+
+fn candles() -> Vec<Candle> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/EURUSD-1h.csv");
+    CsvReader::open(&path)
+        .unwrap()
+        .take(BARS)
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn wasm(name: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = candlewick_plugins::testing::build_plugins(&repo).unwrap_or_else(|e| panic!("{e}"));
+    dir.join(format!("{name}.wasm"))
+}
+
+/// What reached the sink, and on which threads.
+#[derive(Default)]
+struct Seen {
+    candles: Mutex<BTreeMap<String, Vec<i64>>>,
+    signals: Mutex<Vec<Signal>>,
+    /// Candles emitted by a shard worker's own thread / by another.
+    on_workers: Mutex<(usize, usize)>,
+}
+
+impl Sink for Seen {
+    fn signal(&self, s: Signal) {
+        self.signals.lock().unwrap().push(s);
+    }
+
+    fn wants_candles(&self) -> bool {
+        true
+    }
+
+    fn candle(&self, stream: &StreamKey, candle: &Candle) {
+        let mut c = self.candles.lock().unwrap();
+        c.entry(stream.to_string())
+            .or_default()
+            .push(candle.open_time);
+        let worker = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("cw-shard-"));
+        let mut on = self.on_workers.lock().unwrap();
+        if worker {
+            on.0 += 1;
+        } else {
+            on.1 += 1;
+        }
+    }
+}
+
+/// Every bar of every stream, one candle per route, from `SOURCES` threads
+/// at once (each owns `STREAMS / SOURCES` streams); returns the sink.
+fn run(inline: bool) -> Arc<Seen> {
+    let host = PluginHost::new(HostConfig::default()).unwrap();
+    let mut strategy = Strategy::new(host.load_file(&wasm("sma_cross")).unwrap());
+    strategy.limits = Limits {
+        deadline: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let seen = Arc::new(Seen::default());
+    let keys: Vec<StreamKey> = (0..STREAMS)
+        .map(|i| format!("S{i}USD/1h").parse().unwrap())
+        .collect();
+    let (pipeline, router) = Engine::live(keys)
+        .configure(|c| {
+            c.inline = inline;
+            c.checkpoint = CheckpointPolicy::Every {
+                interval: Duration::from_secs(3600),
+                max_candles: 500,
+            };
+        })
+        .strategies(&host, std::slice::from_ref(&strategy))
+        .sink(seen.clone())
+        .start()
+        .unwrap();
+    let data = candles();
+    let ids: Vec<_> = router.table().ids().collect();
+    std::thread::scope(|scope| {
+        for source in ids.chunks(STREAMS / SOURCES) {
+            let router = router.clone();
+            let data = &data;
+            scope.spawn(move || {
+                for candle in data {
+                    for &stream in source {
+                        let event = CandleEvent {
+                            stream,
+                            candle: *candle,
+                            ingest_ns: 0,
+                        };
+                        router.route(event).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    drop(router);
+    let reports = pipeline.join().unwrap();
+    assert_eq!(
+        reports.iter().map(|r| r.applied).sum::<u64>(),
+        (STREAMS * BARS) as u64
+    );
+    assert_eq!(reports.iter().map(|r| r.duplicates).sum::<u64>(), 0);
+    seen
+}
+
+/// The signals by id, with what they say (not when they were sent).
+fn decided(seen: &Seen) -> Vec<String> {
+    let mut out: Vec<_> = seen
+        .signals
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let (action, strength, price) = (s.action, s.strength, s.price);
+            format!("{} {action:?} {strength} {price}", s.id)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn sources_run_idle_shards_themselves_and_every_stream_keeps_its_order() {
+    let inline = run(true);
+    let want: Vec<i64> = candles().iter().map(|c| c.open_time).collect();
+    let streams = inline.candles.lock().unwrap();
+    assert_eq!(streams.len(), STREAMS);
+    for (stream, times) in streams.iter() {
+        assert_eq!(times, &want, "{stream}: candles lost, doubled or reordered");
+    }
+    let (on_workers, on_sources) = *inline.on_workers.lock().unwrap();
+    assert_eq!(on_workers + on_sources, STREAMS * BARS);
+    assert!(
+        on_sources > 0,
+        "no candle ran on a source's thread ({on_workers} on the workers)"
+    );
+
+    let queued = run(false);
+    assert_eq!(queued.on_workers.lock().unwrap().1, 0);
+    let (a, b) = (decided(&inline), decided(&queued));
+    assert!(
+        a.len() > 20 * STREAMS,
+        "sma_cross gave only {} signals",
+        a.len()
+    );
+    assert!(a == b, "the two modes decided differently");
+}
