@@ -8,11 +8,13 @@
 //! value per step and multiply-add into accumulators that stay in
 //! registers: 6 (or 2) rows x 1 panel when there are rows to share a panel,
 //! 1 row x 4 panels when there is only one (batch 1, the latency case), so the
-//! fused multiply-adds are independent either way.
+//! fused multiply-adds are independent either way. With AVX-512 a panel row
+//! is one vector, and the kernels take 6 rows x 2 panels, 2 x 4 or 1 x 8.
 
 use pulp::Simd;
 
-/// Output columns per panel: two AVX2 vectors, four SSE vectors.
+/// Output columns per panel: one AVX-512 vector, two AVX2 vectors, four
+/// SSE vectors.
 pub(crate) const NR: usize = 16;
 
 /// `n` rounded up to whole panels.
@@ -90,6 +92,24 @@ pub(crate) fn gemm_acc<S: Simd>(
     let panels = w.panels();
     let k = w.k();
     let mut r = 0;
+    if S::F32_LANES == NR {
+        // AVX-512: a panel row is one vector; 8 to 12 accumulators (12
+        // rows x 2 panels, or 4 x 4, measured no faster).
+        while r + 6 <= m {
+            let rows: [&[f32]; 6] = std::array::from_fn(|i| &a[(r + i) * lda..][..k]);
+            rows_by_panels::<S, 6, 2>(s, rows, w, &mut out[r * ldo..], ldo);
+            r += 6;
+        }
+        while r + 2 <= m {
+            let rows: [&[f32]; 2] = [&a[r * lda..][..k], &a[(r + 1) * lda..][..k]];
+            rows_by_panels::<S, 2, 4>(s, rows, w, &mut out[r * ldo..], ldo);
+            r += 2;
+        }
+        if r < m {
+            rows_by_panels::<S, 1, 8>(s, [&a[r * lda..][..k]], w, &mut out[r * ldo..], ldo);
+            r += 1;
+        }
+    }
     if S::F32_LANES == 8 {
         // AVX2: a panel row is two vectors; 8 accumulators in registers.
         while r + 6 <= m {
@@ -209,6 +229,63 @@ fn panels4x8<S: Simd>(s: S, row: &[f32], panels: [&[f32]; 4], out: &mut [f32], c
     }
 }
 
+/// `MR` rows times every panel of `w`, `PP` panels at a time (then one at
+/// a time), when a panel row is one vector (AVX-512).
+#[inline(always)]
+fn rows_by_panels<S: Simd, const MR: usize, const PP: usize>(
+    s: S,
+    rows: [&[f32]; MR],
+    w: &Packed,
+    out: &mut [f32],
+    ldo: usize,
+) {
+    let panels = w.panels();
+    let mut p = 0;
+    while p + PP <= panels {
+        let ps: [&[f32]; PP] = std::array::from_fn(|q| w.panel(p + q));
+        rows_x16::<S, MR, PP>(s, rows, ps, out, ldo, p * NR);
+        p += PP;
+    }
+    while p < panels {
+        rows_x16::<S, MR, 1>(s, rows, [w.panel(p)], out, ldo, p * NR);
+        p += 1;
+    }
+}
+
+/// `MR` rows times `PP` panels, one vector a panel row (AVX-512): `MR PP`
+/// accumulators in registers, each summed from zero as in the kernels
+/// above.
+#[inline(always)]
+fn rows_x16<S: Simd, const MR: usize, const PP: usize>(
+    s: S,
+    rows: [&[f32]; MR],
+    panels: [&[f32]; PP],
+    out: &mut [f32],
+    ldo: usize,
+    col: usize,
+) {
+    let z = s.splat_f32s(0.0);
+    let mut c = [[z; PP]; MR];
+    let k = rows[0].len();
+    let panels: [&[f32]; PP] = panels.map(|p| &p[..k * NR]);
+    for kk in 0..k {
+        let w: [S::f32s; PP] =
+            std::array::from_fn(|q| S::as_simd_f32s(&panels[q][kk * NR..][..NR]).0[0]);
+        for (acc, row) in c.iter_mut().zip(rows) {
+            let xv = s.splat_f32s(row[kk]);
+            for (a, wq) in acc.iter_mut().zip(w) {
+                *a = s.mul_add_e_f32s(xv, wq, *a);
+            }
+        }
+    }
+    for (r, acc) in c.iter().enumerate() {
+        for (q, a) in acc.iter().enumerate() {
+            let d = S::as_mut_simd_f32s(&mut out[r * ldo + col + q * NR..][..NR]).0;
+            d[0] = s.add_f32s(d[0], *a);
+        }
+    }
+}
+
 /// Grows a working buffer to at least `n` values (never shrinks it, so a
 /// forward allocates only when it meets a larger chunk than before).
 pub(crate) fn grow(v: &mut Vec<f32>, n: usize) {
@@ -220,6 +297,7 @@ pub(crate) fn grow(v: &mut Vec<f32>, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pulp::WithSimd;
 
     struct Run<'a> {
         a: &'a [f32],
@@ -249,26 +327,56 @@ mod tests {
                 .collect();
             let p = Packed::from_out_in(&w, n, k);
             let ldo = p.np() + 3;
-            let mut out = vec![1.0f32; m * ldo];
-            pulp::Arch::new().dispatch(Run {
-                a: &a,
-                m,
-                w: &p,
-                out: &mut out,
-            });
-            for r in 0..m {
-                for j in 0..n {
-                    let want: f32 =
-                        1.0 + (0..k).map(|kk| a[r * k + kk] * w[j * k + kk]).sum::<f32>();
-                    let got = out[r * ldo + j];
-                    assert!(
-                        (got - want).abs() < 1e-4,
-                        "m{m} n{n} k{k} r{r} j{j}: {got} vs {want}"
-                    );
+            // Every instruction set this CPU has: each has its kernels.
+            for isa in 0..3 {
+                let mut out = vec![1.0f32; m * ldo];
+                let run = Run {
+                    a: &a,
+                    m,
+                    w: &p,
+                    out: &mut out,
+                };
+                let ran = match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    0 => pulp::x86::V4::try_new().map(|simd| Simd::vectorize(simd, run)),
+                    #[cfg(target_arch = "x86_64")]
+                    1 => pulp::x86::V3::try_new().map(|simd| Simd::vectorize(simd, run)),
+                    _ => {
+                        run.with_simd(pulp::Scalar::new());
+                        Some(())
+                    }
+                };
+                if ran.is_none() {
+                    continue;
                 }
-                for j in n..p.np() {
-                    assert_eq!(out[r * ldo + j], 1.0, "padding stays untouched");
-                }
+                check(&a, &w, &out, m, n, k, ldo, p.np());
+            }
+        }
+    }
+
+    /// `out` (with `1.0` added before) against the naive product.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        a: &[f32],
+        w: &[f32],
+        out: &[f32],
+        m: usize,
+        n: usize,
+        k: usize,
+        ldo: usize,
+        np: usize,
+    ) {
+        for r in 0..m {
+            for j in 0..n {
+                let want: f32 = 1.0 + (0..k).map(|kk| a[r * k + kk] * w[j * k + kk]).sum::<f32>();
+                let got = out[r * ldo + j];
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "m{m} n{n} k{k} r{r} j{j}: {got} vs {want}"
+                );
+            }
+            for j in n..np {
+                assert_eq!(out[r * ldo + j], 1.0, "padding stays untouched");
             }
         }
     }

@@ -11,8 +11,10 @@
 //! over all gates ([`gemm`]) and the fused cell; the Transformer runs each
 //! projection over every position of the chunk at once.
 //!
-//! SIMD comes from `pulp`'s run-time dispatch (AVX2 and FMA where the CPU
-//! has them, SSE otherwise), so one binary uses what the machine offers.
+//! SIMD comes from `pulp`'s run-time dispatch (AVX-512 where the CPU has
+//! it, else AVX2 and FMA, else SSE), so one binary uses what the machine
+//! offers; a recurrent net's small chunks stay on AVX2 (see
+//! [`WIDE_FROM`]).
 //! Batches of [`PARALLEL_FROM`] rows or more are split into chunks of at
 //! most [`CHUNK`] rows that run on rayon's pool; a row's result does not
 //! depend on the chunking (each row is computed by the same kernel
@@ -55,7 +57,23 @@ pub struct CpuNet {
     head_w: Vec<f32>,
     head_b: Vec<f32>,
     arch: Arch,
+    /// AVX2 for a recurrent net's chunks of fewer than [`WIDE_FROM`] rows
+    /// on a CPU with AVX-512 (see [`WIDE_FROM`]); `None` elsewhere.
+    narrow: Narrow,
 }
+
+#[cfg(target_arch = "x86_64")]
+type Narrow = Option<pulp::x86::V3>;
+#[cfg(not(target_arch = "x86_64"))]
+type Narrow = Option<std::convert::Infallible>;
+
+/// Rows from which a recurrent net's chunk runs AVX-512 where the CPU has
+/// it. Below, each step multiplies so few rows that the 512-bit kernels
+/// were 3-4x slower than AVX2 here (batch 1: 0.41-0.55 ms against 0.12
+/// ms for the LSTM), while from 32 rows they are 1.4-1.5x faster. The two
+/// give the same bits (every kernel sums a row's products in the same
+/// order), so the choice never changes a prediction.
+pub const WIDE_FROM: usize = 8;
 
 /// Working memory of [`CpuNet::forward`]; keep one per caller and reuse it.
 #[derive(Debug, Default)]
@@ -183,6 +201,7 @@ impl CpuNet {
             head_w: p.vec("head.weight")?,
             head_b: p.vec("head.bias")?,
             config: cfg,
+            narrow: narrow(&body),
             body,
             arch: Arch::new(),
         })
@@ -236,14 +255,19 @@ impl CpuNet {
             scratch.chunks.resize_with(chunks, ChunkBuffers::default);
         }
         let run = |((x, out), buf): ((&[f32], &mut [f32]), &mut ChunkBuffers)| {
-            self.arch.dispatch(Chunk {
+            let chunk = Chunk {
                 net: self,
                 x,
                 m: out.len() / c,
                 t,
                 buf,
                 logits: out,
-            })
+            };
+            match self.narrow {
+                #[cfg(target_arch = "x86_64")]
+                Some(v3) if chunk.m < WIDE_FROM => Simd::vectorize(v3, chunk),
+                _ => self.arch.dispatch(chunk),
+            }
         };
         let jobs = x
             .chunks(rows * t * f)
@@ -256,6 +280,17 @@ impl CpuNet {
         }
         Ok(())
     }
+}
+
+/// AVX2 for small chunks of a recurrent net when the CPU also has AVX-512
+/// (see [`WIDE_FROM`]).
+fn narrow(body: &Body) -> Narrow {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(body, Body::Recurrent(_)) && pulp::x86::V4::try_new().is_some() {
+        return pulp::x86::V3::try_new();
+    }
+    let _ = body;
+    None
 }
 
 /// One chunk's forward under the CPU's best instruction set.
