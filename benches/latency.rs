@@ -158,8 +158,8 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
         .collect();
     // Room for the whole ceiling run: a client dropped for lagging would
     // end it early and read as a slow engine.
-    let hub = Hub::new(1 << 18, true);
     let clock = Clock::new();
+    let hub = Hub::new(1 << 18, true).timed(clock);
     // As `candlewick run` by default (`Engine::live`): emit first,
     // checkpoint every second in the background, poll the queue before
     // sleeping.

@@ -213,7 +213,9 @@ async fn engine(
     let models = load_models(&model_specs(&config.models))?;
     // The hub keeps the signals of about one checkpoint interval (and
     // more) for clients that resume with `since`; the outbox has the rest.
-    let hub = Hub::new(config.feed.client_queue, config.feed.candles).keep_recent(RECENT_SIGNALS);
+    let hub = Hub::new(config.feed.client_queue, config.feed.candles)
+        .keep_recent(RECENT_SIGNALS)
+        .timed(clock);
     let (triggers, predictions, analyst_service) = start_analyst(
         config,
         store.clone(),

@@ -60,6 +60,13 @@ async fn faults_lose_and_double_nothing_and_live_equals_replay() {
     );
     assert!(m["reconnects_total"] > 0, "{m:?}");
     assert_eq!(m["plugin_quarantines_total"], 0, "{m:?}");
+    // Every signal frame the client got was timed to its write.
+    let written = m[r#"stage_latency_seconds_count{stage="write"}"#];
+    assert!(
+        client.signal_count > 0 && written as usize >= client.signal_count,
+        "{written} frames timed, {} signals received: {m:?}",
+        client.signal_count
+    );
     for k in [
         "frames_malformed_total",
         "frames_duplicate_total",

@@ -181,6 +181,13 @@ impl Metrics {
         let _ = h.record_n(ns.max(1), count as u64);
     }
 
+    /// One frame written to a feed client `ns` after its candle's frame
+    /// was received ([`Stage::Write`]; kept with the first shard's, as
+    /// the feed does not know the shard).
+    pub fn record_written(&self, ns: u64) {
+        self.record_stage(0, Stage::Write, ns, 1);
+    }
+
     /// One stage's latency over every shard (see [`Stage`]).
     pub fn stage(&self, stage: Stage) -> LatencySummary {
         summary(&self.stages[stage as usize])
@@ -229,7 +236,7 @@ impl Metrics {
 
 /// 1 ns .. 60 s at 3 significant digits (about 200 KiB).
 /// Where a candle's time goes between its frame and its signal, as the
-/// workers measure it (the feed adds its own socket-write stage).
+/// workers measure it, and the feed's socket write after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// From the source's receipt of the frame to the worker draining it:
@@ -240,10 +247,15 @@ pub enum Stage {
     Compute = 1,
     /// Handing the batch's signals, candles and predictions to the sink.
     Emit = 2,
+    /// From the source's receipt of the frame to a feed client's socket
+    /// write of a signal's frame returning, per signal and client
+    /// ([`Metrics::record_written`]): the whole path inside the engine,
+    /// the feed's wake-up and write included.
+    Write = 3,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::Queue, Stage::Compute, Stage::Emit];
+    pub const ALL: [Stage; 4] = [Stage::Queue, Stage::Compute, Stage::Emit, Stage::Write];
 
     /// The label `/metrics` gives it.
     pub fn name(self) -> &'static str {
@@ -251,6 +263,7 @@ impl Stage {
             Stage::Queue => "queue",
             Stage::Compute => "compute",
             Stage::Emit => "emit",
+            Stage::Write => "write",
         }
     }
 }

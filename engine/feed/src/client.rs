@@ -261,6 +261,7 @@ async fn serve(
 ) -> End {
     let config = &state.config;
     let metrics = &state.metrics;
+    let clock = state.hub.clock();
     let (mut tx, mut incoming) = socket.split();
     let mut shutdown = state.shutdown.clone();
     let mut sub = Subscription::default();
@@ -357,6 +358,9 @@ async fn serve(
                         seq += 1;
                         send!(frame(&item, seq));
                         metrics.add(&metrics.counters.feed_frames_out, 1);
+                        if let (Some(clock), 1..) = (clock, item.ingest_ns) {
+                            metrics.record_written(clock.now_ns().saturating_sub(item.ingest_ns));
+                        }
                     }
                 }
                 Err(RecvError::Lagged(dropped)) => {

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use candlewick_core::{json_num as num, json_str, Prediction, Signal, Sink};
+use candlewick_core::{json_num as num, json_str, Clock, Prediction, Signal, Sink};
 use candlewick_core::{PluginHealth, PluginStats};
 use tokio::sync::broadcast;
 
@@ -51,6 +51,9 @@ pub struct Hub {
     recent_cap: usize,
     /// What the dashboard shows (off until [`History::enable`]).
     history: Arc<History>,
+    /// The engine's clock, when clients time their writes
+    /// ([`Hub::timed`]).
+    clock: Option<Clock>,
 }
 
 impl Hub {
@@ -65,7 +68,21 @@ impl Hub {
             recent: Arc::default(),
             recent_cap: 0,
             history: Arc::default(),
+            clock: None,
         }
+    }
+
+    /// Client tasks time each signal frame they write against `clock` (the
+    /// engine's, which stamped the receipt of the signal's candle): the
+    /// `write` stage of `/metrics`.
+    pub fn timed(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The clock frames are timed by, if any.
+    pub fn clock(&self) -> Option<Clock> {
+        self.clock
     }
 
     /// The dashboard's record of recent candles, signals and strategies.
