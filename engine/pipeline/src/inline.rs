@@ -66,7 +66,7 @@ impl InlineShard for Door {
             Err(TryLockError::WouldBlock) => return Inline::Busy(events),
             Err(TryLockError::Poisoned(_)) => return Inline::Stopped(events),
         };
-        if w.failed.is_some() {
+        if w.stopped || w.failed.is_some() {
             return Inline::Stopped(events);
         }
         // Whatever was queued before these events runs first.
@@ -108,6 +108,15 @@ impl Behind {
     /// # Errors
     /// As [`Worker::run`], or the error a batch met on a source's thread.
     pub(crate) fn run(self) -> Result<WorkerReport, StateError> {
+        let result = self.serve();
+        if result.is_err() {
+            // The sources must not run it any more either.
+            self.lock().stopped = true;
+        }
+        result
+    }
+
+    fn serve(&self) -> Result<WorkerReport, StateError> {
         let idle = self.lock().schedule.policy().idle_wake();
         loop {
             let mut ready = Select::new();

@@ -270,6 +270,7 @@ impl Pipeline {
                 report: WorkerReport::default(),
                 scratch: Batch::default(),
                 failed: None,
+                stopped: false,
             }
             .sized();
             let run: Box<dyn FnOnce() -> Result<WorkerReport, StateError> + Send> = if inline {

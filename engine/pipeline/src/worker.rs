@@ -107,6 +107,9 @@ pub(crate) struct Worker {
     /// Latency mode: the error a batch run on a source's thread met; the
     /// worker's own thread returns it (see [`crate::inline`]).
     pub(crate) failed: Option<StateError>,
+    /// Latency mode: the worker's thread has stopped with an error; the
+    /// sources queue nothing more and run nothing more.
+    pub(crate) stopped: bool,
 }
 
 /// What waiting on the queue gave.

@@ -9,9 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use candlewick_market::{Candle, CsvReader};
-use candlewick_pipeline::{CandleEvent, CheckpointPolicy, Engine, Signal, Sink, Strategy};
+use candlewick_pipeline::{
+    CandleEvent, CheckpointPolicy, Engine, RouteError, Signal, Sink, Strategy,
+};
 use candlewick_plugins::{HostConfig, Limits, PluginHost};
-use candlewick_state::StreamKey;
+use candlewick_state::{
+    Checkpoint, MemoryStore, OutboxRecord, StateError, StateStore, StreamKey, StreamState,
+};
 
 const STREAMS: usize = 8;
 const SOURCES: usize = 4;
@@ -163,4 +167,98 @@ fn sources_run_idle_shards_themselves_and_every_stream_keeps_its_order() {
         a.len()
     );
     assert!(a == b, "the two modes decided differently");
+}
+
+/// A store whose commits fail: the checkpoint writer stops at the first.
+struct Failing(MemoryStore);
+
+impl StateStore for Failing {
+    fn load(&self, stream: &StreamKey, spec: &str) -> Result<StreamState, StateError> {
+        self.0.load(stream, spec)
+    }
+    fn offset(&self, stream: &StreamKey) -> Result<Option<i64>, StateError> {
+        self.0.offset(stream)
+    }
+    fn plugin_snapshot(
+        &self,
+        plugin: &str,
+        stream: &StreamKey,
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        self.0.plugin_snapshot(plugin, stream)
+    }
+    fn outbox_since(&self, time: i64, limit: usize) -> Result<Vec<OutboxRecord>, StateError> {
+        self.0.outbox_since(time, limit)
+    }
+    fn commit(&self, _: &Checkpoint<'_>) -> Result<(), StateError> {
+        Err(StateError::Shared {
+            what: "test store".into(),
+            detail: "the disk is full".into(),
+        })
+    }
+}
+
+#[test]
+fn a_failure_on_a_sources_thread_stops_the_shard_and_is_reported_once() {
+    let keys: Vec<StreamKey> = vec!["S0USD/1h".parse().unwrap()];
+    let (pipeline, router) = Engine::live(keys)
+        .configure(|c| {
+            c.workers = 1;
+            c.checkpoint = CheckpointPolicy::Every {
+                interval: Duration::from_secs(3600),
+                max_candles: 10,
+            };
+        })
+        .store(Arc::new(Failing(MemoryStore::new())))
+        .start()
+        .unwrap();
+    let failed = pipeline.failed();
+    let stream = router.table().ids().next().unwrap();
+    let data = candles();
+    let route = |candle: &Candle| {
+        router.route(CandleEvent {
+            stream,
+            candle: *candle,
+            ingest_ns: 0,
+        })
+    };
+    // The first checkpoint is due at 10 candles; the writer fails on it
+    // and says so.
+    for candle in &data[..10] {
+        route(candle).unwrap();
+    }
+    let waited = std::time::Instant::now();
+    while *failed.borrow() == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the writer never failed"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The next checkpoint due finds the writer gone, on this thread: the
+    // shard stops and routing to it fails.
+    let routed = data[10..].iter().take_while(|c| route(c).is_ok()).count();
+    assert!(
+        routed <= 10,
+        "{routed} more candles routed after the failure"
+    );
+    assert!(matches!(
+        route(&data[11 + routed]),
+        Err(RouteError::Stopped { .. })
+    ));
+    // Once the shard's own thread has returned the error, too.
+    while *failed.borrow() < 2 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the shard never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(matches!(
+        route(&data[12 + routed]),
+        Err(RouteError::Stopped { .. })
+    ));
+    drop(router);
+    let e = pipeline.join().unwrap_err().to_string();
+    assert!(e.contains("the disk is full"), "{e}");
+    assert_eq!(*failed.borrow(), 2, "the writer and the shard, once each");
 }
