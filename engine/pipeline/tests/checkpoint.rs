@@ -2,16 +2,19 @@
 //! EURUSD data with the example `sma_cross` plugin and a real RocksDB
 //! store.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use candlewick_market::{Candle, CsvReader};
+use candlewick_market::Candle;
 use candlewick_pipeline::{
     CandleEvent, CheckpointPolicy, Engine, OutboxPolicy, Signal, Sink, Strategy, StreamId,
 };
 use candlewick_plugins::{HostConfig, Limits, PluginHost};
 use candlewick_state::{StateStore, Store, StreamKey};
+use common::wasm;
 
 const STREAMS: [&str; 2] = ["EURUSD/1h", "GBPUSD/1h"];
 const BARS: usize = 1500;
@@ -20,18 +23,7 @@ const KEEP_ALL: OutboxPolicy = OutboxPolicy {
 };
 
 fn candles() -> Vec<Candle> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/EURUSD-1h.csv");
-    CsvReader::open(&path)
-        .unwrap()
-        .take(BARS)
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-fn wasm(name: &str) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = candlewick_plugins::testing::build_plugins(&repo).unwrap_or_else(|e| panic!("{e}"));
-    dir.join(format!("{name}.wasm"))
+    common::eurusd(BARS)
 }
 
 /// Records each signal with the stream's committed offset at the moment

@@ -4,11 +4,12 @@
 //! queued engine gives. Bundled EURUSD data, the example `sma_cross`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use candlewick_market::{Candle, CsvReader};
+use candlewick_market::Candle;
 use candlewick_pipeline::{
     CandleEvent, CheckpointPolicy, Engine, RouteError, Signal, Sink, Strategy,
 };
@@ -16,24 +17,14 @@ use candlewick_plugins::{HostConfig, Limits, PluginHost};
 use candlewick_state::{
     Checkpoint, MemoryStore, OutboxRecord, StateError, StateStore, StreamKey, StreamState,
 };
+use common::wasm;
 
 const STREAMS: usize = 8;
 const SOURCES: usize = 4;
 const BARS: usize = 600;
 
 fn candles() -> Vec<Candle> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/EURUSD-1h.csv");
-    CsvReader::open(&path)
-        .unwrap()
-        .take(BARS)
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-fn wasm(name: &str) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = candlewick_plugins::testing::build_plugins(&repo).unwrap_or_else(|e| panic!("{e}"));
-    dir.join(format!("{name}.wasm"))
+    common::eurusd(BARS)
 }
 
 /// What reached the sink, and on which threads.

@@ -2,12 +2,14 @@
 //! pipeline, on the bundled data, against a native reference computed with
 //! the models crate alone; a missing model; restart mid-stream.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use candlewick_inference::NamedModel;
-use candlewick_market::{Candle, CsvReader};
+use candlewick_market::Candle;
 use candlewick_models::{
     train, ArchKind, Device, FeatureSpec, FeatureWindow, LabelRule, Predictor, TrainConfig,
 };
@@ -17,20 +19,12 @@ use candlewick_pipeline::{
 };
 use candlewick_plugins::{Action, HostConfig, Limits, PluginHost, RestartPolicy};
 use candlewick_state::{MemoryStore, StateStore, StreamKey};
+use common::{eurusd as candles, wasm};
 
 const STREAMS: [&str; 2] = ["EURUSD/1h", "GBPUSD/1h"];
 /// Stream `s` replays the bundled data from bar `SHIFT * s` on.
 const SHIFT: usize = 150;
 const BARS: usize = 600;
-
-fn candles(n: usize) -> Vec<Candle> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/EURUSD-1h.csv");
-    CsvReader::open(&path)
-        .unwrap()
-        .take(n)
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
 
 /// A tiny LSTM (2 epochs) whose labels split up from down at 0, so its
 /// p(up) moves around 0.5 and `model_follow` has something to follow.
@@ -57,13 +51,6 @@ fn tiny_model(root: &Path) -> NamedModel {
     .save(&dir)
     .unwrap();
     NamedModel::load(Some("prediction"), &dir).unwrap()
-}
-
-/// The built `NAME.wasm` (the example plugins are built on demand).
-fn wasm(name: &str) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = candlewick_plugins::testing::build_plugins(&repo).unwrap_or_else(|e| panic!("{e}"));
-    dir.join(format!("{name}.wasm"))
 }
 
 fn model_follow(host: &PluginHost) -> Strategy {

@@ -4,18 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use candlewick_market::{Candle, CsvReader};
+use candlewick_market::Candle;
 use candlewick_models::{train, ArchKind, FeatureSpec, TrainConfig};
 
 pub const SPEC: &str = "logret range rsi(14)";
 
 pub fn candles(n: usize) -> Vec<Candle> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/EURUSD-1h.csv");
-    CsvReader::open(&path)
-        .unwrap()
-        .take(n)
-        .collect::<Result<_, _>>()
-        .unwrap()
+    candlewick_models::testing::eurusd(n)
 }
 
 pub fn tiny_config(arch: ArchKind) -> TrainConfig {

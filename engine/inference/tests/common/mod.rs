@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candlewick_market::{Candle, CsvReader};
+use candlewick_market::Candle;
 use candlewick_models::{train, ArchKind, FeatureSpec};
 
 /// Features with a 14-bar warm-up, so the first windows hold NaN.
@@ -11,12 +11,7 @@ pub const SPEC: &str = "logret range rsi(14)";
 pub const WINDOW: usize = 12;
 
 pub fn candles(n: usize) -> Vec<Candle> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/EURUSD-1h.csv");
-    CsvReader::open(&path)
-        .unwrap()
-        .take(n)
-        .collect::<Result<_, _>>()
-        .unwrap()
+    candlewick_models::testing::eurusd(n)
 }
 
 /// Trains a tiny model (2 epochs, hidden 8) and writes it to `root/NAME`.
