@@ -89,11 +89,59 @@ impl SinkTap for PublishTap {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(signal)) => {
                 self.waits.fetch_add(1, Relaxed);
-                // Worker threads are plain threads, never a runtime's.
-                let _ = self.tx.blocking_send(signal);
+                // A shard's worker thread is a plain thread, but in latency
+                // mode a source's runtime thread emits too: it hands its
+                // runtime work to another thread while it waits.
+                // (A closed queue means the engine is stopping, as below.)
+                tokio::task::block_in_place(|| {
+                    let _ = self.tx.blocking_send(signal);
+                });
             }
             // The publisher is gone: the engine is stopping.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candlewick_core::Action;
+    use candlewick_pipeline::NullSink;
+
+    use super::*;
+
+    fn signal(time: i64) -> Signal {
+        Signal::decided(
+            "s".into(),
+            candlewick_market::Symbol::new("EURUSD").unwrap(),
+            "1h".parse().unwrap(),
+            time,
+            (Action::Buy, 1.0),
+            1.0,
+        )
+    }
+
+    /// In latency mode a source's runtime thread emits: a full queue makes
+    /// it wait for the publisher there too, instead of panicking.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_waits_on_a_runtime_thread_as_on_a_worker_thread() {
+        let (tee, mut rx) = PublishTap::wrap(Arc::new(NullSink), 1, Arc::default());
+        let publisher = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(s) = rx.recv().await {
+                got.push(s.time);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            got
+        });
+        let emitter = tokio::spawn(async move {
+            for time in 0..4 {
+                tee.signal(signal(time));
+            }
+            tee.tap.waits()
+        });
+        let waits = emitter.await.unwrap();
+        assert!(waits > 0, "the queue of one never filled");
+        assert_eq!(publisher.await.unwrap(), vec![0, 1, 2, 3]);
     }
 }
