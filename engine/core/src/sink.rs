@@ -8,9 +8,12 @@ use crate::{PluginHealth, PluginStats, Prediction, Signal, StreamKey};
 
 /// A destination for a worker's output.
 ///
-/// Called by worker threads after each batch is committed, so it must not
-/// block: a sink that can fall behind (a network client) keeps its own
-/// bounded queue and drops on its side, never slowing the worker.
+/// Called by worker threads after each batch, and in latency mode by a
+/// source's thread (often a tokio runtime's, see
+/// [`crate::InlineShard`]), so it must not block: a sink that can fall
+/// behind (a network client) keeps its own bounded queue and drops on its
+/// side, never slowing the worker. One that must wait instead (a delivery
+/// guarantee) waits inside `tokio::task::block_in_place`.
 pub trait Sink: Send + Sync {
     /// One signal, after its batch was committed.
     fn signal(&self, signal: Signal);
