@@ -60,6 +60,11 @@ async fn faults_lose_and_double_nothing_and_live_equals_replay() {
     );
     assert!(m["reconnects_total"] > 0, "{m:?}");
     assert_eq!(m["plugin_quarantines_total"], 0, "{m:?}");
+    // Every applied candle was timed through each stage of the path.
+    for stage in ["queue", "apply", "strategies", "emit"] {
+        let key = format!(r#"stage_latency_seconds_count{{stage="{stage}"}}"#);
+        assert_eq!(m[&key], (symbols * steps) as u64, "{key}: {m:?}");
+    }
     // Every signal frame the client got was timed to its write.
     let written = m[r#"stage_latency_seconds_count{stage="write"}"#];
     assert!(

@@ -234,7 +234,6 @@ impl Metrics {
     }
 }
 
-/// 1 ns .. 60 s at 3 significant digits (about 200 KiB).
 /// Where a candle's time goes between its frame and its signal, as the
 /// workers measure it, and the feed's socket write after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,26 +241,34 @@ pub enum Stage {
     /// From the source's receipt of the frame to the worker draining it:
     /// routing, the queue, and waking the worker.
     Queue = 0,
-    /// From the drain to the strategies' return: indicators, models,
-    /// strategies (per batch).
-    Compute = 1,
+    /// From the drain to the batch's indicators and model forwards done.
+    Apply = 1,
+    /// The strategies: every bar pushed to each runner, and their calls.
+    Strategies = 2,
     /// Handing the batch's signals, candles and predictions to the sink.
-    Emit = 2,
+    Emit = 3,
     /// From the source's receipt of the frame to a feed client's socket
     /// write of a signal's frame returning, per signal and client
     /// ([`Metrics::record_written`]): the whole path inside the engine,
     /// the feed's wake-up and write included.
-    Write = 3,
+    Write = 4,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 4] = [Stage::Queue, Stage::Compute, Stage::Emit, Stage::Write];
+    pub const ALL: [Stage; 5] = [
+        Stage::Queue,
+        Stage::Apply,
+        Stage::Strategies,
+        Stage::Emit,
+        Stage::Write,
+    ];
 
     /// The label `/metrics` gives it.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Queue => "queue",
-            Stage::Compute => "compute",
+            Stage::Apply => "apply",
+            Stage::Strategies => "strategies",
             Stage::Emit => "emit",
             Stage::Write => "write",
         }
@@ -284,6 +291,7 @@ fn summary(hs: &[Mutex<Histogram<u64>>]) -> LatencySummary {
     }
 }
 
+/// 1 ns .. 60 s at 3 significant digits (about 200 KiB).
 fn new_histogram() -> Histogram<u64> {
     #[allow(clippy::expect_used)]
     Histogram::new_with_bounds(1, 60_000_000_000, 3)

@@ -253,6 +253,7 @@ impl Worker {
         let applied = b.latencies.len() as u64;
         let predictions = self.run_models();
         self.count_models(models_before);
+        let applied_ns = self.stamp();
         self.push_bars(b);
         let quarantines = self.run_strategies(b);
         let decided_ns = self.stamp();
@@ -295,7 +296,13 @@ impl Worker {
         self.emit_predictions(&b.touched);
         if self.measure_latency {
             let emitted_ns = self.stamp();
-            self.record_stages(b, drained_ns, decided_ns, emitted_ns);
+            let stamps = Stamps {
+                drained: drained_ns,
+                applied: applied_ns,
+                decided: decided_ns,
+                emitted: emitted_ns,
+            };
+            self.record_stages(b, stamps);
         }
 
         // Off the path: what the next checkpoint will need.
@@ -424,22 +431,22 @@ impl Worker {
         quarantines
     }
 
-    /// Per candle: queue (ingest -> drained), compute (drained ->
-    /// strategies done), emit (-> every sink call returned), and the whole
-    /// ingest -> emit.
-    fn record_stages(&self, b: &mut Batch, drained: u64, decided: u64, emitted: u64) {
+    /// Per candle: queue (ingest -> drained), apply (-> indicators and
+    /// models done), strategies (-> strategies done), emit (-> every sink
+    /// call returned), and the whole ingest -> emit.
+    fn record_stages(&self, b: &mut Batch, at: Stamps) {
         let m = &self.metrics;
         let n = b.latencies.len();
-        m.record_stage(
-            self.shard,
-            Stage::Compute,
-            decided.saturating_sub(drained),
-            n,
-        );
-        m.record_stage(self.shard, Stage::Emit, emitted.saturating_sub(decided), n);
+        for (stage, from, to) in [
+            (Stage::Apply, at.drained, at.applied),
+            (Stage::Strategies, at.applied, at.decided),
+            (Stage::Emit, at.decided, at.emitted),
+        ] {
+            m.record_stage(self.shard, stage, to.saturating_sub(from), n);
+        }
         for t in &mut b.latencies {
-            m.record_stage(self.shard, Stage::Queue, drained.saturating_sub(*t), 1);
-            *t = emitted.saturating_sub(*t);
+            m.record_stage(self.shard, Stage::Queue, at.drained.saturating_sub(*t), 1);
+            *t = at.emitted.saturating_sub(*t);
         }
         m.record_latencies(self.shard, &b.latencies);
     }
@@ -629,6 +636,15 @@ impl Worker {
             }
         }
     }
+}
+
+/// The clock readings of one batch's stages (see [`Stage`]).
+#[derive(Debug, Clone, Copy)]
+struct Stamps {
+    drained: u64,
+    applied: u64,
+    decided: u64,
+    emitted: u64,
 }
 
 /// Reused buffers of one worker: no allocation per event once warm.
