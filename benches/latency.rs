@@ -284,6 +284,12 @@ async fn drive(rig: &Rig, steps: usize, period: Duration) -> (Hist, Duration) {
         );
     };
     show("ingest->emit", rig.metrics.latency());
+    let c = &rig.metrics.counters;
+    println!(
+        "  batches run in place {}, queued behind a busy shard {}",
+        c.inline_ran.load(std::sync::atomic::Ordering::Relaxed),
+        c.inline_busy.load(std::sync::atomic::Ordering::Relaxed)
+    );
     for stage in Stage::ALL {
         show(stage.name(), rig.metrics.stage(stage));
     }

@@ -36,6 +36,12 @@ counters! {
     events_ingested,
     /// Times a source had to wait for a full queue.
     backpressure_waits,
+    /// Latency mode: batches a source's thread ran in place (its shard
+    /// was idle).
+    inline_ran,
+    /// Latency mode: batches queued because their shard was busy (its
+    /// worker's thread, or another source, held it).
+    inline_busy,
     /// Candles applied to a stream's state (each exactly once).
     candles_applied,
     /// Candles refused as already applied (re-sent after reconnect/restart).

@@ -237,8 +237,14 @@ impl Router {
         };
         let events = match door {
             Some(door) => match door.try_run(events) {
-                Inline::Ran => return Ok(()),
-                Inline::Busy(events) => events,
+                Inline::Ran => {
+                    self.metrics.add(&self.metrics.counters.inline_ran, 1);
+                    return Ok(());
+                }
+                Inline::Busy(events) => {
+                    self.metrics.add(&self.metrics.counters.inline_busy, 1);
+                    events
+                }
                 Inline::Stopped(events) => {
                     self.metrics.dequeued(shard, events.len());
                     return Err(RouteError::Stopped { shard, events });

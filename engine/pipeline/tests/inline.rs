@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 mod common;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -87,6 +88,7 @@ fn run(inline: bool) -> Arc<Seen> {
         .sink(seen.clone())
         .start()
         .unwrap();
+    let metrics = pipeline.metrics().clone();
     let data = candles();
     let ids: Vec<_> = router.table().ids().collect();
     std::thread::scope(|scope| {
@@ -114,6 +116,9 @@ fn run(inline: bool) -> Arc<Seen> {
         (STREAMS * BARS) as u64
     );
     assert_eq!(reports.iter().map(|r| r.duplicates).sum::<u64>(), 0);
+    let c = &metrics.counters;
+    let (ran, busy) = (c.inline_ran.load(Relaxed), c.inline_busy.load(Relaxed));
+    assert_eq!(ran + busy, if inline { (STREAMS * BARS) as u64 } else { 0 });
     seen
 }
 
