@@ -223,9 +223,9 @@ impl Router {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// One hand-off: run in place by an idle shard in latency mode;
-    /// otherwise queued, without waiting when there is room, else counted
-    /// as backpressure and waited for (inside `block_in_place` from async).
+    /// One hand-off: run in place by an idle shard in latency mode,
+    /// otherwise queued ([`Router::enqueue`]). Events a stopped shard did
+    /// not take come back in the error.
     #[inline]
     fn send(&self, shard: usize, events: Vec<CandleEvent>, hand: Hand) -> Result<(), RouteError> {
         let n = events.len();
@@ -235,40 +235,49 @@ impl Router {
             Hand::AsyncQueued => None,
             Hand::Block | Hand::Async => self.inline.as_deref().and_then(|doors| doors.get(shard)),
         };
-        let events = match door {
+        let result = match door {
+            None => self.enqueue(shard, events, hand),
             Some(door) => match door.try_run(events) {
                 Inline::Ran => {
                     self.metrics.add(&self.metrics.counters.inline_ran, 1);
-                    return Ok(());
+                    Ok(())
                 }
                 Inline::Busy(events) => {
                     self.metrics.add(&self.metrics.counters.inline_busy, 1);
-                    events
+                    self.enqueue(shard, events, hand)
                 }
-                Inline::Stopped(events) => {
-                    self.metrics.dequeued(shard, events.len());
-                    return Err(RouteError::Stopped { shard, events });
-                }
+                Inline::Stopped(events) => Err(events),
             },
-            None => events,
-        };
-        let tx = &self.senders[shard];
-        let result = match tx.try_send(events) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(events)) => {
-                self.metrics.count_backpressure();
-                let wait = || tx.send(events).map_err(|e| e.0);
-                if hand != Hand::Block {
-                    tokio::task::block_in_place(wait)
-                } else {
-                    wait()
-                }
-            }
-            Err(TrySendError::Disconnected(events)) => Err(events),
         };
         result.map_err(|events| {
             self.metrics.dequeued(shard, events.len());
             RouteError::Stopped { shard, events }
         })
+    }
+
+    /// Puts `events` on the shard's queue: without waiting when there is
+    /// room; otherwise counted as backpressure and waited for (inside
+    /// `block_in_place` from async). A stopped worker hands them back.
+    #[inline]
+    fn enqueue(
+        &self,
+        shard: usize,
+        events: Vec<CandleEvent>,
+        hand: Hand,
+    ) -> Result<(), Vec<CandleEvent>> {
+        let tx = &self.senders[shard];
+        match tx.try_send(events) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(events)) => {
+                self.metrics.count_backpressure();
+                let wait = || tx.send(events).map_err(|e| e.0);
+                if hand == Hand::Block {
+                    wait()
+                } else {
+                    tokio::task::block_in_place(wait)
+                }
+            }
+            Err(TrySendError::Disconnected(events)) => Err(events),
+        }
     }
 }

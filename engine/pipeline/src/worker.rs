@@ -123,10 +123,8 @@ enum Next {
 
 /// What [`Worker::take_and_run`] found.
 pub(crate) enum Taken {
-    /// A batch ran.
-    Ran,
-    /// Nothing was queued.
-    Empty,
+    /// A batch ran, or nothing was queued yet.
+    Open,
     /// Nothing was queued and every router is gone: shutdown.
     Closed,
 }
@@ -199,7 +197,7 @@ impl Worker {
         }
         if b.received.is_empty() {
             self.scratch = b;
-            return Ok(if closed { Taken::Closed } else { Taken::Empty });
+            return Ok(if closed { Taken::Closed } else { Taken::Open });
         }
         self.metrics.dequeued(self.shard, events);
         let result = self.batch(&mut b);
@@ -208,7 +206,7 @@ impl Worker {
             let _ = self.spares.try_send(batch);
         }
         self.scratch = b;
-        result.map(|()| Taken::Ran)
+        result.map(|()| Taken::Open)
     }
 
     /// The next queued batch: polled for [`Worker::spin`] (latency mode:

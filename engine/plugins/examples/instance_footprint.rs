@@ -14,6 +14,7 @@
 //! lays it out, which 4 KiB pages of one instance's linear memory are
 //! resident (`/proc/self/pagemap`), by offset from its base.
 
+use std::error::Error;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -24,13 +25,15 @@ use candlewick_plugins::{
 
 const PAGE: u64 = 4096;
 
-fn status(field: &str) -> u64 {
-    let text = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    text.lines()
+/// A `/proc/self/status` field in bytes (0 when the kernel does not give it).
+fn status(field: &str) -> std::io::Result<u64> {
+    let text = std::fs::read_to_string("/proc/self/status")?;
+    Ok(text
+        .lines()
         .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+        .map_or(0, |kb| kb * 1024))
 }
 
 /// Resident pages of the first linear memory found: the 1 MiB stack
@@ -62,7 +65,7 @@ fn resident_pages() -> Option<(u64, Vec<u64>)> {
     Some((base, present))
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(path), n, mode) = (args.next(), args.next(), args.next()) else {
         eprintln!("usage: instance_footprint PLUGIN.wasm [INSTANCES] [runners]");
@@ -73,21 +76,20 @@ fn main() {
     let host = PluginHost::new(HostConfig {
         compact_memories: true,
         ..HostConfig::default()
-    })
-    .expect("plugin host");
-    let module = host.load_file(Path::new(&path)).expect("module");
-    let (anon, tables) = (status("RssAnon:"), status("VmPTE:"));
+    })?;
+    let module = host.load_file(Path::new(&path))?;
+    let (anon, tables) = (status("RssAnon:")?, status("VmPTE:")?);
     let (kept_plugins, kept_runners) = if runners {
-        (Vec::new(), runners_fed(&host, &module, n))
+        (Vec::new(), runners_fed(&host, &module, n)?)
     } else {
-        (plugins_fed(&host, &module, n), Vec::new())
+        (plugins_fed(&host, &module, n)?, Vec::new())
     };
     let per = |after: u64, before: u64| after.saturating_sub(before) / n as u64;
     println!(
         "{n} {} of {path}: {} B anonymous resident and {} B of page tables each",
         if runners { "runners" } else { "instances" },
-        per(status("RssAnon:"), anon),
-        per(status("VmPTE:"), tables)
+        per(status("RssAnon:")?, anon),
+        per(status("VmPTE:")?, tables)
     );
     match resident_pages() {
         Some((base, pages)) => println!(
@@ -97,6 +99,7 @@ fn main() {
         None => println!("no linear memory laid out as Rust's (1 MiB stack, then the data image)"),
     }
     std::hint::black_box((&kept_plugins, &kept_runners));
+    Ok(())
 }
 
 /// Sixty one-minute bars.
@@ -115,34 +118,37 @@ fn bars() -> impl Iterator<Item = Candle> {
 }
 
 /// Bare instances, each fed the bars one at a time with a snapshot every 10.
-fn plugins_fed(host: &PluginHost, module: &LoadedModule, n: usize) -> Vec<Plugin> {
-    let params = module
-        .manifest()
-        .resolve_params::<&str, &str>(&[])
-        .expect("default parameters");
+fn plugins_fed(
+    host: &PluginHost,
+    module: &LoadedModule,
+    n: usize,
+) -> Result<Vec<Plugin>, Box<dyn Error>> {
+    let params = module.manifest().resolve_params::<&str, &str>(&[])?;
     let n_values = module.manifest().indicators.len();
     let mut batch = BarBatch::new(n_values);
     (0..n)
         .map(|_| {
-            let mut plugin = host
-                .instantiate(module, &params, n_values)
-                .expect("instance");
+            let mut plugin = host.instantiate(module, &params, n_values)?;
             for (i, bar) in bars().enumerate() {
                 batch.clear();
                 batch.push(&bar, &vec![bar.close; n_values]);
-                plugin.run_batch(&batch, 0).expect("batch");
+                plugin.run_batch(&batch, 0)?;
                 if i % 10 == 0 {
-                    plugin.snapshot().expect("snapshot");
+                    plugin.snapshot()?;
                 }
             }
-            plugin
+            Ok(plugin)
         })
         .collect()
 }
 
 /// Runners as an engine holds them (indicators, bars, last snapshot), fed
 /// the same way, with a checkpoint every 10 bars.
-fn runners_fed(host: &PluginHost, module: &LoadedModule, n: usize) -> Vec<PluginRunner> {
+fn runners_fed(
+    host: &PluginHost,
+    module: &LoadedModule,
+    n: usize,
+) -> Result<Vec<PluginRunner>, Box<dyn Error>> {
     let overrides: [(&str, &str); 0] = [];
     (0..n)
         .map(|_| {
@@ -152,8 +158,7 @@ fn runners_fed(host: &PluginHost, module: &LoadedModule, n: usize) -> Vec<Plugin
                 &overrides,
                 Limits::default(),
                 RestartPolicy::default(),
-            )
-            .expect("runner");
+            )?;
             for (i, bar) in bars().enumerate() {
                 runner.push(&bar, &[]);
                 runner.flush();
@@ -161,7 +166,7 @@ fn runners_fed(host: &PluginHost, module: &LoadedModule, n: usize) -> Vec<Plugin
                     runner.checkpoint();
                 }
             }
-            runner
+            Ok(runner)
         })
         .collect()
 }
