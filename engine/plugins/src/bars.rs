@@ -33,18 +33,22 @@ impl BarBatch {
     /// extra values are ignored.
     #[inline]
     pub fn push(&mut self, candle: &Candle, values: &[f64]) {
-        self.bytes.reserve(self.stride);
-        self.bytes
-            .extend_from_slice(&candle.open_time.to_le_bytes());
-        for v in [
-            candle.open,
-            candle.high,
-            candle.low,
-            candle.close,
-            candle.volume,
-        ] {
-            self.bytes.extend_from_slice(&v.to_le_bytes());
+        // The header in one copy: appending it word by word paid a
+        // capacity check per word, on every bar of every backtest.
+        let mut header = [0u8; abi::BAR_HEADER_SIZE];
+        let words = [
+            candle.open_time.to_le_bytes(),
+            candle.open.to_le_bytes(),
+            candle.high.to_le_bytes(),
+            candle.low.to_le_bytes(),
+            candle.close.to_le_bytes(),
+            candle.volume.to_le_bytes(),
+        ];
+        for (slot, word) in header.chunks_exact_mut(8).zip(words) {
+            slot.copy_from_slice(&word);
         }
+        self.bytes.reserve(self.stride);
+        self.bytes.extend_from_slice(&header);
         for i in 0..self.n_values {
             self.bytes
                 .extend_from_slice(&values.get(i).copied().unwrap_or(f64::NAN).to_le_bytes());
