@@ -70,27 +70,29 @@ impl Annualisation {
     /// The last equity of each calendar period, as percentage changes.
     pub(crate) fn period_returns(&self, time: &[i64], equity: &[f64]) -> Vec<f64> {
         let group = self.group();
+        let n = time.len().min(equity.len());
         let mut lasts: Vec<f64> = Vec::new();
         let mut current = None;
-        // The current day's or week's span: a bar inside it needs no key.
-        let mut span = (i64::MAX, i64::MIN);
-        for (&t, &e) in time.iter().zip(equity) {
-            if (span.0..span.1).contains(&t) {
-                if let Some(last) = lasts.last_mut() {
-                    *last = e;
+        let mut i = 0;
+        while i < n {
+            let key = group_key(group, time[i]);
+            // The run of bars inside this day's or week's span: found by
+            // comparing times only, its last equity read once.
+            let (start, end) = group_span(group, key);
+            let run = time[i..n]
+                .iter()
+                .position(|t| !(start..end).contains(t))
+                .unwrap_or(n - i)
+                .max(1);
+            let e = equity[i + run - 1];
+            match lasts.last_mut() {
+                Some(last) if current == Some(key) => *last = e,
+                _ => {
+                    current = Some(key);
+                    lasts.push(e);
                 }
-                continue;
             }
-            let key = group_key(group, t);
-            span = group_span(group, key);
-            if current == Some(key) {
-                if let Some(last) = lasts.last_mut() {
-                    *last = e;
-                }
-            } else {
-                current = Some(key);
-                lasts.push(e);
-            }
+            i += run;
         }
         lasts.windows(2).map(|w| w[1] / w[0] - 1.0).collect()
     }

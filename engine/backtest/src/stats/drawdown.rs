@@ -23,22 +23,24 @@ pub(crate) struct Episodes {
 /// for bit, without a per-bar vector (at millions of bars, fresh vectors
 /// cost more in page faults than the arithmetic).
 pub(crate) fn measure(time: &[i64], equity: &[f64]) -> (Episodes, f64) {
-    if !equity.is_empty() && equity.iter().all(|e| e.is_finite() && *e > 0.0) {
-        by_lows(time, equity)
-    } else {
-        by_bars(time, equity)
-    }
+    by_lows(time, equity).unwrap_or_else(|| by_bars(time, equity))
 }
 
-/// For a positive, finite curve: between two new highs the running peak
-/// is constant, and division and subtraction round monotonically, so the
-/// deepest per-bar drawdown of a period is exactly `1 - lowest / peak`.
-/// One division per period instead of one per bar.
-fn by_lows(time: &[i64], equity: &[f64]) -> (Episodes, f64) {
+/// For a positive, finite curve (`None` for any other): between two new
+/// highs the running peak is constant, and division and subtraction round
+/// monotonically, so the deepest per-bar drawdown of a period is exactly
+/// `1 - lowest / peak`. One division per period instead of one per bar,
+/// and one pass: a bar that is not positive and finite ends it early.
+fn by_lows(time: &[i64], equity: &[f64]) -> Option<(Episodes, f64)> {
+    let positive = |e: f64| e.is_finite() && e > 0.0;
+    let (&first, rest) = equity.split_first()?;
+    if !positive(first) {
+        return None;
+    }
     let n = equity.len();
     let mut periods = Vec::new();
     let mut max_dd = 0.0_f64;
-    let (mut peak, mut last_end, mut low) = (equity[0], 0usize, f64::INFINITY);
+    let (mut peak, mut last_end, mut low) = (first, 0usize, f64::INFINITY);
     let mut close_segment = |end: usize, last_end: usize, peak: f64, low: f64| {
         if low.is_finite() {
             let deepest = 1.0 - low / peak;
@@ -48,13 +50,19 @@ fn by_lows(time: &[i64], equity: &[f64]) -> (Episodes, f64) {
             }
         }
     };
-    for (i, &e) in equity.iter().enumerate().skip(1) {
+    for (i, &e) in rest.iter().enumerate() {
+        let i = i + 1;
         if e >= peak {
+            if e == f64::INFINITY {
+                return None;
+            }
             // A new high: its drawdown is 0, and it ends a period.
             close_segment(i, last_end, peak, low);
             (peak, last_end, low) = (e, i, f64::INFINITY);
-        } else {
+        } else if e > 0.0 {
             low = low.min(e);
+        } else {
+            return None; // zero, negative or NaN
         }
     }
     // The last bar ends a period too, recovered or not.
@@ -66,13 +74,13 @@ fn by_lows(time: &[i64], equity: &[f64]) -> (Episodes, f64) {
     } else {
         f64::NAN // not read: there are periods
     };
-    (
+    Some((
         Episodes {
             periods,
             fallback_peak,
         },
         max_dd,
-    )
+    ))
 }
 
 /// Bar by bar, for any curve (a zero or non-finite equity included).
@@ -207,7 +215,8 @@ mod tests {
             .collect();
         assert!(periods.len() > 10, "{} periods", periods.len());
         let want_max = dd.iter().copied().fold(0.0, f64::max);
-        for (e, max_dd) in [by_lows(&time, &equity), by_bars(&time, &equity)] {
+        let lows = by_lows(&time, &equity).expect("a positive, finite curve");
+        for (e, max_dd) in [lows, by_bars(&time, &equity)] {
             assert_eq!(e.periods, periods);
             assert_eq!(max_dd, want_max);
         }
@@ -228,6 +237,15 @@ mod tests {
         let (e, max_dd) = measure(&[0, 1], &[100.0, 50.0]);
         assert_eq!(e.max_duration(), Span(None));
         assert_eq!((e.mean_peak(), max_dd), (0.5, 0.5));
+        // Only a positive, finite curve takes the one-division-per-period
+        // path, wherever the bad bar is.
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            for at in 0..3 {
+                let mut equity = [100.0, 120.0, 110.0];
+                equity[at] = bad;
+                assert!(by_lows(&[0, 1, 2], &equity).is_none(), "{bad} at {at}");
+            }
+        }
         // No bars: nothing, and no panic.
         let (e, max_dd) = measure(&[], &[]);
         assert!(e.mean_peak().is_nan());

@@ -147,9 +147,9 @@ impl Stats {
             time.last().copied().unwrap_or(0),
         );
 
-        // Four passes over the bars, independent of each other: on the
-        // cores the replay has just left idle, they take the time of one.
-        let (((episodes, max_dd), beta), ((ann, risk), holes)) = rayon::join(
+        // Passes over the bars, independent of each other: on the cores
+        // the replay has just left idle, they take the time of about two.
+        let (((episodes, max_dd), beta), ((ann, risk), (holes, peak, tr))) = rayon::join(
             || {
                 rayon::join(
                     || drawdown::measure(time, equity),
@@ -164,11 +164,16 @@ impl Stats {
                         let risk = annual::risk(&periods, ann.periods_per_year);
                         (ann, risk)
                     },
-                    || gaps::Gaps::measure(time),
+                    || {
+                        (
+                            gaps::Gaps::measure(time),
+                            equity.iter().copied().fold(f64::NAN, f64::max),
+                            trades::summary(trades, period),
+                        )
+                    },
                 )
             },
         );
-        let tr = trades::summary(trades, period);
 
         let return_pct = (last(equity) - first(equity)) / first(equity) * 100.0;
         let c0 = close.get(warmup).copied().unwrap_or(f64::NAN);
@@ -180,7 +185,7 @@ impl Stats {
             duration: Span::exact(t1 - t0),
             exposure_time_pct: trades::exposure(trades, n) * 100.0,
             equity_final: last(equity),
-            equity_peak: equity.iter().copied().fold(f64::NAN, f64::max),
+            equity_peak: peak,
             commissions: trades.iter().fold(0.0, |sum, t| sum + t.fees),
             return_pct,
             buy_hold_return_pct: buy_hold,

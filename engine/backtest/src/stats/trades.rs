@@ -54,22 +54,80 @@ pub(crate) fn summary(trades: &[Trade], period: Option<i64>) -> Summary {
 }
 
 /// Share of bars with a position open, entry and exit bars included.
+///
+/// From the trades' bar spans, merged in entry order: a vector per bar
+/// cost more in fresh pages than the counting.
 pub(crate) fn exposure(trades: &[Trade], bars: usize) -> f64 {
     if bars == 0 {
         return f64::NAN;
     }
-    let mut delta = vec![0_i64; bars + 1];
-    for t in trades {
-        delta[t.entry_bar.min(bars)] += 1;
-        delta[(t.exit_bar + 1).min(bars)] -= 1;
-    }
-    let mut open = 0;
-    let mut covered = 0_usize;
-    for d in &delta[..bars] {
-        open += d;
-        if open > 0 {
-            covered += 1;
+    // Half-open spans [entry, exit + 1), clipped to the bars there are.
+    let mut spans: Vec<(usize, usize)> = trades
+        .iter()
+        .map(|t| (t.entry_bar.min(bars), (t.exit_bar + 1).min(bars)))
+        .filter(|(from, to)| from < to)
+        .collect();
+    spans.sort_unstable();
+    let (mut covered, mut reached) = (0_usize, 0_usize);
+    for (from, to) in spans {
+        let from = from.max(reached);
+        if to > from {
+            covered += to - from;
+            reached = to;
         }
     }
     covered as f64 / bars as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trade::{ExitReason, Side};
+
+    fn trade(entry_bar: usize, exit_bar: usize) -> Trade {
+        Trade {
+            side: Side::Long,
+            size: 1.0,
+            entry_bar,
+            exit_bar,
+            entry_time: 0,
+            exit_time: 0,
+            entry_price: 1.0,
+            exit_price: 1.0,
+            stop_loss: None,
+            take_profit: None,
+            pnl: 0.0,
+            fees: 0.0,
+            return_frac: 0.0,
+            exit_reason: ExitReason::Signal,
+        }
+    }
+
+    /// Bar by bar: is any trade open on it?
+    fn by_bars(trades: &[Trade], bars: usize) -> f64 {
+        let covered = (0..bars)
+            .filter(|&b| trades.iter().any(|t| t.entry_bar <= b && b <= t.exit_bar))
+            .count();
+        covered as f64 / bars as f64
+    }
+
+    #[test]
+    fn exposure_counts_each_bar_once_whatever_the_spans() {
+        let cases: [&[(usize, usize)]; 6] = [
+            &[],
+            &[(2, 4)],
+            // A reversal: the exit bar is the next entry bar.
+            &[(1, 3), (3, 6), (6, 9)],
+            // Out of order, nested and overlapping.
+            &[(5, 8), (0, 1), (6, 7), (7, 12)],
+            // Past the last bar: clipped.
+            &[(8, 40), (30, 50)],
+            &[(0, 9)],
+        ];
+        for spans in cases {
+            let trades: Vec<Trade> = spans.iter().map(|&(a, b)| trade(a, b)).collect();
+            assert_eq!(exposure(&trades, 10), by_bars(&trades, 10), "{spans:?}");
+        }
+        assert!(exposure(&[], 0).is_nan());
+    }
 }
