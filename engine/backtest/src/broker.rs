@@ -138,6 +138,7 @@ impl Broker {
 
     /// Processes one bar (fills, stops, mark) and returns the equity at its
     /// close. Bars must come in time order; the caller checks the series.
+    #[inline]
     pub fn on_bar(&mut self, bar: &Candle) -> f64 {
         let index = self.curve.len();
         if let Some(signal) = self.pending.take() {

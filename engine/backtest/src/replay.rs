@@ -456,6 +456,7 @@ impl Account {
         })
     }
 
+    #[inline]
     fn candle(&mut self, candle: &Candle) {
         self.broker.on_bar(candle);
         self.bars += 1;

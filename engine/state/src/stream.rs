@@ -119,6 +119,7 @@ impl StreamState {
     /// - [`StateError::AlreadyApplied`] when `c.open_time` is not after the
     ///   last applied candle (a duplicate, or a replay after restart);
     /// - [`StateError::OutputWidth`] when `out.len() != self.set().width()`.
+    #[inline]
     pub fn apply(&mut self, c: &Candle, out: &mut [f64]) -> Result<(), StateError> {
         if let Some(last) = self.last_open_time.filter(|&last| c.open_time <= last) {
             return Err(StateError::AlreadyApplied {
