@@ -35,10 +35,12 @@ use crate::{Bar, Bars, Params, Signal, Signals};
 pub trait Strategy: Sized + 'static {
     /// Bars the input buffer holds; batches larger than this are split by
     /// the host. Memory cost: `BATCH_CAPACITY * (48 + 8 * n_values)` bytes
-    /// in every instance, and an engine runs one instance per stream: 64
-    /// keeps 3,000 instances small, while a backtest's 1024-bar batches
-    /// cost 16 calls instead of 2 (a few ns per bar).
-    const BATCH_CAPACITY: usize = 64;
+    /// in every instance, and an engine runs one instance per stream and
+    /// strategy: at 32 the example strategies' whole heap fits in the page
+    /// after their data (three 4 KiB pages an instance in all; 64 took a
+    /// fourth, about 120 MB at 30,000 instances), and a backtest's speed
+    /// did not change measurably (`benches/README.md`).
+    const BATCH_CAPACITY: usize = 32;
 
     /// Builds the strategy from its checked parameters.
     ///
