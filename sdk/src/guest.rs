@@ -6,7 +6,7 @@ use core::arch::wasm32;
 use core::cell::{Cell, UnsafeCell};
 
 /// The allocator: dlmalloc, the one Rust's own `std` uses on wasm32, fed
-/// by [`Break`] in 4 KiB steps instead of its usual 64 KiB segments.
+/// by [`Break`] in 1 KiB steps instead of its usual 64 KiB segments.
 ///
 /// Why: an engine holds one instance per stream and strategy (30,000 at
 /// 10,000 streams x 3), so every 4 KiB page an instance touches costs
@@ -18,15 +18,17 @@ use core::cell::{Cell, UnsafeCell};
 #[global_allocator]
 static ALLOCATOR: Heap = Heap(UnsafeCell::new(heap()));
 
+/// What dlmalloc asks [`Break`] for at a time: small, so that the top
+/// chunk's footer lies next to the last allocation (in 4 KiB steps the
+/// example strategies touched a fourth page).
+const STEP: usize = 1024;
 const PAGE: usize = 4096;
 const WASM_PAGE: usize = 65536;
 
 const fn heap() -> dlmalloc::Dlmalloc<Break> {
-    let mut heap = dlmalloc::Dlmalloc::new_with_allocator(Break {
-        next: Cell::new(0),
-    });
+    let mut heap = dlmalloc::Dlmalloc::new_with_allocator(Break { next: Cell::new(0) });
     // A power of two above the malloc alignment: always accepted.
-    heap.set_granularity(1024);
+    heap.set_granularity(STEP);
     heap
 }
 

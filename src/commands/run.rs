@@ -314,10 +314,10 @@ async fn engine(
     // The feed, on the listener bound at the start.
     let (feed_stop_tx, feed_stop) = watch::channel(false);
     let feed_config = FeedConfig {
-        dashboard: candlewick_feed::DashboardConfig {
-            strategies: strategies.iter().map(|s| s.name.to_string()).collect(),
-            ..Default::default()
-        },
+        dashboard: candlewick_feed::DashboardConfig::for_streams(
+            strategies.iter().map(|s| s.name.to_string()).collect(),
+            table.len(),
+        ),
         ..server_config
     };
     let demo = feed_config.tokens.iter().any(|t| t == DEMO_TOKEN);

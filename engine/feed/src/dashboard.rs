@@ -37,6 +37,11 @@ use crate::FeedState;
 /// [`DashboardConfig::history`] says otherwise.
 pub const HISTORY_BARS: usize = 500;
 
+/// Candles the hub keeps across all streams (48 bytes each, about 46 MiB):
+/// [`HISTORY_BARS`] each up to 2,000 streams, fewer each beyond, so that
+/// an engine of 10,000 streams does not carry 240 MB of chart history.
+pub const HISTORY_TOTAL: usize = 1_000_000;
+
 /// What the dashboard needs that the feed does not otherwise know.
 #[derive(Debug, Clone)]
 pub struct DashboardConfig {
@@ -45,6 +50,18 @@ pub struct DashboardConfig {
     /// Candles and signals kept per stream (0: none, the charts stay
     /// empty until candles arrive live). Default [`HISTORY_BARS`].
     pub history: usize,
+}
+
+impl DashboardConfig {
+    /// For an engine of `streams` streams running `strategies`: each
+    /// stream keeps its share of [`HISTORY_TOTAL`], at most
+    /// [`HISTORY_BARS`] and at least one.
+    pub fn for_streams(strategies: Vec<String>, streams: usize) -> Self {
+        DashboardConfig {
+            strategies,
+            history: (HISTORY_TOTAL / streams.max(1)).clamp(1, HISTORY_BARS),
+        }
+    }
 }
 
 impl Default for DashboardConfig {
@@ -323,7 +340,17 @@ fn wall_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_symbol;
+    use super::{valid_symbol, DashboardConfig, HISTORY_BARS, HISTORY_TOTAL};
+
+    #[test]
+    fn chart_history_shares_one_budget_across_streams() {
+        let kept = |streams| DashboardConfig::for_streams(Vec::new(), streams).history;
+        assert_eq!(kept(0), HISTORY_BARS);
+        assert_eq!(kept(2_000), HISTORY_BARS);
+        assert_eq!(kept(10_000), 100);
+        assert!(kept(10_000) * 10_000 <= HISTORY_TOTAL);
+        assert_eq!(kept(HISTORY_TOTAL * 3), 1);
+    }
 
     #[test]
     fn symbols_are_checked_at_the_boundary() {

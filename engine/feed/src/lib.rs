@@ -65,7 +65,7 @@ mod prometheus;
 mod resume;
 mod server;
 
-pub use dashboard::{DashboardConfig, HISTORY_BARS};
+pub use dashboard::{DashboardConfig, HISTORY_BARS, HISTORY_TOTAL};
 pub use guard::Known;
 pub use history::History;
 pub use hub::{FeedItem, Hub};
