@@ -121,15 +121,12 @@ impl IndicatorSet {
             self.columns.len(),
             "output slice must be width() long"
         );
-        self.applied += 1;
-        if self.indicators.is_empty() {
-            return; // a backtest's streams: each runner computes its own
-        }
         let mut offset = 0;
         for (indicator, &width) in self.indicators.iter_mut().zip(&self.widths) {
             indicator.update(c, &mut out[offset..offset + width]);
             offset += width;
         }
+        self.applied += 1;
     }
 
     /// Checks a set restored from bytes (a checkpoint) before it is used:
