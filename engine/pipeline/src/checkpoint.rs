@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use candlewick_state::{Checkpoint, StateError, StateStore};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use crate::worker::{TAIL, TAIL_RECORD};
 use crate::{Durability, Metrics};
 
 /// When a worker's state is made durable.
@@ -164,6 +165,7 @@ impl Writer {
     pub(crate) fn start(
         store: Arc<dyn StateStore>,
         queue: usize,
+        tail_bars: usize,
         metrics: Arc<Metrics>,
         on_failure: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<(Writer, WriterHandle)> {
@@ -171,7 +173,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("cw-checkpoint".into())
             .spawn(move || {
-                let result = write_all(&*store, &rx, &metrics);
+                let result = write_all(&*store, &rx, tail_bars, &metrics);
                 if let Err(e) = &result {
                     tracing::error!(cause = %e, "checkpoint writer failed: the engine stops");
                     on_failure();
@@ -191,10 +193,12 @@ impl Writer {
 fn write_all(
     store: &dyn StateStore,
     rx: &Receiver<Owned>,
+    tail_bars: usize,
     metrics: &Metrics,
 ) -> Result<(), StateError> {
-    while let Ok(checkpoint) = rx.recv() {
+    while let Ok(mut checkpoint) = rx.recv() {
         let started = Instant::now();
+        extend_tails(store, &mut checkpoint, tail_bars)?;
         store.commit(&checkpoint)?;
         let d = &metrics.durability;
         record_durable(d, &checkpoint);
@@ -208,6 +212,34 @@ fn write_all(
     Ok(())
 }
 
+/// Completes each warm-up tail in `checkpoint`, which holds the stream's
+/// candles applied since its last checkpoint: the stored tail with them
+/// appended, of which the last `tail_bars` candles are kept. It runs where
+/// checkpoints are committed, in their order, so the stored tail it reads
+/// is the previous checkpoint's; a stored tail of a wrong length (not
+/// written by `encode_tail`) is left out, as a restart would leave it out.
+pub(crate) fn extend_tails(
+    store: &dyn StateStore,
+    checkpoint: &mut Checkpoint<'_>,
+    tail_bars: usize,
+) -> Result<(), StateError> {
+    let keep = tail_bars.saturating_mul(TAIL_RECORD);
+    for snapshot in checkpoint.plugins_mut() {
+        if snapshot.plugin != TAIL {
+            continue;
+        }
+        let mut whole = store
+            .plugin_snapshot(TAIL, &snapshot.stream)?
+            .filter(|b| b.len() % TAIL_RECORD == 0)
+            .unwrap_or_default();
+        whole.extend_from_slice(&snapshot.bytes);
+        let extra = whole.len().saturating_sub(keep);
+        whole.drain(..extra);
+        snapshot.bytes = whole;
+    }
+    Ok(())
+}
+
 /// Records the offsets of a committed checkpoint's streams as durable.
 pub(crate) fn record_durable(durability: &Durability, checkpoint: &Checkpoint<'_>) {
     durability.record_committed(
@@ -215,4 +247,56 @@ pub(crate) fn record_durable(durability: &Durability, checkpoint: &Checkpoint<'_
             .streams()
             .filter_map(|s| s.last_open_time().map(|t| (s.key(), t))),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode_tail;
+    use candlewick_market::Candle;
+    use candlewick_state::MemoryStore;
+
+    fn candle(t: i64) -> Candle {
+        Candle {
+            open_time: t,
+            open: 1.0,
+            high: 2.0,
+            low: 0.5,
+            close: 1.5,
+            volume: t as f64,
+        }
+    }
+
+    fn tail(times: std::ops::Range<i64>) -> Vec<u8> {
+        encode_tail(times.map(candle).collect::<Vec<_>>().iter())
+    }
+
+    #[test]
+    fn a_tail_is_the_stored_one_extended_and_cut_to_tail_bars() {
+        let store = MemoryStore::new();
+        let key: candlewick_state::StreamKey = "EURUSD/1h".parse().unwrap();
+        let committed = |bytes: Vec<u8>, tail_bars| {
+            let mut c = Checkpoint::new();
+            c.plugin(TAIL, &key, bytes)
+                .plugin("sma_cross", &key, vec![7]);
+            extend_tails(&store, &mut c, tail_bars).unwrap();
+            store.commit(&c).unwrap();
+            store.plugin_snapshot(TAIL, &key).unwrap().unwrap()
+        };
+        assert_eq!(committed(tail(0..3), 5), tail(0..3));
+        assert_eq!(committed(tail(3..5), 5), tail(0..5));
+        assert_eq!(committed(tail(5..8), 5), tail(3..8));
+        // More new candles than the tail holds: the newest only.
+        assert_eq!(committed(tail(8..20), 5), tail(15..20));
+        // Other snapshots pass through as they are.
+        assert_eq!(
+            store.plugin_snapshot("sma_cross", &key).unwrap(),
+            Some(vec![7])
+        );
+        // A stored tail of a wrong length is left out, as a restart would.
+        let mut c = Checkpoint::new();
+        c.plugin(TAIL, &key, vec![1, 2, 3]);
+        store.commit(&c).unwrap();
+        assert_eq!(committed(tail(20..22), 5), tail(20..22));
+    }
 }

@@ -208,10 +208,10 @@ impl Pipeline {
             let key = table.key(id);
             let shard = table.shard(id);
             let local = slots[shard].len();
-            let slot = load_slot(config, key, &*store, host, strategies)?;
+            let (slot, tail) = load_slot(config, key, &*store, host, strategies)?;
             metrics.durability.loaded(key, slot.state.last_open_time());
             if let Some(stage) = &mut stages[shard] {
-                restore_windows(stage, local, key, &*store, &slot.tail)?;
+                restore_windows(stage, local, key, &*store, &tail)?;
             }
             locals[shard][id.0 as usize] = local as u32;
             slots[shard].push(slot);
@@ -221,9 +221,13 @@ impl Pipeline {
         let (writer, writer_handle) = match config.checkpoint {
             CheckpointPolicy::Every { .. } => {
                 let failed = stopped_tx.clone();
-                let (w, h) = Writer::start(store.clone(), 2 * n, metrics.clone(), move || {
-                    failed.send_modify(|n| *n += 1)
-                })
+                let (w, h) = Writer::start(
+                    store.clone(),
+                    2 * n,
+                    config.tail_bars,
+                    metrics.clone(),
+                    move || failed.send_modify(|n| *n += 1),
+                )
                 .map_err(PipelineError::Spawn)?;
                 (Some(w), Some(h))
             }
@@ -445,13 +449,16 @@ fn restore_windows(
 /// Attempts at instantiating a strategy for a stream at start.
 const INSTANTIATE_ATTEMPTS: u32 = 3;
 
+/// A stream's slot and its stored warm-up tail, which has re-warmed the
+/// strategies' indicators (and may re-warm model windows); the slot itself
+/// starts with no tail of its own (see [`Slot::tail`]).
 fn load_slot(
     config: &PipelineConfig,
     key: &StreamKey,
     store: &dyn StateStore,
     host: Option<&PluginHost>,
     strategies: &[Strategy],
-) -> Result<Slot, PipelineError> {
+) -> Result<(Slot, VecDeque<Candle>), PipelineError> {
     let state = store.load(key, &config.indicator_spec)?;
     let mut runners = Vec::with_capacity(strategies.len());
     let tail = match (host, strategies.is_empty()) {
@@ -501,5 +508,5 @@ fn load_slot(
             runners.push((s.name.clone(), runner));
         }
     }
-    Ok(Slot::new(state, runners, tail))
+    Ok((Slot::new(state, runners), tail))
 }

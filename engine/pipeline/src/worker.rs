@@ -33,8 +33,11 @@ pub struct WorkerReport {
 pub(crate) struct Slot {
     pub(crate) state: StreamState,
     pub(crate) runners: Vec<(Arc<str>, PluginRunner)>,
-    /// The last `tail_bars` applied candles, oldest first (empty when the
-    /// stream has no strategies). Invariant: `tail.len() <= tail_bars`.
+    /// The candles applied since the last checkpoint, oldest first (none
+    /// when the stream has no strategies). The checkpoint appends them to
+    /// the stored warm-up tail ([`crate::checkpoint::extend_tails`]), so a
+    /// stream holds these few in memory, not its `tail_bars` candles.
+    /// Invariant: `tail.len() <= tail_bars`.
     pub(crate) tail: VecDeque<Candle>,
     /// Candles applied in the current batch, in order, with their ingest
     /// time and model-output ticket: plugin signals name their bar by
@@ -46,15 +49,11 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    pub(crate) fn new(
-        state: StreamState,
-        runners: Vec<(Arc<str>, PluginRunner)>,
-        tail: VecDeque<Candle>,
-    ) -> Self {
+    pub(crate) fn new(state: StreamState, runners: Vec<(Arc<str>, PluginRunner)>) -> Self {
         Slot {
             state,
             runners,
-            tail,
+            tail: VecDeque::new(),
             batch: Vec::new(),
             touched: false,
             dirty: false,
@@ -263,7 +262,8 @@ impl Worker {
         }
         if self.schedule.policy() == CheckpointPolicy::EveryBatch && !b.touched.is_empty() {
             self.unsaved.extend(b.signals.iter().map(outbox_record));
-            let checkpoint = self.build_checkpoint();
+            let mut checkpoint = self.build_checkpoint();
+            crate::checkpoint::extend_tails(&*self.store, &mut checkpoint, self.tail_bars)?;
             self.store.commit(&checkpoint)?;
             crate::checkpoint::record_durable(&self.metrics.durability, &checkpoint);
             self.metrics.add(&self.metrics.counters.checkpoints, 1);
@@ -465,8 +465,11 @@ impl Worker {
                     checkpoint.plugin(name, &key, bytes.to_vec());
                 }
             }
-            if !slot.runners.is_empty() {
+            if !slot.runners.is_empty() && !slot.tail.is_empty() {
                 checkpoint.plugin(TAIL, &key, encode_tail(slot.tail.iter()));
+                slot.tail.clear();
+                // A burst (a backfill) may have grown it to `tail_bars`.
+                slot.tail.shrink_to(TAIL_SPARE);
             }
             if let Some(stage) = &self.inference {
                 for (model, name) in self.model_snapshots.iter().enumerate() {
@@ -665,9 +668,15 @@ pub(crate) fn wall_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// Candles a slot's tail keeps room for between checkpoints.
+const TAIL_SPARE: usize = 4;
+
+/// Bytes per candle of an encoded tail.
+pub(crate) const TAIL_RECORD: usize = 48;
+
 /// 48 bytes per candle, little-endian: open_time, open, high, low, close, volume.
 pub fn encode_tail<'a>(tail: impl ExactSizeIterator<Item = &'a Candle>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(tail.len() * 48);
+    let mut out = Vec::with_capacity(tail.len() * TAIL_RECORD);
     for c in tail {
         out.extend_from_slice(&c.open_time.to_le_bytes());
         for v in [c.open, c.high, c.low, c.close, c.volume] {
@@ -679,13 +688,13 @@ pub fn encode_tail<'a>(tail: impl ExactSizeIterator<Item = &'a Candle>) -> Vec<u
 
 /// The inverse of [`encode_tail`]; `None` for bytes of a wrong length.
 pub fn decode_tail(bytes: &[u8]) -> Option<VecDeque<Candle>> {
-    if bytes.len() % 48 != 0 {
+    if bytes.len() % TAIL_RECORD != 0 {
         return None;
     }
     let f = |b: &[u8]| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
     Some(
         bytes
-            .chunks_exact(48)
+            .chunks_exact(TAIL_RECORD)
             .map(|c| Candle {
                 open_time: i64::from_le_bytes(c[..8].try_into().unwrap_or([0; 8])),
                 open: f(&c[8..16]),

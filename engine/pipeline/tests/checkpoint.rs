@@ -242,3 +242,30 @@ fn durable_offsets_never_run_ahead_of_the_store() {
     drop(router);
     pipeline.join().unwrap();
 }
+
+/// A stream keeps in memory only the candles since its last checkpoint;
+/// the checkpoint appends them to the stored warm-up tail, which must be
+/// the last `tail_bars` candles applied, whatever the policy, as if the
+/// whole tail had been written each time.
+#[test]
+fn every_checkpoint_leaves_the_last_tail_bars_candles_stored() {
+    let tail_bars = candlewick_pipeline::PipelineConfig::default().tail_bars;
+    let data = candles();
+    let want: Vec<Candle> = data[data.len() - tail_bars..].to_vec();
+    let background = CheckpointPolicy::Every {
+        interval: Duration::from_secs(3600),
+        max_candles: 70, // not a multiple of the routed chunks
+    };
+    for policy in [background, CheckpointPolicy::EveryBatch] {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, store) = run(policy, KEEP_ALL, dir.path());
+        for key in STREAMS {
+            let bytes = store
+                .plugin_snapshot(candlewick_pipeline::TAIL_SNAPSHOT, &key.parse().unwrap())
+                .unwrap()
+                .expect("a stored tail");
+            let tail = candlewick_pipeline::decode_tail(&bytes).unwrap();
+            assert_eq!(tail, want, "{policy:?} {key}");
+        }
+    }
+}

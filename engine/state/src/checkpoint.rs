@@ -114,6 +114,13 @@ impl<'a> Checkpoint<'a> {
         &self.plugins
     }
 
+    /// The plugin snapshots added, to complete before the commit (the
+    /// pipeline turns the candles of a stream's warm-up tail applied since
+    /// its last checkpoint into its whole tail there).
+    pub fn plugins_mut(&mut self) -> &mut [PluginSnapshot] {
+        &mut self.plugins
+    }
+
     /// True when nothing was added: committing it writes nothing.
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()
