@@ -417,8 +417,13 @@ impl StateStore for Store {
         stream: &StreamKey,
     ) -> Result<Option<Vec<u8>>, StateError> {
         let key = codec::plugin_key(plugin, stream);
+        // Each snapshot is read once at start, and a stream's warm-up tail
+        // once per checkpoint that extends it: caching the blocks would
+        // only grow the engine's memory by the block cache's size.
+        let mut once = rocksdb::ReadOptions::default();
+        once.fill_cache(false);
         self.db
-            .get_cf(self.cf(PLUGINS)?, key)
+            .get_cf_opt(self.cf(PLUGINS)?, key, &once)
             .map_err(|e| self.rocks(e))
     }
 
