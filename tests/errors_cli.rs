@@ -143,19 +143,21 @@ fn a_state_directory_of_another_version_is_refused_in_words() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    // What a later build with schema version 2 would have left.
+    // What a later build, with the next schema version, would have left.
+    let later = candlewick_state::SCHEMA_VERSION + 1;
     let state = dir.path().join("var/state");
     {
         let families = rocksdb::DB::list_cf(&rocksdb::Options::default(), &state).unwrap();
         let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &state, &families).unwrap();
         let meta = db.cf_handle("meta").expect("a meta column family");
-        db.put_cf(meta, b"schema_version", 2u32.to_le_bytes())
+        db.put_cf(meta, b"schema_version", later.to_le_bytes())
             .unwrap();
     }
     let e = error_line(&candlewick(dir.path(), &args), 1);
-    assert!(
-        e.contains("has schema version 2, this build reads version 1"),
-        "{e}"
+    let expected = format!(
+        "has schema version {later}, this build reads version {}",
+        candlewick_state::SCHEMA_VERSION
     );
+    assert!(e.contains(&expected), "{e}");
     assert!(e.contains("move it aside"), "{e}");
 }

@@ -58,11 +58,14 @@ impl DmCore {
         } else {
             self.seen += 1;
         }
-        if down > 0.0 && up < down {
-            self.minus_dm += down;
-        } else if up > 0.0 && up > down {
-            self.plus_dm += up;
-        }
+        // Selects, not branches: which side moved more is a coin toss to
+        // a branch predictor. Bit for bit TA-Lib's `if / else if`.
+        let minus = (down > 0.0) & (up < down);
+        let plus = !minus & (up > 0.0) & (up > down);
+        let minus_dm = self.minus_dm + down;
+        let plus_dm = self.plus_dm + up;
+        self.minus_dm = if minus { minus_dm } else { self.minus_dm };
+        self.plus_dm = if plus { plus_dm } else { self.plus_dm };
         if !smoothing {
             self.tr += tr;
             return None;

@@ -12,7 +12,8 @@ use crate::volume::{Mfi, Obv, Vwap};
 
 /// An incremental indicator.
 ///
-/// Every implementation is O(1) per update (CCI excepted, see [`Cci`]),
+/// Every implementation is O(1) per update (CCI, stochastics and Williams
+/// %R excepted: O(N) in their period, see [`Cci`] and `Range`),
 /// allocates nothing after construction, and is plain data for serde, so
 /// a snapshot restores bit-exact.
 pub trait Streaming {

@@ -1,7 +1,10 @@
 //! Incremental technical indicators with TA-Lib parity.
 //!
-//! Each indicator consumes one closed candle at a time in O(1) (CCI's mean
-//! deviation is the one O(N) exception) without allocating, and gives the
+//! Each indicator consumes one closed candle at a time without allocating,
+//! in O(1), except where it reads its whole window of N values: CCI's mean
+//! deviation, and the highest and lowest of stochastics and Williams %R (a
+//! branch-free packed scan, faster at the usual N than the O(1) ways, see
+//! `Range`). None depends on how many candles came before. It gives the
 //! same numbers as TA-Lib's batch functions over the same series: same
 //! seeds, same first-value index, same floating-point operation order
 //! (see `shared/TALIB.md`). Values are checked against TA-Lib 0.6.4 golden
@@ -17,6 +20,7 @@
 
 mod directional;
 mod indicator;
+mod kinds;
 mod momentum;
 mod overlap;
 mod primitives;

@@ -4,7 +4,7 @@
 use candlewick_market::Candle;
 use serde::{Deserialize, Serialize};
 
-use crate::primitives::{is_zero, EmaCore, Extreme, Ring, RollingExtreme, SmaCore};
+use crate::primitives::{is_zero, EmaCore, Range, Ring, SmaCore};
 use crate::Streaming;
 
 /// Wilder's RSI core over any series, with TA-Lib's seed: the first N
@@ -29,6 +29,19 @@ impl RsiCore {
         }
     }
 
+    /// A fall adds to the loss, anything else to the gain. Written as
+    /// selects, not a branch: the sign of a price change is a coin toss a
+    /// branch predictor cannot learn, and a miss costs the whole set's
+    /// work in flight. Bit for bit the branch's result.
+    #[inline]
+    fn add_change(&mut self, d: f64) {
+        let fell = d < 0.0;
+        let loss = self.loss - d;
+        let gain = self.gain + d;
+        self.loss = if fell { loss } else { self.loss };
+        self.gain = if fell { self.gain } else { gain };
+    }
+
     #[inline]
     pub(crate) fn update(&mut self, x: f64) -> Option<f64> {
         let previous = self.previous.replace(x)?;
@@ -36,27 +49,17 @@ impl RsiCore {
         let n = self.period as f64;
         if self.changes < self.period {
             self.changes += 1;
-            if d < 0.0 {
-                self.loss -= d;
-            } else {
-                self.gain += d;
-            }
+            self.add_change(d);
             if self.changes < self.period {
                 return None;
             }
-            self.loss /= n;
-            self.gain /= n;
         } else {
             self.loss *= n - 1.0;
             self.gain *= n - 1.0;
-            if d < 0.0 {
-                self.loss -= d;
-            } else {
-                self.gain += d;
-            }
-            self.loss /= n;
-            self.gain /= n;
+            self.add_change(d);
         }
+        self.loss /= n;
+        self.gain /= n;
         let total = self.gain + self.loss;
         Some(if is_zero(total) {
             0.0
@@ -287,32 +290,6 @@ impl Streaming for Cci {
     }
 }
 
-/// Highest high and lowest low over a window, as stochastics use them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Range {
-    period: usize,
-    highest: RollingExtreme,
-    lowest: RollingExtreme,
-}
-
-impl Range {
-    pub(crate) fn new(period: usize) -> Self {
-        Range {
-            period,
-            highest: RollingExtreme::new(Extreme::Max, period),
-            lowest: RollingExtreme::new(Extreme::Min, period),
-        }
-    }
-
-    /// `(highest, lowest)` once `period` bars have been seen.
-    #[inline]
-    pub(crate) fn update(&mut self, high: f64, low: f64) -> Option<(f64, f64)> {
-        let hh = self.highest.push(high);
-        let ll = self.lowest.push(low);
-        (self.highest.count() >= self.period as u64).then_some((hh, ll))
-    }
-}
-
 /// TA-Lib's fast %K: `(x - LL) / ((HH - LL) / 100)`, 0 for a flat range.
 #[inline]
 fn fast_k(x: f64, highest: f64, lowest: f64) -> f64 {
@@ -346,7 +323,7 @@ impl Streaming for Willr {
     }
     #[inline]
     fn update(&mut self, c: &Candle, out: &mut [f64]) {
-        out[0] = match self.range.update(c.high, c.low) {
+        out[0] = match self.range.push(c.high, c.low) {
             Some((hh, ll)) => {
                 let diff = (hh - ll) / -100.0;
                 if diff != 0.0 {
@@ -384,10 +361,12 @@ impl Streaming for Stoch {
     fn lookback(&self) -> usize {
         self.lookback
     }
-    #[inline]
+    // Forced: left to itself the compiler calls it out of line from the
+    // set's loop, which cost about a tenth of the 10-indicator set.
+    #[inline(always)]
     fn update(&mut self, c: &Candle, out: &mut [f64]) {
         out[..2].fill(f64::NAN);
-        let Some((hh, ll)) = self.range.update(c.high, c.low) else {
+        let Some((hh, ll)) = self.range.push(c.high, c.low) else {
             return;
         };
         let Some(k) = self.slow_k.update(fast_k(c.close, hh, ll)) else {
@@ -430,7 +409,7 @@ impl Streaming for StochRsi {
         let Some(rsi) = self.rsi.update(c.close) else {
             return;
         };
-        let Some((hh, ll)) = self.range.update(rsi, rsi) else {
+        let Some((hh, ll)) = self.range.push(rsi, rsi) else {
             return;
         };
         let k = fast_k(rsi, hh, ll);

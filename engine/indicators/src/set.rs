@@ -3,8 +3,9 @@
 use candlewick_market::Candle;
 use serde::{Deserialize, Serialize};
 
+use crate::kinds::Kinds;
 use crate::spec::{parse_spec, SpecError};
-use crate::{Indicator, Streaming};
+use crate::Streaming;
 
 /// The indicators of one spec, updated together, one candle at a time.
 ///
@@ -31,9 +32,8 @@ pub struct IndicatorSet {
     columns: Vec<String>,
     /// Per column, the index of the first bar with a value.
     lookbacks: Vec<usize>,
-    indicators: Vec<Indicator>,
-    /// Number of output slots of each indicator, same order.
-    widths: Vec<usize>,
+    /// The indicators, grouped by kind, each with its output slots.
+    kinds: Kinds,
     /// Candles applied so far.
     applied: u64,
 }
@@ -48,8 +48,7 @@ impl IndicatorSet {
             spec: String::new(),
             columns: Vec::new(),
             lookbacks: Vec::new(),
-            indicators: Vec::new(),
-            widths: Vec::new(),
+            kinds: Kinds::default(),
             applied: 0,
         }
     }
@@ -69,17 +68,16 @@ impl IndicatorSet {
             spec,
             columns: Vec::new(),
             lookbacks: Vec::new(),
-            indicators: Vec::new(),
-            widths: Vec::new(),
+            kinds: Kinds::default(),
             applied: 0,
         };
         for item in items {
             let lookback = item.indicator.lookback();
-            set.widths.push(item.columns.len());
+            let start = set.columns.len();
             set.lookbacks
                 .extend(std::iter::repeat_n(lookback, item.columns.len()));
             set.columns.extend(item.columns);
-            set.indicators.push(item.indicator);
+            set.kinds.place(item.indicator, start, set.columns.len());
         }
         Ok(set)
     }
@@ -121,11 +119,7 @@ impl IndicatorSet {
             self.columns.len(),
             "output slice must be width() long"
         );
-        let mut offset = 0;
-        for (indicator, &width) in self.indicators.iter_mut().zip(&self.widths) {
-            indicator.update(c, &mut out[offset..offset + width]);
-            offset += width;
-        }
+        self.kinds.update(c, out);
         self.applied += 1;
     }
 
@@ -133,7 +127,7 @@ impl IndicatorSet {
     /// a well-formed record can still hold impossible contents (a ring
     /// index past its buffer, a window of another length), which would
     /// panic or compute garbage later. The set must have exactly the
-    /// structure its own spec builds (columns, widths, every buffer's
+    /// structure its own spec builds (columns, output slots, every buffer's
     /// length) and must take a few candles without panicking.
     ///
     /// # Errors
@@ -145,14 +139,13 @@ impl IndicatorSet {
             IndicatorSet::parse(&self.spec).map_err(|e| format!("spec: {e}"))?
         };
         if fresh.columns != self.columns
-            || fresh.widths != self.widths
             || fresh.lookbacks != self.lookbacks
-            || fresh.indicators.len() != self.indicators.len()
+            || fresh.kinds.placements() != self.kinds.placements()
         {
-            return Err("columns or widths differ from what the spec builds".into());
+            return Err("columns or output slots differ from what the spec builds".into());
         }
         let shape =
-            |set: &IndicatorSet| serde_json::to_value(&set.indicators).map_err(|e| e.to_string());
+            |set: &IndicatorSet| serde_json::to_value(&set.kinds).map_err(|e| e.to_string());
         if let Some(path) = shape_difference(&shape(&fresh)?, &shape(self)?, String::new()) {
             return Err(format!("state differs in shape from the spec's at {path}"));
         }

@@ -36,9 +36,13 @@ impl Streaming for Obv {
     fn update(&mut self, c: &Candle, out: &mut [f64]) {
         match self.previous_close.replace(c.close) {
             None => self.value = c.volume,
-            Some(p) if c.close > p => self.value += c.volume,
-            Some(p) if c.close < p => self.value -= c.volume,
-            Some(_) => {}
+            // Selects, not branches (the direction of a close is a coin
+            // toss to a predictor); bit for bit TA-Lib's branches.
+            Some(p) => {
+                let signed = if c.close > p { c.volume } else { -c.volume };
+                let moved = self.value + signed;
+                self.value = if c.close != p { moved } else { self.value };
+            }
         }
         out[0] = self.value;
     }

@@ -15,7 +15,11 @@ use crate::{
 /// encodings, see the `codec` module). Written into `meta` when a database is
 /// created and checked on every open; a database of another version is
 /// refused, never reset. Bump it with any change to what is written.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: an indicator set's state is grouped by indicator kind, and the
+/// stochastics keep their window as rings (was: one list in spec order,
+/// monotonic deques).
+pub const SCHEMA_VERSION: u32 = 2;
 
 const INDICATORS: &str = "indicators";
 const OFFSETS: &str = "offsets";
