@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::Allowlist;
-use candlewick_pipeline::{Clock, Engine, Health, Metrics, Stage, Strategy, LIVE_SPIN};
+use candlewick_pipeline::{Clock, Engine, Health, Metrics, Pipeline, Stage, Strategy, LIVE_SPIN};
 use candlewick_plugins::{HostConfig, PluginHost};
 use candlewick_simulator::{SimConfig, Simulator};
 use candlewick_state::{Store, StreamKey};
@@ -125,8 +125,29 @@ struct Rig {
     sim: Simulator,
     metrics: Arc<Metrics>,
     feed: SocketAddr,
-    _stop: watch::Sender<bool>,
+    pipeline: Pipeline,
+    connections: Vec<tokio::task::JoinHandle<()>>,
+    stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    /// Stops the exchange connections (the pipeline's routers), then
+    /// joins the pipeline, which commits its last checkpoint and closes
+    /// the store before its directory goes. A pipeline left running at
+    /// exit had RocksDB's threads race the process's teardown ("pthread
+    /// lock: Invalid argument", now and then).
+    async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for c in self.connections {
+            let _ = c.await;
+        }
+        let pipeline = self.pipeline;
+        tokio::task::spawn_blocking(move || pipeline.join())
+            .await
+            .expect("join task")
+            .expect("pipeline");
+    }
 }
 
 async fn rig(symbols: usize, steps: usize) -> Rig {
@@ -179,7 +200,6 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
         .start()
         .expect("pipeline");
     let metrics = pipeline.metrics().clone();
-    std::mem::forget(pipeline); // runs until the process ends
     let (stop_tx, stop) = watch::channel(false);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let feed = listener.local_addr().expect("addr");
@@ -197,16 +217,22 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
     tokio::spawn(candlewick_feed::serve(listener, state));
     let allow = Allowlist::new(Vec::<String>::new(), true);
     let bc = Arc::new(BinanceConfig::new(&sim.ws_url(), &sim.rest_url(), &allow).expect("urls"));
+    let mut connections = Vec::new();
     for (i, chunk) in bc.connections(router.table()).into_iter().enumerate() {
         let conn = Connection::new(i, bc.clone(), chunk, vec![None; n], router.clone(), clock)
             .expect("conn");
-        tokio::spawn(conn.run(stop.clone()));
+        let stop = stop.clone();
+        connections.push(tokio::spawn(async move {
+            let _ = conn.run(stop).await;
+        }));
     }
     Rig {
         sim,
         metrics,
         feed,
-        _stop: stop_tx,
+        pipeline,
+        connections,
+        stop: stop_tx,
         _dir: dir,
     }
 }
@@ -307,6 +333,7 @@ async fn main() {
     line("burst frame-in->frame-out", &out);
     let ratio = out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
     println!("  p99 ratio to floor: {ratio:.2}");
+    r.shutdown().await;
 
     println!("steady: 10 symbols x 1000 candles/s");
     let r = rig(10, 6000).await;
@@ -314,6 +341,7 @@ async fn main() {
     line("steady frame-in->frame-out", &out);
     let ratio = out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
     println!("  p99 ratio to floor: {ratio:.2}");
+    r.shutdown().await;
 
     println!("ceiling: 1000 symbols x 200 steps at once");
     let r = rig(1000, 200).await;
@@ -322,4 +350,5 @@ async fn main() {
         "  {:.0} candles/s end to end (applied, committed, framed, received)",
         200_000.0 / wall.as_secs_f64()
     );
+    r.shutdown().await;
 }

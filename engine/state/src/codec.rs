@@ -252,11 +252,13 @@ mod tests {
     #[test]
     fn well_formed_records_with_impossible_contents_are_corrupt_not_a_panic() {
         let set = warmed_set();
-        let cases: [(&str, serde_json::Value); 4] = [
+        let cases: [(&str, serde_json::Value); 5] = [
             // A ring's write position far past its buffer.
             ("next", 1_000_000.into()),
-            // A rolling extreme's head past its buffer.
-            ("head", 99_999.into()),
+            // A window range's ring of another length than the spec's.
+            ("highs", serde_json::json!([1.0, 2.0])),
+            // An indicator writing outside the output slots it owns.
+            ("start", 99_999.into()),
             // A window of another length than the spec's.
             ("slots", serde_json::json!([1.0, 2.0])),
             // Columns that do not match the spec.
