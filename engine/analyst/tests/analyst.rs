@@ -103,7 +103,10 @@ async fn the_request_and_token_rates_are_held() {
 
     // 3,000 tokens a minute with max_output_tokens 1,500: one request (of
     // at least 1,516 estimated tokens) fits; the next waits for a refill.
-    let stub = Stub::start(Reply::good(0)).await;
+    // The stub holds its answer for 3 s: an answer settles the tokens it
+    // did not use back into the bucket, and an instant one could settle
+    // before the second request was paced (then rightly let it through).
+    let stub = Stub::start(Reply::good(3000)).await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(&stub);
     s.tokens_per_min = 3000.0;

@@ -240,9 +240,9 @@ impl Streaming for Mom {
 
 /// Commodity channel index over the typical price.
 ///
-/// The one indicator here that is O(N) per update, not O(1): the mean
-/// absolute deviation has no running form. It sums its ring in slot order,
-/// as TA-Lib does, and allocates nothing.
+/// O(N) per update, not O(1): the mean absolute deviation has no running
+/// form. It sums its ring in slot order, as TA-Lib does, and allocates
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cci {
     period: usize,

@@ -164,11 +164,11 @@ impl EmaCore {
 /// Each update scans both rings with packed max/min compares: O(N) in the
 /// period (like CCI), independent of the stream's length, with no
 /// data-dependent branch. Two ways that keep the update O(1) amortised
-/// were measured slower in the 10-indicator set: a monotonic deque (about
-/// 27 ns a bar for stochastics, its pops mispredicted) and TA-Lib's own
-/// tracked extreme with a rescan when it leaves the window (about 19 ns;
-/// the new-extreme and rescan branches mispredict) against about 8 here at
-/// N = 14 (`benches/README.md`). Ties need no rule: the value is the same,
+/// were measured slower in the 10-indicator set (`benches/README.md`): a
+/// monotonic deque, whose pops mispredict (the set took 87 ns a bar with
+/// it against 70 with this scan), and TA-Lib's own tracked extreme with a
+/// rescan when it leaves the window, whose new-extreme and rescan
+/// branches mispredict (78 ns). Ties need no rule: the value is the same,
 /// and the inputs are finite prices, so no signed zero can tie.
 ///
 /// Invariant: both rings hold `period` slots; `next` is the slot of the
