@@ -223,7 +223,9 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
             .expect("conn");
         let stop = stop.clone();
         connections.push(tokio::spawn(async move {
-            let _ = conn.run(stop).await;
+            if let Err(e) = conn.run(stop).await {
+                eprintln!("exchange connection {i}: {e}");
+            }
         }));
     }
     Rig {

@@ -41,7 +41,9 @@ impl Streaming for Obv {
             Some(p) => {
                 let signed = if c.close > p { c.volume } else { -c.volume };
                 let moved = self.value + signed;
-                self.value = if c.close != p { moved } else { self.value };
+                // Not `!=`: neither comparison holds for a NaN either.
+                let moves = (c.close > p) | (c.close < p);
+                self.value = if moves { moved } else { self.value };
             }
         }
         out[0] = self.value;
