@@ -198,17 +198,30 @@ fn write_all(
 ) -> Result<(), StateError> {
     while let Ok(mut checkpoint) = rx.recv() {
         let started = Instant::now();
-        extend_tails(store, &mut checkpoint, tail_bars)?;
-        store.commit(&checkpoint)?;
+        commit(store, &mut checkpoint, tail_bars, metrics)?;
         let d = &metrics.durability;
-        record_durable(d, &checkpoint);
         d.last_commit_us
             .store(started.elapsed().as_micros() as u64, Relaxed);
         d.last_commit_ms
             .store(crate::worker::wall_us() / 1000, Relaxed);
         d.committed.fetch_add(1, Relaxed);
-        metrics.add(&metrics.counters.checkpoints, 1);
     }
+    Ok(())
+}
+
+/// Commits `checkpoint` in one write, its warm-up tails completed first,
+/// then records its offsets as durable and counts it: the one commit of
+/// the background writer and of a worker under `EveryBatch`.
+pub(crate) fn commit(
+    store: &dyn StateStore,
+    checkpoint: &mut Checkpoint<'_>,
+    tail_bars: usize,
+    metrics: &Metrics,
+) -> Result<(), StateError> {
+    extend_tails(store, checkpoint, tail_bars)?;
+    store.commit(checkpoint)?;
+    record_durable(&metrics.durability, checkpoint);
+    metrics.add(&metrics.counters.checkpoints, 1);
     Ok(())
 }
 
@@ -218,7 +231,7 @@ fn write_all(
 /// checkpoints are committed, in their order, so the stored tail it reads
 /// is the previous checkpoint's; a stored tail of a wrong length (not
 /// written by `encode_tail`) is left out, as a restart would leave it out.
-pub(crate) fn extend_tails(
+fn extend_tails(
     store: &dyn StateStore,
     checkpoint: &mut Checkpoint<'_>,
     tail_bars: usize,
@@ -241,7 +254,7 @@ pub(crate) fn extend_tails(
 }
 
 /// Records the offsets of a committed checkpoint's streams as durable.
-pub(crate) fn record_durable(durability: &Durability, checkpoint: &Checkpoint<'_>) {
+fn record_durable(durability: &Durability, checkpoint: &Checkpoint<'_>) {
     durability.record_committed(
         checkpoint
             .streams()

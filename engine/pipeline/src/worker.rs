@@ -35,7 +35,7 @@ pub(crate) struct Slot {
     pub(crate) runners: Vec<(Arc<str>, PluginRunner)>,
     /// The candles applied since the last checkpoint, oldest first (none
     /// when the stream has no strategies). The checkpoint appends them to
-    /// the stored warm-up tail ([`crate::checkpoint::extend_tails`]), so a
+    /// the stored warm-up tail ([`crate::checkpoint::commit`]), so a
     /// stream holds these few in memory, not its `tail_bars` candles.
     /// Invariant: `tail.len() <= tail_bars`.
     pub(crate) tail: VecDeque<Candle>,
@@ -263,10 +263,12 @@ impl Worker {
         if self.schedule.policy() == CheckpointPolicy::EveryBatch && !b.touched.is_empty() {
             self.unsaved.extend(b.signals.iter().map(outbox_record));
             let mut checkpoint = self.build_checkpoint();
-            crate::checkpoint::extend_tails(&*self.store, &mut checkpoint, self.tail_bars)?;
-            self.store.commit(&checkpoint)?;
-            crate::checkpoint::record_durable(&self.metrics.durability, &checkpoint);
-            self.metrics.add(&self.metrics.counters.checkpoints, 1);
+            crate::checkpoint::commit(
+                &*self.store,
+                &mut checkpoint,
+                self.tail_bars,
+                &self.metrics,
+            )?;
         }
         let signals = b.signals.len() as u64;
         if let Some(t) = b.signals.iter().map(|s| s.time).max() {
