@@ -17,13 +17,17 @@
 //! and `frame-in->frame-out` (the simulator publishing a step to the client
 //! receiving that candle's frame).
 //!
-//! Run: `scripts/build-plugins && cargo bench -p candlewick-benches --bench latency`
+//! Run: `scripts/build-plugins && cargo bench -p candlewick-benches --bench latency`;
+//! name cases after `--` to run only those (`-- burst steady`).
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// The benches' library also brings the allocator `candlewick` runs with.
+use candlewick_benches::wasm_path;
 use candlewick_feed::{FeedConfig, FeedState, Hub};
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::Allowlist;
@@ -167,15 +171,7 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
     // The three example strategies, as the embedded default runs them.
     let strategies: Vec<Strategy> = ["sma_cross", "rsi_reversion", "bollinger_breakout"]
         .iter()
-        .map(|name| {
-            let wasm = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-                "../target/wasm/wasm32-unknown-unknown/release/{name}.wasm"
-            ));
-            Strategy::new(
-                host.load_file(&wasm)
-                    .expect("run scripts/build-plugins first"),
-            )
-        })
+        .map(|name| Strategy::new(host.load_file(&wasm_path(name)).expect("plugin")))
         .collect();
     // Room for the whole ceiling run: a client dropped for lagging would
     // end it early and read as a slow engine.
@@ -315,20 +311,49 @@ async fn drive(rig: &Rig, steps: usize, period: Duration) -> (Hist, Duration) {
     let c = &rig.metrics.counters;
     println!(
         "  batches run in place {}, queued behind a busy shard {}",
-        c.inline_ran.load(std::sync::atomic::Ordering::Relaxed),
-        c.inline_busy.load(std::sync::atomic::Ordering::Relaxed)
+        c.inline_ran.load(Relaxed),
+        c.inline_busy.load(Relaxed)
     );
     for stage in Stage::ALL {
         show(stage.name(), rig.metrics.stage(stage));
     }
+    let d = &rig.metrics.durability;
+    println!(
+        "  checkpoints {} (deferred {}), the last copied in {} µs, written in {} µs",
+        d.committed.load(Relaxed),
+        d.deferred.load(Relaxed),
+        d.last_build_us.load(Relaxed),
+        d.last_commit_us.load(Relaxed)
+    );
     (out, wall)
+}
+
+/// Whether the command line asks for `case` (`latency burst steady`): every
+/// case when it names none. Cargo's own `--bench` flag is not a case.
+fn wanted(case: &str) -> bool {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    named.is_empty() || named.iter().any(|n| n == case)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     let floor = floor(20_000, 10_000.0).await;
     line("floor: 2 bare ws hops @10k/s", &floor);
+    if wanted("burst") {
+        burst(&floor).await;
+    }
+    if wanted("steady") {
+        steady(&floor).await;
+    }
+    if wanted("ceiling") {
+        ceiling().await;
+    }
+}
 
+async fn burst(floor: &Hist) {
     println!("burst: 1000 symbols, 1 burst / 100 ms");
     let r = rig(1000, 80).await;
     let (out, _) = drive(&r, 80, Duration::from_millis(100)).await;
@@ -336,7 +361,9 @@ async fn main() {
     let ratio = out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
     println!("  p99 ratio to floor: {ratio:.2}");
     r.shutdown().await;
+}
 
+async fn steady(floor: &Hist) {
     println!("steady: 10 symbols x 1000 candles/s");
     let r = rig(10, 6000).await;
     let (out, _) = drive(&r, 5000, Duration::from_millis(1)).await;
@@ -344,7 +371,9 @@ async fn main() {
     let ratio = out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
     println!("  p99 ratio to floor: {ratio:.2}");
     r.shutdown().await;
+}
 
+async fn ceiling() {
     println!("ceiling: 1000 symbols x 200 steps at once");
     let r = rig(1000, 200).await;
     let (_, wall) = drive(&r, 200, Duration::from_micros(1)).await;

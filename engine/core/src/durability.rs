@@ -13,13 +13,17 @@ pub struct Durability {
     /// Checkpoints committed by the writer.
     pub committed: AtomicU64,
     /// Checkpoints a worker postponed because the writer was still busy
-    /// with earlier ones (taken at the next batch instead).
+    /// with earlier ones, or because candles were queued for it (taken at
+    /// a later batch instead).
     pub deferred: AtomicU64,
     /// Wall clock (ms since the Unix epoch) of the last durable commit;
     /// 0 before the first.
     pub last_commit_ms: AtomicI64,
     /// Microseconds the last commit took.
     pub last_commit_us: AtomicU64,
+    /// Microseconds a worker last spent copying its streams for a
+    /// checkpoint: the one pause a checkpoint puts on the hot path.
+    pub last_build_us: AtomicU64,
     /// Per stream, the open time of the last candle a durable checkpoint
     /// holds (at start: the store's offsets). A source that must not let
     /// go of a candle before it is durable (a JetStream consumer acks only

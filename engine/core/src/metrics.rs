@@ -78,6 +78,9 @@ counters! {
     feed_refused,
     /// Frames sent to feed clients.
     feed_frames_out,
+    /// Socket writes (flushes) of feed clients: a burst's frames share
+    /// writes, so frames out per write says how much was coalesced.
+    feed_writes,
     /// Messages a slow feed client missed (reported to it as `lagged`).
     feed_lag_dropped,
     /// Bars that got a model prediction (summed over models).

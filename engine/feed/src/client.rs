@@ -7,7 +7,10 @@ use std::time::Instant;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 use crate::guard::{Bucket, Known};
 use crate::hub::{FeedItem, ItemKind};
@@ -276,15 +279,24 @@ async fn serve(
         max_names: config.max_subscriptions,
     };
 
-    macro_rules! send {
-        ($msg:expr) => {
-            match tokio::time::timeout(config.send_timeout, tx.send($msg)).await {
+    // `send` writes a frame and flushes the socket; `feed` only queues it
+    // in the connection's write buffer for the next `flush`.
+    macro_rules! io {
+        ($op:expr) => {
+            match tokio::time::timeout(config.send_timeout, $op).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return End::Error(e.to_string()),
                 Err(_) => return End::SendTimeout,
             }
         };
     }
+    macro_rules! send {
+        ($msg:expr) => {{
+            io!(tx.send($msg));
+            metrics.add(&metrics.counters.feed_writes, 1);
+        }};
+    }
+    let mut written: Vec<u64> = Vec::with_capacity(COALESCE);
 
     loop {
         tokio::select! {
@@ -352,24 +364,50 @@ async fn serve(
                     Some(Err(e)) => return End::Error(e.to_string()),
                 }
             }
-            item = rx.recv() => match item {
-                Ok(item) => {
-                    if sub.wants(&item) && !sent.already(&item) {
-                        seq += 1;
-                        send!(frame(&item, seq));
-                        metrics.add(&metrics.counters.feed_frames_out, 1);
-                        if let (Some(clock), 1..) = (clock, item.ingest_ns) {
-                            metrics.record_written(clock.now_ns().saturating_sub(item.ingest_ns));
+            first = rx.recv() => {
+                // Every frame already waiting in the ring (up to
+                // `COALESCE`) goes out in one socket write: a burst of
+                // a thousand candles costs tens of writes, not thousands,
+                // and a lone frame is flushed at once as before.
+                let mut next = Some(first);
+                let mut taken = 0;
+                let mut fed = 0u64;
+                while let Some(item) = next {
+                    taken += 1;
+                    match item {
+                        Ok(item) => {
+                            if sub.wants(&item) && !sent.already(&item) {
+                                seq += 1;
+                                io!(tx.feed(frame(&item, seq)));
+                                fed += 1;
+                                if item.ingest_ns > 0 {
+                                    written.push(item.ingest_ns);
+                                }
+                            }
+                        }
+                        Err(RecvError::Lagged(dropped)) => {
+                            metrics.add(&metrics.counters.feed_lag_dropped, dropped);
+                            let text = format!("{{\"type\":\"error\",\"code\":\"lagged\",\"dropped\":{dropped}}}");
+                            io!(tx.feed(Message::Text(text.into())));
+                        }
+                        Err(RecvError::Closed) => {
+                            io!(tx.flush());
+                            return End::Shutdown;
                         }
                     }
+                    next = if taken < COALESCE { waiting(rx) } else { None };
                 }
-                Err(RecvError::Lagged(dropped)) => {
-                    metrics.add(&metrics.counters.feed_lag_dropped, dropped);
-                    let text = format!("{{\"type\":\"error\",\"code\":\"lagged\",\"dropped\":{dropped}}}");
-                    send!(Message::Text(text.into()));
+                io!(tx.flush());
+                metrics.add(&metrics.counters.feed_writes, 1);
+                metrics.add(&metrics.counters.feed_frames_out, fed);
+                if let Some(clock) = clock {
+                    let now = clock.now_ns();
+                    for ingest_ns in written.drain(..) {
+                        metrics.record_written(now.saturating_sub(ingest_ns));
+                    }
                 }
-                Err(RecvError::Closed) => return End::Shutdown,
-            },
+                written.clear();
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.idle_timeout {
                     let _ = tx.send(Message::Close(Some(CloseFrame { code: 1001, reason: "idle".into() }))).await;
@@ -378,6 +416,23 @@ async fn serve(
                 send!(Message::Ping(Vec::new().into()));
             }
         }
+    }
+}
+
+/// The most ring items one socket write carries: enough that a burst
+/// costs few writes, few enough that the first frame of a burst waits
+/// only for a handful of others to be formatted.
+const COALESCE: usize = 32;
+
+/// The ring's next item if one is already waiting, as `recv` gives it.
+fn waiting(
+    rx: &mut broadcast::Receiver<Arc<FeedItem>>,
+) -> Option<Result<Arc<FeedItem>, RecvError>> {
+    match rx.try_recv() {
+        Ok(item) => Some(Ok(item)),
+        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+        Err(TryRecvError::Empty) => None,
     }
 }
 

@@ -67,6 +67,12 @@ pub fn render(metrics: &Metrics, health: &Health) -> String {
         "candlewick_checkpoint_write_seconds {}",
         d.last_commit_us.load(Relaxed) as f64 / 1e6
     );
+    let _ = writeln!(out, "# TYPE candlewick_checkpoint_build_seconds gauge");
+    let _ = writeln!(
+        out,
+        "candlewick_checkpoint_build_seconds {}",
+        d.last_build_us.load(Relaxed) as f64 / 1e6
+    );
     let _ = writeln!(out, "# TYPE candlewick_task_up gauge");
     for (task, state) in health.snapshot() {
         let up = u8::from(matches!(state, TaskState::Running | TaskState::Finished));

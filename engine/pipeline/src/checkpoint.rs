@@ -11,7 +11,7 @@
 //! again after the restart, and their signals emitted again with the same
 //! ids and the same content (at-least-once, recognisable repeats).
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -73,6 +73,8 @@ pub(crate) struct Schedule {
     policy: CheckpointPolicy,
     last: Instant,
     candles: u64,
+    /// See [`Schedule::announce`].
+    announced: bool,
 }
 
 impl Schedule {
@@ -81,6 +83,7 @@ impl Schedule {
             policy,
             last: Instant::now(),
             candles: 0,
+            announced: false,
         }
     }
 
@@ -105,9 +108,35 @@ impl Schedule {
         }
     }
 
+    /// Whether a due checkpoint has waited long enough: twice its
+    /// interval or twice its candles. Until then a worker with queued
+    /// candles runs them first (see [`crate::worker::Worker::checkpoint_if_due`]).
+    pub(crate) fn overdue(&self) -> bool {
+        match self.policy {
+            CheckpointPolicy::Every {
+                interval,
+                max_candles,
+            } => {
+                self.candles >= max_candles.saturating_mul(2)
+                    || self.last.elapsed() >= interval.saturating_mul(2)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a checkpoint is due and nobody was told yet: true once
+    /// per due checkpoint, so that a source running candles in place wakes
+    /// the shard's thread for it once, not after every candle.
+    pub(crate) fn announce(&mut self) -> bool {
+        let fresh = !self.announced && self.due();
+        self.announced |= fresh;
+        fresh
+    }
+
     pub(crate) fn taken(&mut self) {
         self.last = Instant::now();
         self.candles = 0;
+        self.announced = false;
     }
 }
 
@@ -124,6 +153,10 @@ pub(crate) struct Writer {
 #[derive(Debug, Clone)]
 pub(crate) struct WriterHandle {
     tx: Sender<Owned>,
+    /// Committed checkpoints, emptied, for the workers to fill again.
+    spares: Receiver<Owned>,
+    /// Set when the writer's thread has stopped.
+    gone: Arc<AtomicBool>,
 }
 
 /// Why a checkpoint was not handed over.
@@ -136,9 +169,21 @@ pub(crate) enum Handoff {
 }
 
 impl WriterHandle {
+    /// Whether the writer has stopped (it failed): the next handoff
+    /// would find it gone.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone.load(Relaxed)
+    }
+
     /// Whether a checkpoint handed over now would have to wait.
     pub(crate) fn is_busy(&self) -> bool {
         self.tx.is_full()
+    }
+
+    /// An empty checkpoint to fill: a committed one's buffers when the
+    /// writer has one spare.
+    pub(crate) fn spare(&self) -> Owned {
+        self.spares.try_recv().unwrap_or_default()
     }
 
     /// Hands a checkpoint over without waiting.
@@ -170,17 +215,21 @@ impl Writer {
         on_failure: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<(Writer, WriterHandle)> {
         let (tx, rx) = crossbeam_channel::bounded(queue.max(1));
+        let (spare_tx, spares) = crossbeam_channel::bounded(queue.max(1));
+        let gone = Arc::new(AtomicBool::new(false));
+        let stopped = gone.clone();
         let handle = std::thread::Builder::new()
             .name("cw-checkpoint".into())
             .spawn(move || {
-                let result = write_all(&*store, &rx, tail_bars, &metrics);
+                let result = write_all(&*store, &rx, &spare_tx, tail_bars, &metrics);
+                stopped.store(true, Relaxed);
                 if let Err(e) = &result {
                     tracing::error!(cause = %e, "checkpoint writer failed: the engine stops");
                     on_failure();
                 }
                 result
             })?;
-        Ok((Writer { handle }, WriterHandle { tx }))
+        Ok((Writer { handle }, WriterHandle { tx, spares, gone }))
     }
 
     /// Waits for every queued checkpoint to be committed (drop every
@@ -193,6 +242,7 @@ impl Writer {
 fn write_all(
     store: &dyn StateStore,
     rx: &Receiver<Owned>,
+    spares: &Sender<Owned>,
     tail_bars: usize,
     metrics: &Metrics,
 ) -> Result<(), StateError> {
@@ -205,6 +255,8 @@ fn write_all(
         d.last_commit_ms
             .store(crate::worker::wall_us() / 1000, Relaxed);
         d.committed.fetch_add(1, Relaxed);
+        checkpoint.clear();
+        let _ = spares.try_send(checkpoint);
     }
     Ok(())
 }
@@ -311,5 +363,61 @@ mod tests {
         c.plugin(TAIL, &key, vec![1, 2, 3]);
         store.commit(&c).unwrap();
         assert_eq!(committed(tail(20..22), 5), tail(20..22));
+    }
+
+    #[test]
+    fn a_due_checkpoint_is_announced_once_and_overdue_at_twice_its_candles() {
+        let mut s = Schedule::new(CheckpointPolicy::Every {
+            interval: Duration::from_secs(3600),
+            max_candles: 10,
+        });
+        s.applied(9);
+        assert!(!s.due() && !s.announce());
+        s.applied(1);
+        assert!(s.due() && !s.overdue());
+        assert!(s.announce(), "the first look at a due checkpoint");
+        s.applied(5);
+        assert!(!s.announce(), "announced already");
+        s.applied(5);
+        assert!(s.overdue(), "20 candles: twice max_candles");
+        s.taken();
+        assert!(!s.due() && !s.overdue());
+        s.applied(10);
+        assert!(s.announce(), "the next checkpoint is announced again");
+    }
+
+    #[test]
+    fn a_committed_checkpoint_comes_back_empty_with_its_buffers() {
+        let key: candlewick_state::StreamKey = "EURUSD/1h".parse().unwrap();
+        let (writer, handle) = Writer::start(
+            Arc::new(MemoryStore::new()),
+            1,
+            4,
+            Arc::new(Metrics::new(1)),
+            || panic!("the writer failed"),
+        )
+        .unwrap();
+        let mut c = handle.spare();
+        for p in 0..100 {
+            c.plugin(&format!("p{p}"), &key, vec![1]);
+        }
+        assert!(matches!(handle.send(c), Handoff::Sent));
+        let waited = Instant::now();
+        let spare = loop {
+            let s = handle.spare();
+            if s.plugins_capacity() > 0 {
+                break s;
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(10),
+                "no spare came back"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert!(spare.plugins().is_empty());
+        assert!(spare.plugins_capacity() >= 100);
+        assert!(!handle.is_gone());
+        drop(handle);
+        writer.join().unwrap();
     }
 }

@@ -23,7 +23,7 @@ use crate::{CandleEvent, WorkerReport};
 pub(crate) struct Door {
     worker: Arc<Mutex<Worker>>,
     /// Wakes the worker's thread after a batch failed here, so that it
-    /// stops with the error at once.
+    /// stops with the error at once, or when a checkpoint is due.
     wake: Sender<()>,
 }
 
@@ -79,10 +79,19 @@ impl InlineShard for Door {
                 return Inline::Busy(events);
             }
         }
-        match w
-            .take_and_run(Some(events))
-            .and_then(|_| w.checkpoint_if_due(false))
-        {
+        let ran = w.take_and_run(Some(events)).and_then(|_| {
+            // A due checkpoint is copied on the shard's own thread, not
+            // here, where it would hold up every shard's next frame; but a
+            // writer that has failed stops the shard here, at once.
+            if w.schedule.due() && w.writer_failed() {
+                w.checkpoint_if_due(false)?;
+            }
+            if w.schedule.announce() {
+                let _ = self.wake.try_send(());
+            }
+            Ok(())
+        });
+        match ran {
             Ok(()) => Inline::Ran,
             Err(e) => {
                 self.fail(&mut w, e);
@@ -130,6 +139,8 @@ impl Behind {
                     ready.ready();
                 }
             }
+            // A wake is a reason to look, not an event to run.
+            let _ = self.wake.try_recv();
             let mut w = self.lock();
             if let Some(e) = w.failed.take() {
                 return Err(e);

@@ -455,7 +455,15 @@ impl Worker {
     /// streams' states, their plugins' snapshots (taken now, and only
     /// now), warm-up tails and model windows, and the unsaved signals.
     fn build_checkpoint(&mut self) -> Owned {
-        let mut checkpoint = Checkpoint::new();
+        let started = Instant::now();
+        let mut checkpoint = self
+            .writer
+            .as_ref()
+            .map_or_else(Checkpoint::new, WriterHandle::spare);
+        let dirty = self.slots.iter().filter(|s| s.dirty).count();
+        let per_stream =
+            self.slots.first().map_or(0, |s| s.runners.len() + 1) + self.model_snapshots.len();
+        checkpoint.reserve(dirty, dirty * per_stream);
         for (li, slot) in self.slots.iter_mut().enumerate() {
             if !std::mem::take(&mut slot.dirty) {
                 continue;
@@ -498,12 +506,18 @@ impl Worker {
             checkpoint.trim_outbox_before(keep_from);
         }
         self.schedule.taken();
+        self.metrics.durability.last_build_us.store(
+            started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         checkpoint
     }
 
     /// Hands a checkpoint to the writer when one is due (every one at
     /// `last`, waiting for room then). Never waits otherwise: a busy
-    /// writer postpones the checkpoint to a later batch.
+    /// writer, or candles already queued for this shard (a burst), postpone
+    /// the checkpoint to a later batch, the queue's until the checkpoint is
+    /// [overdue](Schedule::overdue).
     pub(crate) fn checkpoint_if_due(&mut self, last: bool) -> Result<(), StateError> {
         let Some(writer) = self.writer.clone() else {
             return Ok(());
@@ -528,7 +542,8 @@ impl Worker {
         if !(self.schedule.due() || (last && self.slots.iter().any(|s| s.dirty))) {
             return Ok(());
         }
-        if !last && writer.is_busy() {
+        let queued = !self.rx.is_empty() && !self.schedule.overdue();
+        if !last && (queued || writer.is_busy()) {
             self.metrics
                 .durability
                 .deferred
@@ -544,6 +559,11 @@ impl Worker {
             }
             Handoff::Gone => self.writer_gone(),
         }
+    }
+
+    /// Whether the checkpoint writer has stopped (it failed).
+    pub(crate) fn writer_failed(&self) -> bool {
+        self.writer.as_ref().is_some_and(WriterHandle::is_gone)
     }
 
     /// The writer stopped (it failed and said why): this worker stops too,

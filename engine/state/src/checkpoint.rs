@@ -58,6 +58,28 @@ impl<'a> Checkpoint<'a> {
         Checkpoint::default()
     }
 
+    /// Empties the checkpoint for reuse, keeping its buffers: a worker
+    /// that fills a committed checkpoint again writes to memory it
+    /// touched before instead of faulting in fresh pages every interval.
+    pub fn clear(&mut self) {
+        self.streams.clear();
+        self.plugins.clear();
+        self.outbox.clear();
+        self.outbox_before = None;
+    }
+
+    /// How many plugin snapshots it holds room for without growing.
+    pub fn plugins_capacity(&self) -> usize {
+        self.plugins.capacity()
+    }
+
+    /// Room for `streams` more stream states and `plugins` more plugin
+    /// snapshots, reserved at once rather than grown by doubling.
+    pub fn reserve(&mut self, streams: usize, plugins: usize) {
+        self.streams.reserve(streams);
+        self.plugins.reserve(plugins);
+    }
+
     /// Adds a stream's indicator state and offset (its last applied
     /// candle), which are always written together.
     pub fn stream(&mut self, state: &'a StreamState) -> &mut Self {

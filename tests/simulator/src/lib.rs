@@ -410,22 +410,30 @@ async fn connection(mut socket: WebSocket, shared: Arc<Shared>, subs: Vec<usize>
                 stats.out_of_order.fetch_add(1, Ordering::Relaxed);
                 frames.push(kline_frame(name, &shared.data[sym][cursor - 1], true));
             }
+            // A step's frames go out in as few writes as the socket's
+            // buffer allows, as a server with a thousand klines to send at
+            // the close of a minute writes them; what was written before a
+            // stall or a drop is flushed first.
             for text in frames {
-                if socket.send(Message::Text(text.into())).await.is_err() {
+                if socket.feed(Message::Text(text.into())).await.is_err() {
                     return;
                 }
             }
             if every(global, f.stall_every) {
                 stats.stalls.fetch_add(1, Ordering::Relaxed);
+                let _ = socket.flush().await;
                 tokio::time::sleep(f.stall_for).await;
             }
             if every(sent, f.disconnect_every) {
                 stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                let _ = socket.flush().await;
                 // Dropped without a close frame: an abrupt loss.
                 return;
             }
         }
-        let _ = socket.flush().await;
+        if socket.flush().await.is_err() {
+            return;
+        }
         cursor += 1;
     }
 }
