@@ -48,6 +48,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use candlewick_market::Candle;
 use futures_util::SinkExt;
 use tokio::net::TcpListener;
@@ -227,6 +228,11 @@ impl Simulator {
             .route("/stream", get(stream))
             .route("/api/v3/klines", get(klines))
             .with_state(shared.clone());
+        // As an exchange's servers do: a kline is written when it closes,
+        // not held back by Nagle's algorithm for the next one.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
