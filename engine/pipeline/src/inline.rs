@@ -126,12 +126,12 @@ impl Behind {
     }
 
     fn serve(&self) -> Result<WorkerReport, StateError> {
-        let idle = self.lock().schedule.policy().idle_wake();
+        let mut wait = self.lock().wait_limit();
         loop {
             let mut ready = Select::new();
             ready.recv(&self.queue);
             ready.recv(&self.wake);
-            match idle {
+            match wait {
                 Some(wait) => {
                     let _ = ready.ready_timeout(wait);
                 }
@@ -149,6 +149,7 @@ impl Behind {
                 break;
             }
             w.checkpoint_if_due(false)?;
+            wait = w.wait_limit();
         }
         self.lock().finish()
     }

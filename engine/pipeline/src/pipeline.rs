@@ -269,6 +269,7 @@ impl Pipeline {
                 spin: config.spin,
                 measure_latency: config.measure_latency,
                 held: None,
+                cursor: 0,
                 unsaved: Vec::new(),
                 newest_signal: None,
                 report: WorkerReport::default(),

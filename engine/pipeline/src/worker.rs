@@ -95,6 +95,9 @@ pub(crate) struct Worker {
     /// A checkpoint the writer had no room for yet (sent before any newer
     /// one, so a shard's checkpoints commit in order).
     pub(crate) held: Option<Owned>,
+    /// The stream the next slice of a checkpoint starts at (0 between
+    /// checkpoints; see [`Worker::build_checkpoint`]).
+    pub(crate) cursor: usize,
     /// Signals emitted since the last checkpoint, for the outbox.
     pub(crate) unsaved: Vec<OutboxRecord>,
     /// Open time of the newest signal's candle (outbox retention).
@@ -228,7 +231,7 @@ impl Worker {
                 }
             }
         }
-        match self.schedule.policy().idle_wake() {
+        match self.wait_limit() {
             Some(wake) => match self.rx.recv_timeout(wake) {
                 Ok(events) => Next::Events(events),
                 Err(RecvTimeoutError::Timeout) => Next::Idle,
@@ -262,7 +265,7 @@ impl Worker {
         }
         if self.schedule.policy() == CheckpointPolicy::EveryBatch && !b.touched.is_empty() {
             self.unsaved.extend(b.signals.iter().map(outbox_record));
-            let mut checkpoint = self.build_checkpoint();
+            let mut checkpoint = self.build_checkpoint(usize::MAX);
             crate::checkpoint::commit(
                 &*self.store,
                 &mut checkpoint,
@@ -451,23 +454,40 @@ impl Worker {
         m.record_latencies(self.shard, &b.latencies);
     }
 
-    /// Everything changed since the last checkpoint, copied: the dirty
-    /// streams' states, their plugins' snapshots (taken now, and only
-    /// now), warm-up tails and model windows, and the unsaved signals.
-    fn build_checkpoint(&mut self) -> Owned {
+    /// The next slice of a checkpoint, copied: up to `limit` dirty
+    /// streams from [`Worker::cursor`] on, with their plugins' snapshots
+    /// (taken now, and only now), warm-up tails and model windows, and
+    /// every unsaved signal. The checkpoint is taken once a slice reaches
+    /// the last stream.
+    ///
+    /// Each slice is consistent on its own: a stream's state, offset,
+    /// snapshots and tail go together, and a restart resumes each stream
+    /// from its own offset. Its signals may reach the outbox before their
+    /// streams' offsets do; a restart then emits them again with the same
+    /// ids, which resuming clients already drop as repeats.
+    fn build_checkpoint(&mut self, limit: usize) -> Owned {
         let started = Instant::now();
         let mut checkpoint = self
             .writer
             .as_ref()
             .map_or_else(Checkpoint::new, WriterHandle::spare);
-        let dirty = self.slots.iter().filter(|s| s.dirty).count();
+        let dirty = self.slots[self.cursor..]
+            .iter()
+            .filter(|s| s.dirty)
+            .take(limit)
+            .count();
         let per_stream =
             self.slots.first().map_or(0, |s| s.runners.len() + 1) + self.model_snapshots.len();
         checkpoint.reserve(dirty, dirty * per_stream);
-        for (li, slot) in self.slots.iter_mut().enumerate() {
+        let mut copied = 0;
+        let mut li = self.cursor;
+        while li < self.slots.len() && copied < limit {
+            let slot = &mut self.slots[li];
+            li += 1;
             if !std::mem::take(&mut slot.dirty) {
                 continue;
             }
+            copied += 1;
             let key = slot.state.key().clone();
             checkpoint.stream_owned(slot.state.clone());
             for (name, runner) in &mut slot.runners {
@@ -483,7 +503,7 @@ impl Worker {
             }
             if let Some(stage) = &self.inference {
                 for (model, name) in self.model_snapshots.iter().enumerate() {
-                    match stage.save(model, li) {
+                    match stage.save(model, li - 1) {
                         Ok(bytes) => {
                             checkpoint.plugin(name, &key, bytes);
                         }
@@ -505,7 +525,12 @@ impl Worker {
         if keep_from > i64::MIN {
             checkpoint.trim_outbox_before(keep_from);
         }
-        self.schedule.taken();
+        if li < self.slots.len() {
+            self.cursor = li;
+        } else {
+            self.cursor = 0;
+            self.schedule.taken();
+        }
         self.metrics.durability.last_build_us.store(
             started.elapsed().as_micros() as u64,
             std::sync::atomic::Ordering::Relaxed,
@@ -550,7 +575,13 @@ impl Worker {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         }
-        let checkpoint = self.build_checkpoint();
+        let checkpoint = if last {
+            // Everything dirty, wherever a pass had got to.
+            self.cursor = 0;
+            self.build_checkpoint(usize::MAX)
+        } else {
+            self.build_checkpoint(CHECKPOINT_SLICE)
+        };
         match hand(checkpoint) {
             Handoff::Sent => Ok(()),
             Handoff::Busy(c) => {
@@ -558,6 +589,18 @@ impl Worker {
                 Ok(())
             }
             Handoff::Gone => self.writer_gone(),
+        }
+    }
+
+    /// The longest this worker may wait for candles: until the next
+    /// slice while a checkpoint is under way, else until a checkpoint may
+    /// be due (`None`: as long as it takes).
+    pub(crate) fn wait_limit(&self) -> Option<Duration> {
+        let idle = self.schedule.policy().idle_wake();
+        if self.cursor > 0 {
+            idle.map(|i| i.min(SLICE_WAIT))
+        } else {
+            idle
         }
     }
 
@@ -692,6 +735,14 @@ pub(crate) fn wall_us() -> i64 {
 
 /// Candles a slot's tail keeps room for between checkpoints.
 const TAIL_SPARE: usize = 4;
+
+/// Streams one slice of a background checkpoint copies: the longest a
+/// checkpoint holds up a shard's next candle is one slice's copy (about a
+/// millisecond here), however many streams the shard serves.
+const CHECKPOINT_SLICE: usize = 256;
+
+/// The longest a worker waits between two slices of a checkpoint.
+const SLICE_WAIT: Duration = Duration::from_millis(1);
 
 /// Bytes per candle of an encoded tail.
 pub(crate) const TAIL_RECORD: usize = 48;

@@ -13,7 +13,9 @@ use candlewick_pipeline::{
     CandleEvent, CheckpointPolicy, Engine, OutboxPolicy, Signal, Sink, Strategy, StreamId,
 };
 use candlewick_plugins::{HostConfig, Limits, PluginHost};
-use candlewick_state::{StateStore, Store, StreamKey};
+use candlewick_state::{
+    Checkpoint, OutboxRecord, StateError, StateStore, Store, StreamKey, StreamState,
+};
 use common::wasm;
 
 const STREAMS: [&str; 2] = ["EURUSD/1h", "GBPUSD/1h"];
@@ -267,5 +269,98 @@ fn every_checkpoint_leaves_the_last_tail_bars_candles_stored() {
             let tail = candlewick_pipeline::decode_tail(&bytes).unwrap();
             assert_eq!(tail, want, "{policy:?} {key}");
         }
+    }
+}
+
+/// A store that records how many streams each commit carried.
+struct Sliced {
+    store: Store,
+    commits: Mutex<Vec<usize>>,
+}
+
+impl StateStore for Sliced {
+    fn load(&self, stream: &StreamKey, spec: &str) -> Result<StreamState, StateError> {
+        self.store.load(stream, spec)
+    }
+    fn offset(&self, stream: &StreamKey) -> Result<Option<i64>, StateError> {
+        self.store.offset(stream)
+    }
+    fn plugin_snapshot(
+        &self,
+        plugin: &str,
+        stream: &StreamKey,
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        self.store.plugin_snapshot(plugin, stream)
+    }
+    fn outbox_since(&self, time: i64, limit: usize) -> Result<Vec<OutboxRecord>, StateError> {
+        self.store.outbox_since(time, limit)
+    }
+    fn commit(&self, c: &Checkpoint<'_>) -> Result<(), StateError> {
+        self.commits.lock().unwrap().push(c.streams().len());
+        self.store.commit(c)
+    }
+}
+
+/// A shard of 600 streams checkpoints them in slices of at most 256, so
+/// that a checkpoint holds up the shard's next candle for one slice's
+/// copy, not for all 600; every stream still ends whole and durable.
+#[test]
+fn a_checkpoint_of_many_streams_is_committed_in_slices_each_stream_whole() {
+    const MANY: usize = 600;
+    const SLICE: usize = 256;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Sliced {
+        store: Store::open(dir.path()).unwrap(),
+        commits: Mutex::default(),
+    });
+    let keys: Vec<StreamKey> = (0..MANY)
+        .map(|i| format!("S{i:03}USD/1h").parse().unwrap())
+        .collect();
+    let spec = "sma(20) rsi(14)";
+    let (pipeline, router) = Engine::live(keys.clone())
+        .configure(|c| {
+            c.workers = 1;
+            c.indicator_spec = spec.into();
+            c.checkpoint = CheckpointPolicy::Every {
+                interval: Duration::from_millis(1),
+                max_candles: u64::MAX,
+            };
+        })
+        .store(store.clone())
+        .start()
+        .unwrap();
+    let ids: Vec<_> = router.table().ids().collect();
+    let data = candles();
+    let data = &data[..60];
+    for c in data {
+        router
+            .route_batch(events(std::slice::from_ref(c), &ids))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(router);
+    pipeline.join().unwrap();
+
+    let commits = store.commits.lock().unwrap().clone();
+    let (last, during) = commits.split_last().unwrap();
+    assert!(
+        during.iter().all(|&n| n <= SLICE),
+        "a commit carried more than a slice: {during:?}"
+    );
+    assert!(
+        during.iter().filter(|&&n| n == SLICE).count() >= 2,
+        "no checkpoint was sliced: {commits:?}"
+    );
+    assert!(*last <= MANY);
+    // Every stream whole: as if its candles had been applied directly.
+    for key in &keys {
+        let mut expected = StreamState::new(key.clone(), spec).unwrap();
+        let mut out = vec![0.0; expected.set().width()];
+        for c in data {
+            expected.apply(c, &mut out).unwrap();
+        }
+        let stored = store.load(key, spec).unwrap();
+        assert!(stored == expected, "{key}: stored state differs");
+        assert_eq!(store.offset(key).unwrap(), Some(data[59].open_time));
     }
 }
