@@ -167,7 +167,14 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
         .collect();
     let n = keys.len();
     let store = Arc::new(Store::open(dir.path().join("state")).expect("store"));
-    let host = PluginHost::new(HostConfig::default()).expect("host");
+    let mut config = HostConfig::default();
+    if let Some(us) = std::env::var("CANDLEWICK_EPOCH_TICK_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.epoch_tick = Duration::from_micros(us);
+    }
+    let host = PluginHost::new(config).expect("host");
     // The three example strategies, as the embedded default runs them.
     let strategies: Vec<Strategy> = ["sma_cross", "rsi_reversion", "bollinger_breakout"]
         .iter()
