@@ -4,8 +4,10 @@
 //! Not a criterion bench (one run is a whole system); it prints
 //! hdrhistogram quantiles:
 //!
-//! - `floor`: server -> relay -> client, two plain WebSocket hops, 10,000
-//!   frames/s: what any engine in the middle costs at least;
+//! - `floor`: server -> relay -> client, two plain WebSocket hops: what any
+//!   engine in the middle costs at least; one per engine case, in its shape
+//!   (a step's frames written together), and one frame every 100 µs, the
+//!   floor of earlier runs;
 //! - `burst`: 1,000 symbols, every kline closing at once, one burst per
 //!   100 ms (10,000 candles/s on average);
 //! - `steady`: 10 symbols at 1,000 candles/s each (10,000 candles/s, evenly);
@@ -58,8 +60,12 @@ fn line(name: &str, h: &Hist) {
     );
 }
 
-/// Two bare hops: server -> relay -> client, `n` frames at `rate`/s.
-async fn floor(n: usize, rate: f64) -> Hist {
+/// Two bare hops: server -> relay -> client, `steps` steps `period` apart
+/// of `per_step` frames each, a step's frames written together: the shape
+/// of the engine case it is the floor of (one frame every 100 µs, the
+/// floor of earlier runs, is `floor(20_000, 1, 100 µs)`). Each frame is
+/// about as long as a kline frame.
+async fn floor(steps: usize, per_step: usize, period: Duration) -> Hist {
     let origin = Instant::now();
     let server = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_addr = server.local_addr().expect("addr");
@@ -67,15 +73,19 @@ async fn floor(n: usize, rate: f64) -> Hist {
         let (tcp, _) = server.accept().await.expect("accept");
         let _ = tcp.set_nodelay(true);
         let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("upgrade");
-        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-        for _ in 0..n {
+        let mut tick = tokio::time::interval(period);
+        let pad = "x".repeat(250);
+        for _ in 0..steps {
             tick.tick().await;
             let t = origin.elapsed().as_nanos() as u64;
-            ws.send(Message::Text(
-                format!("{{\"t\":{t},\"pad\":\"{}\"}}", "x".repeat(200)).into(),
-            ))
-            .await
-            .expect("send");
+            for _ in 0..per_step {
+                ws.feed(Message::Text(
+                    format!("{{\"t\":{t},\"pad\":\"{pad}\"}}").into(),
+                ))
+                .await
+                .expect("send");
+            }
+            ws.flush().await.expect("flush");
         }
     });
     let relay = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -97,7 +107,7 @@ async fn floor(n: usize, rate: f64) -> Hist {
         .await
         .expect("connect");
     let mut h = hist();
-    for _ in 0..n {
+    for _ in 0..steps * per_step {
         let Some(Ok(Message::Text(t))) = ws.next().await else {
             break;
         };
@@ -107,6 +117,15 @@ async fn floor(n: usize, rate: f64) -> Hist {
         h.saturating_record(now.saturating_sub(sent).max(1));
     }
     h
+}
+
+/// Prints an engine case's frame-in->frame-out p99 against each floor.
+fn ratios(out: &Hist, floors: &[(&str, &Hist)]) {
+    for (name, floor) in floors {
+        let ratio =
+            out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
+        println!("  p99 ratio to the floor {name}: {ratio:.2}");
+    }
 }
 
 /// The workers' latency mode: `CANDLEWICK_SPIN_US` (default 200, as
@@ -347,36 +366,38 @@ fn wanted(case: &str) -> bool {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
-    let floor = floor(20_000, 10_000.0).await;
-    line("floor: 2 bare ws hops @10k/s", &floor);
+    let even = floor(20_000, 1, Duration::from_micros(100)).await;
+    line("floor: 2 bare ws hops, 1 frame/100 µs", &even);
     if wanted("burst") {
-        burst(&floor).await;
+        let shaped = floor(80, 1000, Duration::from_millis(100)).await;
+        line("floor: 1000 frames/100 ms", &shaped);
+        burst(&[("as the burst", &shaped), ("1 frame/100 µs", &even)]).await;
     }
     if wanted("steady") {
-        steady(&floor).await;
+        let shaped = floor(5000, 10, Duration::from_millis(1)).await;
+        line("floor: 10 frames/1 ms", &shaped);
+        steady(&[("as the steady case", &shaped), ("1 frame/100 µs", &even)]).await;
     }
     if wanted("ceiling") {
         ceiling().await;
     }
 }
 
-async fn burst(floor: &Hist) {
+async fn burst(floors: &[(&str, &Hist)]) {
     println!("burst: 1000 symbols, 1 burst / 100 ms");
     let r = rig(1000, 80).await;
     let (out, _) = drive(&r, 80, Duration::from_millis(100)).await;
     line("burst frame-in->frame-out", &out);
-    let ratio = out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
-    println!("  p99 ratio to floor: {ratio:.2}");
+    ratios(&out, floors);
     r.shutdown().await;
 }
 
-async fn steady(floor: &Hist) {
+async fn steady(floors: &[(&str, &Hist)]) {
     println!("steady: 10 symbols x 1000 candles/s");
     let r = rig(10, 6000).await;
     let (out, _) = drive(&r, 5000, Duration::from_millis(1)).await;
     line("steady frame-in->frame-out", &out);
-    let ratio = out.value_at_quantile(0.99) as f64 / floor.value_at_quantile(0.99).max(1) as f64;
-    println!("  p99 ratio to floor: {ratio:.2}");
+    ratios(&out, floors);
     r.shutdown().await;
 }
 
