@@ -13,10 +13,8 @@ use candlewick_pipeline::{
     CandleEvent, CheckpointPolicy, Engine, OutboxPolicy, Signal, Sink, Strategy, StreamId,
 };
 use candlewick_plugins::{HostConfig, Limits, PluginHost};
-use candlewick_state::{
-    Checkpoint, OutboxRecord, StateError, StateStore, Store, StreamKey, StreamState,
-};
-use common::wasm;
+use candlewick_state::{Checkpoint, StateStore, Store, StreamKey, StreamState};
+use common::{wasm, Hooked};
 
 const STREAMS: [&str; 2] = ["EURUSD/1h", "GBPUSD/1h"];
 const BARS: usize = 1500;
@@ -272,35 +270,6 @@ fn every_checkpoint_leaves_the_last_tail_bars_candles_stored() {
     }
 }
 
-/// A store that records how many streams each commit carried.
-struct Sliced {
-    store: Store,
-    commits: Mutex<Vec<usize>>,
-}
-
-impl StateStore for Sliced {
-    fn load(&self, stream: &StreamKey, spec: &str) -> Result<StreamState, StateError> {
-        self.store.load(stream, spec)
-    }
-    fn offset(&self, stream: &StreamKey) -> Result<Option<i64>, StateError> {
-        self.store.offset(stream)
-    }
-    fn plugin_snapshot(
-        &self,
-        plugin: &str,
-        stream: &StreamKey,
-    ) -> Result<Option<Vec<u8>>, StateError> {
-        self.store.plugin_snapshot(plugin, stream)
-    }
-    fn outbox_since(&self, time: i64, limit: usize) -> Result<Vec<OutboxRecord>, StateError> {
-        self.store.outbox_since(time, limit)
-    }
-    fn commit(&self, c: &Checkpoint<'_>) -> Result<(), StateError> {
-        self.commits.lock().unwrap().push(c.streams().len());
-        self.store.commit(c)
-    }
-}
-
 /// A shard of 600 streams checkpoints them in slices of at most 256, so
 /// that a checkpoint holds up the shard's next candle for one slice's
 /// copy, not for all 600; every stream still ends whole and durable.
@@ -309,9 +278,15 @@ fn a_checkpoint_of_many_streams_is_committed_in_slices_each_stream_whole() {
     const MANY: usize = 600;
     const SLICE: usize = 256;
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Sliced {
-        store: Store::open(dir.path()).unwrap(),
-        commits: Mutex::default(),
+    // How many streams each commit carried.
+    let commits = Arc::new(Mutex::new(Vec::new()));
+    let seen = commits.clone();
+    let store = Arc::new(Hooked {
+        inner: Store::open(dir.path()).unwrap(),
+        hook: move |c: &Checkpoint<'_>| {
+            seen.lock().unwrap().push(c.streams().len());
+            Ok(())
+        },
     });
     let keys: Vec<StreamKey> = (0..MANY)
         .map(|i| format!("S{i:03}USD/1h").parse().unwrap())
@@ -341,7 +316,7 @@ fn a_checkpoint_of_many_streams_is_committed_in_slices_each_stream_whole() {
     drop(router);
     pipeline.join().unwrap();
 
-    let commits = store.commits.lock().unwrap().clone();
+    let commits = commits.lock().unwrap().clone();
     let (last, during) = commits.split_last().unwrap();
     assert!(
         during.iter().all(|&n| n <= SLICE),
@@ -359,8 +334,8 @@ fn a_checkpoint_of_many_streams_is_committed_in_slices_each_stream_whole() {
         for c in data {
             expected.apply(c, &mut out).unwrap();
         }
-        let stored = store.load(key, spec).unwrap();
+        let stored = store.inner.load(key, spec).unwrap();
         assert!(stored == expected, "{key}: stored state differs");
-        assert_eq!(store.offset(key).unwrap(), Some(data[59].open_time));
+        assert_eq!(store.inner.offset(key).unwrap(), Some(data[59].open_time));
     }
 }

@@ -15,10 +15,8 @@ use candlewick_pipeline::{
     CandleEvent, CheckpointPolicy, Engine, RouteError, Signal, Sink, Strategy,
 };
 use candlewick_plugins::{HostConfig, Limits, PluginHost};
-use candlewick_state::{
-    Checkpoint, MemoryStore, OutboxRecord, StateError, StateStore, StreamKey, StreamState,
-};
-use common::wasm;
+use candlewick_state::{Checkpoint, MemoryStore, StateError, StreamKey};
+use common::{wasm, Hooked};
 
 const STREAMS: usize = 8;
 const SOURCES: usize = 4;
@@ -165,34 +163,6 @@ fn sources_run_idle_shards_themselves_and_every_stream_keeps_its_order() {
     assert!(a == b, "the two modes decided differently");
 }
 
-/// A store whose commits fail: the checkpoint writer stops at the first.
-struct Failing(MemoryStore);
-
-impl StateStore for Failing {
-    fn load(&self, stream: &StreamKey, spec: &str) -> Result<StreamState, StateError> {
-        self.0.load(stream, spec)
-    }
-    fn offset(&self, stream: &StreamKey) -> Result<Option<i64>, StateError> {
-        self.0.offset(stream)
-    }
-    fn plugin_snapshot(
-        &self,
-        plugin: &str,
-        stream: &StreamKey,
-    ) -> Result<Option<Vec<u8>>, StateError> {
-        self.0.plugin_snapshot(plugin, stream)
-    }
-    fn outbox_since(&self, time: i64, limit: usize) -> Result<Vec<OutboxRecord>, StateError> {
-        self.0.outbox_since(time, limit)
-    }
-    fn commit(&self, _: &Checkpoint<'_>) -> Result<(), StateError> {
-        Err(StateError::Shared {
-            what: "test store".into(),
-            detail: "the disk is full".into(),
-        })
-    }
-}
-
 #[test]
 fn a_failure_on_a_sources_thread_stops_the_shard_and_is_reported_once() {
     let keys: Vec<StreamKey> = vec!["S0USD/1h".parse().unwrap()];
@@ -204,7 +174,17 @@ fn a_failure_on_a_sources_thread_stops_the_shard_and_is_reported_once() {
                 max_candles: 10,
             };
         })
-        .store(Arc::new(Failing(MemoryStore::new())))
+        // A store whose commits fail: the checkpoint writer stops at the
+        // first.
+        .store(Arc::new(Hooked {
+            inner: MemoryStore::new(),
+            hook: |_: &Checkpoint<'_>| {
+                Err(StateError::Shared {
+                    what: "test store".into(),
+                    detail: "the disk is full".into(),
+                })
+            },
+        }))
         .start()
         .unwrap();
     let failed = pipeline.failed();
