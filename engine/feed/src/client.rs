@@ -380,7 +380,7 @@ async fn serve(
                                 seq += 1;
                                 io!(tx.feed(frame(&item, seq)));
                                 fed += 1;
-                                if item.ingest_ns > 0 {
+                                if clock.is_some() && item.ingest_ns > 0 {
                                     written.push(item.ingest_ns);
                                 }
                             }
@@ -406,7 +406,6 @@ async fn serve(
                         metrics.record_written(now.saturating_sub(ingest_ns));
                     }
                 }
-                written.clear();
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() > config.idle_timeout {

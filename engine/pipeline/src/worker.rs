@@ -737,8 +737,9 @@ pub(crate) fn wall_us() -> i64 {
 const TAIL_SPARE: usize = 4;
 
 /// Streams one slice of a background checkpoint copies: the longest a
-/// checkpoint holds up a shard's next candle is one slice's copy (about a
-/// millisecond here), however many streams the shard serves.
+/// checkpoint holds up a shard's next candle is one slice's copy (1-2 ms
+/// with three plugins a stream on the development VM), however many
+/// streams the shard serves.
 const CHECKPOINT_SLICE: usize = 256;
 
 /// The longest a worker waits between two slices of a checkpoint.
