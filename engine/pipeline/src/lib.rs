@@ -5,7 +5,8 @@
 //! ```text
 //! source (Binance | replay) --route()--> [bounded queue] --> worker --> sink (feed | broker)
 //!                                         one per shard        |
-//!                                                              +--> one checkpoint per drained batch
+//!                                                              +--> checkpoint slices, every interval,
+//!                                                                   to the writer thread
 //! ```
 //!
 //! ## An event's life
@@ -41,10 +42,11 @@
 //!    batch.
 //! 7. **Emit, then checkpoint.** The batch's signals go to the [`Sink`]
 //!    at once; every [`PipelineConfig::checkpoint`] interval the worker
-//!    hands a consistent copy of what changed (stream states, plugin
-//!    snapshots, model windows, warm-up tails, the signals since the last
-//!    one) to the checkpoint writer thread, which commits it in one
-//!    `WriteBatch`. A crash re-applies the candles after the last
+//!    hands a copy of what changed (stream states, plugin snapshots,
+//!    model windows, warm-up tails, the signals since the last one) to
+//!    the checkpoint writer thread, in slices of at most 256 streams, each
+//!    stream whole in its slice and each slice one `WriteBatch`. A crash
+//!    re-applies the candles after the last
 //!    checkpoint and re-emits their signals with the same ids
 //!    (ARCHITECTURE §3: at-least-once with deterministic ids).
 //!
