@@ -592,12 +592,13 @@ impl Worker {
         }
     }
 
-    /// The longest this worker may wait for candles: until the next
-    /// slice while a checkpoint is under way, else until a checkpoint may
-    /// be due (`None`: as long as it takes).
+    /// The longest this worker may wait for candles: a moment while a
+    /// checkpoint is due or under way (a busy writer or a burst postponed
+    /// it; the next slice), else until one may be due (`None`: as long as
+    /// it takes).
     pub(crate) fn wait_limit(&self) -> Option<Duration> {
         let idle = self.schedule.policy().idle_wake();
-        if self.cursor > 0 {
+        if self.cursor > 0 || self.schedule.due() {
             idle.map(|i| i.min(SLICE_WAIT))
         } else {
             idle
@@ -742,7 +743,8 @@ const TAIL_SPARE: usize = 4;
 /// streams the shard serves.
 const CHECKPOINT_SLICE: usize = 256;
 
-/// The longest a worker waits between two slices of a checkpoint.
+/// The longest a worker waits before it looks again at a checkpoint that
+/// is due or under way.
 const SLICE_WAIT: Duration = Duration::from_millis(1);
 
 /// Bytes per candle of an encoded tail.
