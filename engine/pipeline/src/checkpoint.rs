@@ -101,28 +101,27 @@ impl Schedule {
 
     /// Whether a background checkpoint is due now.
     pub(crate) fn due(&self) -> bool {
-        match self.policy {
-            CheckpointPolicy::Every {
-                interval,
-                max_candles,
-            } => {
-                self.candles > 0 && (self.candles >= max_candles || self.last.elapsed() >= interval)
-            }
-            _ => false,
-        }
+        self.candles > 0 && self.past(1)
     }
 
     /// Whether a due checkpoint has waited long enough: twice its
     /// interval or twice its candles. Until then a worker with queued
     /// candles runs them first (see [`crate::worker::Worker::checkpoint_if_due`]).
     pub(crate) fn overdue(&self) -> bool {
+        self.past(2)
+    }
+
+    /// Whether `times` intervals have passed, or `times` times the
+    /// candles, since the last checkpoint (never without background
+    /// checkpoints).
+    fn past(&self, times: u32) -> bool {
         match self.policy {
             CheckpointPolicy::Every {
                 interval,
                 max_candles,
             } => {
-                self.candles >= max_candles.saturating_mul(2)
-                    || self.last.elapsed() >= interval.saturating_mul(2)
+                self.candles >= max_candles.saturating_mul(times.into())
+                    || self.last.elapsed() >= interval.saturating_mul(times)
             }
             _ => false,
         }

@@ -84,7 +84,7 @@ impl InlineShard for Door {
             // here, where it would hold up every shard's next frame; but a
             // writer that has failed stops the shard here, at once.
             if w.schedule.due() && w.writer_failed() {
-                w.checkpoint_if_due(false)?;
+                w.writer_gone()?;
             }
             if w.schedule.announce() {
                 let _ = self.wake.try_send(());

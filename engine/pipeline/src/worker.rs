@@ -612,7 +612,7 @@ impl Worker {
 
     /// The writer stopped (it failed and said why): this worker stops too,
     /// so that nothing more is applied that could not be made durable.
-    fn writer_gone(&mut self) -> Result<(), StateError> {
+    pub(crate) fn writer_gone(&mut self) -> Result<(), StateError> {
         self.writer = None;
         Err(StateError::WriterStopped)
     }
