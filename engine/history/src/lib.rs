@@ -81,5 +81,8 @@ pub use error::HistoryError;
 pub use format::Format;
 pub use mapped::map_file;
 pub use reader::{symbols, CandleReader, Progress, Row};
-pub use table::{read_table_parquet, write_table_parquet, Column, ColumnData, Table, Values};
+pub use table::{
+    read_table_parquet, write_table_parquet, Column, ColumnData, Kind, Table, TableWriter, Values,
+    TABLE_CHUNK,
+};
 pub use writer::{CandleWriter, WriteOptions};

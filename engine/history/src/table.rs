@@ -21,21 +21,42 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
 /// Rows per record batch handed to the encoder (and per row group):
-/// bounds the writer's own buffers whatever the table's length.
-const CHUNK: usize = 1 << 17;
+/// bounds the writer's own buffers whatever the table's length. Callers
+/// that compute a column as they write ([`TableWriter`]) use it too.
+pub const TABLE_CHUNK: usize = 1 << 17;
+
+/// A column's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Epoch milliseconds, written as a UTC timestamp.
+    Time,
+    Int,
+    /// NaN is written as NaN (Parquet keeps it), not as null.
+    Float,
+    Text,
+}
+
+impl Kind {
+    fn data_type(self) -> DataType {
+        match self {
+            Kind::Time => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            Kind::Int => DataType::Int64,
+            Kind::Float => DataType::Float64,
+            Kind::Text => DataType::Utf8,
+        }
+    }
+}
 
 /// One column's values, borrowed.
 #[derive(Debug, Clone, Copy)]
 pub enum Values<'a> {
-    /// Epoch milliseconds, written as a UTC timestamp.
     Time(&'a [i64]),
     Int(&'a [i64]),
-    /// NaN is written as NaN (Parquet keeps it), not as null.
     Float(&'a [f64]),
     Text(&'a [&'a str]),
 }
 
-impl Values<'_> {
+impl<'a> Values<'a> {
     fn len(&self) -> usize {
         match self {
             Values::Time(v) | Values::Int(v) => v.len(),
@@ -44,23 +65,32 @@ impl Values<'_> {
         }
     }
 
-    fn data_type(&self) -> DataType {
+    pub fn kind(&self) -> Kind {
         match self {
-            Values::Time(_) => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            Values::Int(_) => DataType::Int64,
-            Values::Float(_) => DataType::Float64,
-            Values::Text(_) => DataType::Utf8,
+            Values::Time(_) => Kind::Time,
+            Values::Int(_) => Kind::Int,
+            Values::Float(_) => Kind::Float,
+            Values::Text(_) => Kind::Text,
         }
     }
 
-    fn slice(&self, start: usize, end: usize) -> ArrayRef {
+    fn slice(&self, start: usize, end: usize) -> Values<'a> {
+        match *self {
+            Values::Time(v) => Values::Time(&v[start..end]),
+            Values::Int(v) => Values::Int(&v[start..end]),
+            Values::Float(v) => Values::Float(&v[start..end]),
+            Values::Text(v) => Values::Text(&v[start..end]),
+        }
+    }
+
+    fn to_array(self) -> ArrayRef {
         match self {
-            Values::Time(v) => Arc::new(
-                TimestampMillisecondArray::from(v[start..end].to_vec()).with_timezone("UTC"),
-            ),
-            Values::Int(v) => Arc::new(Int64Array::from(v[start..end].to_vec())),
-            Values::Float(v) => Arc::new(Float64Array::from(v[start..end].to_vec())),
-            Values::Text(v) => Arc::new(StringArray::from_iter_values(&v[start..end])),
+            Values::Time(v) => {
+                Arc::new(TimestampMillisecondArray::from(v.to_vec()).with_timezone("UTC"))
+            }
+            Values::Int(v) => Arc::new(Int64Array::from(v.to_vec())),
+            Values::Float(v) => Arc::new(Float64Array::from(v.to_vec())),
+            Values::Text(v) => Arc::new(StringArray::from_iter_values(v)),
         }
     }
 }
@@ -75,71 +105,157 @@ pub type Column<'a> = (&'a str, Values<'a>);
 /// Columns of different lengths, or the file cannot be written; nothing is
 /// left at `path` then.
 pub fn write_table_parquet(path: &Path, columns: &[Column<'_>]) -> Result<u64, HistoryError> {
+    let header: Vec<(&str, Kind)> = columns.iter().map(|(n, v)| (*n, v.kind())).collect();
+    let mut writer = TableWriter::create(path, &header)?;
     let rows = columns.first().map_or(0, |(_, v)| v.len());
     if let Some((name, values)) = columns.iter().find(|(_, v)| v.len() != rows) {
-        return Err(HistoryError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other(format!(
-                "column {name} has {} values for {rows} rows",
-                values.len()
-            )),
-        });
+        return Err(writer.mismatch(name, values.len(), rows));
     }
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(name, v)| Field::new(*name, v.data_type(), false))
-            .collect::<Vec<_>>(),
-    ));
-    let partial = partial_path(path);
-    let written = write(&partial, path, schema, columns, rows).and_then(|()| {
-        std::fs::rename(&partial, path).map_err(|source| HistoryError::Io {
-            path: path.to_path_buf(),
+    let mut chunk = Vec::with_capacity(columns.len());
+    for start in (0..rows).step_by(TABLE_CHUNK) {
+        let end = (start + TABLE_CHUNK).min(rows);
+        chunk.clear();
+        chunk.extend(columns.iter().map(|(_, v)| v.slice(start, end)));
+        writer.write(&chunk)?;
+    }
+    writer.finish()
+}
+
+/// A table written a chunk of rows at a time, so that a column computed
+/// from others (a backtest's drawdown) never needs to exist whole. The
+/// file appears at its path only on [`TableWriter::finish`]; a writer
+/// dropped before, or one that failed, leaves nothing there.
+pub struct TableWriter {
+    path: PathBuf,
+    partial: PathBuf,
+    schema: Arc<Schema>,
+    /// `None` once finished.
+    writer: Option<ArrowWriter<File>>,
+    rows: u64,
+}
+
+impl TableWriter {
+    /// Starts a table with these columns.
+    ///
+    /// # Errors
+    /// The file cannot be created.
+    pub fn create(path: &Path, header: &[(&str, Kind)]) -> Result<Self, HistoryError> {
+        let schema = Arc::new(Schema::new(
+            header
+                .iter()
+                .map(|(name, kind)| Field::new(*name, kind.data_type(), false))
+                .collect::<Vec<_>>(),
+        ));
+        let partial = partial_path(path);
+        let file = File::create(&partial).map_err(|source| HistoryError::Io {
+            path: partial.clone(),
             source,
-        })
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
+        })?;
+        let props = properties(&schema, TABLE_CHUNK);
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props));
+        let mut table = TableWriter {
+            path: path.to_path_buf(),
+            partial,
+            schema,
+            writer: None,
+            rows: 0,
+        };
+        table.writer = Some(writer.map_err(|e| table.parquet_error(e))?);
+        Ok(table)
     }
-    written.map(|()| rows as u64)
+
+    /// Appends rows: one [`Values`] per column, in the header's order, all
+    /// of one length (at most [`TABLE_CHUNK`] keeps the buffers bounded).
+    ///
+    /// # Errors
+    /// Columns that do not match the header, or the file cannot be written.
+    pub fn write(&mut self, columns: &[Values<'_>]) -> Result<(), HistoryError> {
+        let rows = columns.first().map_or(0, Values::len);
+        let fields = self.schema.fields();
+        if columns.len() != fields.len() {
+            return Err(self.io_error(format!(
+                "{} columns for a table of {}",
+                columns.len(),
+                fields.len()
+            )));
+        }
+        for (field, values) in fields.iter().zip(columns) {
+            if values.kind().data_type() != *field.data_type() {
+                return Err(self.io_error(format!(
+                    "column {} is {}, given {:?}",
+                    field.name(),
+                    field.data_type(),
+                    values.kind()
+                )));
+            }
+            if values.len() != rows {
+                return Err(self.mismatch(field.name(), values.len(), rows));
+            }
+        }
+        let arrays: Vec<ArrayRef> = columns.iter().map(|v| v.to_array()).collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|source| {
+            HistoryError::Arrow {
+                path: self.path.clone(),
+                source,
+            }
+        })?;
+        let written = match self.writer.as_mut() {
+            Some(w) => w.write(&batch),
+            None => return Err(self.io_error("the table is already finished".to_owned())),
+        };
+        written.map_err(|e| self.parquet_error(e))?;
+        self.rows += rows as u64;
+        Ok(())
+    }
+
+    /// Closes the file and moves it to its path. Returns the number of rows.
+    ///
+    /// # Errors
+    /// The file cannot be written or renamed; nothing is left at the path.
+    pub fn finish(mut self) -> Result<u64, HistoryError> {
+        if let Some(w) = self.writer.take() {
+            w.close().map_err(|e| self.parquet_error(e))?;
+        }
+        std::fs::rename(&self.partial, &self.path).map_err(|source| HistoryError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.partial = PathBuf::new(); // moved: nothing left to remove
+        Ok(self.rows)
+    }
+
+    fn mismatch(&self, name: &str, len: usize, rows: usize) -> HistoryError {
+        self.io_error(format!("column {name} has {len} values for {rows} rows"))
+    }
+
+    fn io_error(&self, message: String) -> HistoryError {
+        HistoryError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other(message),
+        }
+    }
+
+    fn parquet_error(&self, source: parquet::errors::ParquetError) -> HistoryError {
+        HistoryError::Parquet {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if !self.partial.as_os_str().is_empty() {
+            drop(self.writer.take());
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
 }
 
 fn partial_path(path: &Path) -> PathBuf {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     PathBuf::from(partial)
-}
-
-fn write(
-    partial: &Path,
-    path: &Path,
-    schema: Arc<Schema>,
-    columns: &[Column<'_>],
-    rows: usize,
-) -> Result<(), HistoryError> {
-    let parquet_err = |source| HistoryError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::create(partial).map_err(|source| HistoryError::Io {
-        path: partial.to_path_buf(),
-        source,
-    })?;
-    let props = properties(&schema, CHUNK);
-    let mut writer =
-        ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(parquet_err)?;
-    for start in (0..rows).step_by(CHUNK) {
-        let end = (start + CHUNK).min(rows);
-        let arrays: Vec<ArrayRef> = columns.iter().map(|(_, v)| v.slice(start, end)).collect();
-        let batch =
-            RecordBatch::try_new(schema.clone(), arrays).map_err(|source| HistoryError::Arrow {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        writer.write(&batch).map_err(parquet_err)?;
-    }
-    writer.close().map_err(parquet_err)?;
-    Ok(())
 }
 
 /// One column's values, owned (as read back).
@@ -267,7 +383,7 @@ mod tests {
     fn a_table_reads_back_bit_for_bit_across_chunks() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
-        let n = CHUNK + 123;
+        let n = TABLE_CHUNK + 123;
         let time: Vec<i64> = (0..n as i64)
             .map(|i| 1_600_000_000_000 + i * 60_000)
             .collect();

@@ -3,9 +3,12 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::Path;
 
-use candlewick_history::{write_table_parquet, HistoryError, Values};
+use candlewick_history::{
+    write_table_parquet, HistoryError, Kind, TableWriter, Values, TABLE_CHUNK,
+};
 use candlewick_market::time::format_ms;
 
 use super::Report;
@@ -141,45 +144,84 @@ pub fn write_trades_parquet(path: &Path, trades: &[Trade]) -> Result<u64, Histor
     write_table_parquet(path, &columns)
 }
 
-/// What the per-bar files hold besides time, close and equity.
-pub struct PerBar {
-    /// Drawdown from the running peak, percent, <= 0.
+/// What the per-bar files hold besides time, close and equity, computed a
+/// chunk of bars at a time: the writers stream them beside the curve
+/// instead of holding two more series of the run's length (16 MB of fresh
+/// memory at 1M bars).
+pub struct PerBar<'a> {
+    curve: &'a EquityCurve,
+    trades: &'a [Trade],
+    /// The running equity peak before bar `next`.
+    peak: f64,
+    next: usize,
+    /// Of the last chunk: drawdown from the running peak, percent, <= 0.
     pub drawdown_pct: Vec<f64>,
-    /// The position's value at the bar's close as a percentage of equity:
-    /// positive long, negative short, 0 when flat.
+    /// Of the last chunk: the position's value at the bar's close as a
+    /// percentage of equity, positive long, negative short, 0 when flat.
     pub exposure_pct: Vec<f64>,
 }
 
-impl PerBar {
-    pub fn new(curve: &EquityCurve, trades: &[Trade]) -> PerBar {
-        let drawdown_pct = curve.drawdown_iter().map(|d| -d * 100.0).collect();
-        // Units held at each bar's close: a trade holds from its entry
-        // bar up to, not including, its exit bar (it is gone by that close).
+impl<'a> PerBar<'a> {
+    pub fn new(curve: &'a EquityCurve, trades: &'a [Trade]) -> Self {
+        PerBar {
+            curve,
+            trades,
+            peak: f64::NEG_INFINITY,
+            next: 0,
+            drawdown_pct: Vec::new(),
+            exposure_pct: Vec::new(),
+        }
+    }
+
+    /// Computes the next chunk of at most `n` bars into the two vectors;
+    /// returns the bars' range, `None` after the last bar.
+    pub fn next_chunk(&mut self, n: usize) -> Option<Range<usize>> {
+        let (start, end) = (self.next, (self.next + n).min(self.curve.len()));
+        if start >= end {
+            return None;
+        }
+        self.next = end;
+        let equity = &self.curve.equity()[start..end];
+        self.drawdown_pct.clear();
+        for &e in equity {
+            self.peak = self.peak.max(e);
+            let drawdown = 1.0 - e / self.peak; // as EquityCurve::drawdown_iter
+            self.drawdown_pct.push(-drawdown * 100.0);
+        }
+        // Units held at each bar's close: a trade holds from its entry bar
+        // up to, not including, its exit bar (it is gone by that close).
         // Summed in place, then turned into percent of equity.
-        let mut exposure_pct = vec![0.0; curve.len()];
-        for t in trades {
-            for u in exposure_pct.iter_mut().take(t.exit_bar).skip(t.entry_bar) {
+        self.exposure_pct.clear();
+        self.exposure_pct.resize(end - start, 0.0);
+        for t in self.trades {
+            let (from, to) = (t.entry_bar.max(start), t.exit_bar.min(end));
+            for u in self
+                .exposure_pct
+                .iter_mut()
+                .take(to.saturating_sub(start))
+                .skip(from - start)
+            {
                 *u += t.size;
             }
         }
-        for ((u, c), e) in exposure_pct
-            .iter_mut()
-            .zip(curve.close())
-            .zip(curve.equity())
-        {
+        let close = &self.curve.close()[start..end];
+        for ((u, c), e) in self.exposure_pct.iter_mut().zip(close).zip(equity) {
             if *u != 0.0 {
                 *u = *u * c / e * 100.0;
             }
         }
-        PerBar {
-            drawdown_pct,
-            exposure_pct,
-        }
+        Some(start..end)
     }
 }
 
-/// The per-bar columns' names, shared by the CSV and the Parquet file.
-const BAR_COLUMNS: [&str; 5] = ["time", "close", "equity", "drawdown_pct", "exposure_pct"];
+/// The per-bar columns, shared by the CSV and the Parquet file.
+const BAR_COLUMNS: [(&str, Kind); 5] = [
+    ("time", Kind::Time),
+    ("close", Kind::Float),
+    ("equity", Kind::Float),
+    ("drawdown_pct", Kind::Float),
+    ("exposure_pct", Kind::Float),
+];
 
 /// `equity.parquet`: per bar, time, close, equity, drawdown and exposure
 /// (see [`PerBar`]); the default per-bar output, a few bytes a bar.
@@ -191,16 +233,18 @@ pub fn write_equity_parquet(
     curve: &EquityCurve,
     trades: &[Trade],
 ) -> Result<u64, HistoryError> {
-    let bars = PerBar::new(curve, trades);
-    let values = [
-        Values::Time(curve.time()),
-        Values::Float(curve.close()),
-        Values::Float(curve.equity()),
-        Values::Float(&bars.drawdown_pct),
-        Values::Float(&bars.exposure_pct),
-    ];
-    let columns: Vec<_> = BAR_COLUMNS.iter().copied().zip(values).collect();
-    write_table_parquet(path, &columns)
+    let mut table = TableWriter::create(path, &BAR_COLUMNS)?;
+    let mut bars = PerBar::new(curve, trades);
+    while let Some(r) = bars.next_chunk(TABLE_CHUNK) {
+        table.write(&[
+            Values::Time(&curve.time()[r.clone()]),
+            Values::Float(&curve.close()[r.clone()]),
+            Values::Float(&curve.equity()[r]),
+            Values::Float(&bars.drawdown_pct),
+            Values::Float(&bars.exposure_pct),
+        ])?;
+    }
+    table.finish()
 }
 
 /// `equity.csv`: the columns of `equity.parquet` as text, time as
@@ -210,28 +254,31 @@ pub fn write_equity_parquet(
 /// # Errors
 /// The file cannot be written.
 pub fn write_equity_csv(path: &Path, curve: &EquityCurve, trades: &[Trade]) -> std::io::Result<()> {
-    let bars = PerBar::new(curve, trades);
     let mut w = BufWriter::with_capacity(1 << 16, File::create(path)?);
-    writeln!(w, "{}", BAR_COLUMNS.join(","))?;
+    let names: Vec<&str> = BAR_COLUMNS.iter().map(|(name, _)| *name).collect();
+    writeln!(w, "{}", names.join(","))?;
     let mut line = Vec::with_capacity(128);
     let mut float = ryu::Buffer::new();
     let mut clock = TimeText::default();
-    for i in 0..curve.len() {
-        line.clear();
-        line.extend_from_slice(clock.format(curve.time()[i]));
-        for v in [
-            curve.close()[i],
-            curve.equity()[i],
-            bars.drawdown_pct[i],
-            bars.exposure_pct[i],
-        ] {
-            line.push(b',');
-            if v.is_finite() {
-                line.extend_from_slice(float.format_finite(v).as_bytes());
+    let mut bars = PerBar::new(curve, trades);
+    while let Some(r) = bars.next_chunk(TABLE_CHUNK) {
+        for (j, i) in r.enumerate() {
+            line.clear();
+            line.extend_from_slice(clock.format(curve.time()[i]));
+            for v in [
+                curve.close()[i],
+                curve.equity()[i],
+                bars.drawdown_pct[j],
+                bars.exposure_pct[j],
+            ] {
+                line.push(b',');
+                if v.is_finite() {
+                    line.extend_from_slice(float.format_finite(v).as_bytes());
+                }
             }
+            line.push(b'\n');
+            w.write_all(&line)?;
         }
-        line.push(b'\n');
-        w.write_all(&line)?;
     }
     w.flush()
 }
@@ -269,6 +316,79 @@ impl TimeText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn trade(size: f64, entry_bar: usize, exit_bar: usize) -> Trade {
+        Trade {
+            side: if size > 0.0 {
+                crate::trade::Side::Long
+            } else {
+                crate::trade::Side::Short
+            },
+            size,
+            entry_bar,
+            exit_bar,
+            entry_time: 0,
+            exit_time: 0,
+            entry_price: 1.0,
+            exit_price: 1.0,
+            stop_loss: None,
+            take_profit: None,
+            pnl: 0.0,
+            fees: 0.0,
+            return_frac: 0.0,
+            exit_reason: crate::trade::ExitReason::Signal,
+        }
+    }
+
+    /// Drawdown and exposure come out the same, bit for bit, whatever the
+    /// chunk: trades that span chunk boundaries, a peak set in an earlier
+    /// chunk, overlapping trades summed in their order.
+    #[test]
+    fn per_bar_chunks_give_the_whole_runs_values() {
+        let mut curve = EquityCurve::default();
+        for i in 0..1000 {
+            let x = i as f64;
+            curve.push(
+                i * 60_000,
+                100.0 + x.sin() * 5.0,
+                10_000.0 + (x / 37.0).cos() * 900.0 + x,
+            );
+        }
+        let trades = [
+            trade(3.0, 5, 300),
+            trade(-2.0, 250, 251),
+            trade(1.5, 299, 999),
+            trade(-0.5, 700, 1000),
+        ];
+        // Computed directly over the whole run.
+        let drawdown: Vec<f64> = curve.drawdown().iter().map(|d| -d * 100.0).collect();
+        let mut exposure = vec![0.0; curve.len()];
+        for t in &trades {
+            for u in &mut exposure[t.entry_bar..t.exit_bar] {
+                *u += t.size;
+            }
+        }
+        for (i, u) in exposure.iter_mut().enumerate() {
+            if *u != 0.0 {
+                *u = *u * curve.close()[i] / curve.equity()[i] * 100.0;
+            }
+        }
+        for chunk in [1, 7, 250, 256, 999, 1000, 4096] {
+            let mut bars = PerBar::new(&curve, &trades);
+            let (mut dd, mut ex) = (Vec::new(), Vec::new());
+            while let Some(r) = bars.next_chunk(chunk) {
+                assert!(r.len() <= chunk && r.start == dd.len());
+                dd.extend_from_slice(&bars.drawdown_pct);
+                ex.extend_from_slice(&bars.exposure_pct);
+            }
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&dd), bits(&drawdown), "chunk {chunk}");
+            assert_eq!(bits(&ex), bits(&exposure), "chunk {chunk}");
+        }
+        // The short at bar 250 offsets part of the long; the last bar is short.
+        assert!(exposure[0] == 0.0 && exposure[999] < 0.0);
+        assert!(exposure[250] > 0.0 && exposure[250] < exposure[249]);
+    }
 
     #[test]
     fn time_text_matches_format_ms() {
