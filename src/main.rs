@@ -5,6 +5,7 @@
 mod commands;
 mod config;
 mod logging;
+mod pages;
 
 use std::process::ExitCode;
 
