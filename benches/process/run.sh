@@ -7,6 +7,11 @@
 #   python -m venv /tmp/bt && /tmp/bt/bin/pip install backtesting==0.6.6 vectorbt==1.2.0
 #   PY=/tmp/bt/bin/python benches/process/run.sh [1000000 3000000]
 #
+# Each run starts ISOLATE seconds (default 3) after the one before, as a
+# user's runs do: on a VM whose host reclaims the memory a guest frees,
+# back-to-back runs reuse warm memory a lone run does not get (see
+# benches/README.md, "Whole processes"). ISOLATE=0 runs them back to back.
+#
 # Needs hyperfine (apt-get install hyperfine), the release binary
 # (`cargo build --release`) and the plugins (scripts/build-plugins).
 set -euo pipefail
@@ -17,6 +22,7 @@ bin="$CARGO_TARGET_DIR/release/candlewick"
 plugin="target/wasm/wasm32-unknown-unknown/release/sma_cross.wasm"
 work="${WORK:-/tmp/candlewick-process-bench}"
 runs="${RUNS:-3}"
+isolate="${ISOLATE:-3}"
 mkdir -p "$work"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000000 3000000)
@@ -27,7 +33,7 @@ for n in "${sizes[@]}"; do
     [ -f "$csv" ] || "$py" benches/process/make_bars.py "$n" "$csv"
     [ -f "$pq" ] || "$bin" import --data "$csv" --out "$pq" >/dev/null
     common="--strategy $plugin --lot-size 1 --fee-bps 10 --end-at open"
-    hyperfine --warmup 1 --runs "$runs" --style basic \
+    hyperfine --warmup 1 --runs "$runs" --style basic --prepare "sleep $isolate" \
         --export-markdown "$work/result-$n.md" \
         -n "candlewick csv" "$bin backtest --data $csv $common --out $work/out-csv" \
         -n "candlewick parquet" "$bin backtest --data $pq $common --out $work/out-pq" \
