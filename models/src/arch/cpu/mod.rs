@@ -119,9 +119,9 @@ impl Params<'_> {
     }
 
     fn lin(&self, name: &str, out: usize, inp: usize) -> Result<Lin, ModelError> {
+        let w = self.packed(&format!("{name}.weight"), out, inp)?;
         Ok(Lin {
-            w: self.packed(&format!("{name}.weight"), out, inp)?,
-            b: self.vec(&format!("{name}.bias"))?,
+            w: w.with_bias(&self.vec(&format!("{name}.bias"))?),
         })
     }
 
@@ -160,10 +160,12 @@ impl CpuNet {
                             ),
                         };
                         Ok(Layer {
-                            w_ih: p.packed(&format!("{prefix}.{l}.w_ih"), gates * h, inp)?,
-                            w_hh: p.packed(&format!("{prefix}.{l}.w_hh"), gates * h, h)?,
-                            b_ih,
-                            b_hh,
+                            w_ih: p
+                                .packed(&format!("{prefix}.{l}.w_ih"), gates * h, inp)?
+                                .with_bias(&b_ih),
+                            w_hh: p
+                                .packed(&format!("{prefix}.{l}.w_hh"), gates * h, h)?
+                                .with_bias(&b_hh),
                         })
                     })
                     .collect::<Result<_, ModelError>>()?;

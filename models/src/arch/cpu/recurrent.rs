@@ -4,7 +4,7 @@
 
 use pulp::Simd;
 
-use super::gemm::{fill_rows, gemm_acc, grow, Packed};
+use super::gemm::{gemm_bias, grow, Packed};
 use crate::arch::cell::{sigmoid, tanh};
 
 /// Which cell, and the gate count of its projections.
@@ -16,13 +16,12 @@ pub(crate) enum Cell {
     Gru,
 }
 
+/// A layer's weights, each with its bias: `b_ih` on the input side, `b_hh`
+/// (the GRU's; none for the LSTM) on the hidden side.
 #[derive(Debug, Clone)]
 pub(crate) struct Layer {
     pub(crate) w_ih: Packed,
     pub(crate) w_hh: Packed,
-    pub(crate) b_ih: Vec<f32>,
-    /// Empty for the LSTM.
-    pub(crate) b_hh: Vec<f32>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,18 +65,16 @@ impl Stack {
         for (l, layer) in self.layers.iter().enumerate() {
             // Every step's input projection at once: rows (r, s) in order.
             let rows = m * t;
-            fill_rows(&mut buf.xw, rows, np, np, &layer.b_ih);
             if l == 0 {
-                gemm_acc(s, x, layer.w_ih.k(), rows, &layer.w_ih, &mut buf.xw, np);
+                gemm_bias(s, x, layer.w_ih.k(), rows, &layer.w_ih, &mut buf.xw, np);
             } else {
-                gemm_acc(s, &buf.seq, h, rows, &layer.w_ih, &mut buf.xw, np);
+                gemm_bias(s, &buf.seq, h, rows, &layer.w_ih, &mut buf.xw, np);
             }
             buf.h[..m * h].fill(0.0);
             buf.c[..m * h].fill(0.0);
             let keep = l < last;
             for step in 0..t {
-                fill_rows(&mut buf.hw, m, np, np, &layer.b_hh);
-                gemm_acc(s, &buf.h, h, m, &layer.w_hh, &mut buf.hw, np);
+                gemm_bias(s, &buf.h, h, m, &layer.w_hh, &mut buf.hw, np);
                 for r in 0..m {
                     let xw = &buf.xw[(r * t + step) * np..][..np];
                     let hw = &buf.hw[r * np..][..np];

@@ -5,23 +5,22 @@
 
 use pulp::Simd;
 
-use super::gemm::{fill_rows, gemm_acc, grow, padded, Packed};
+use super::gemm::{gemm_bias, grow, padded, Packed};
 use crate::arch::cell::exp_approx;
 
 const LN_EPS: f32 = 1e-5;
 
+/// A linear layer: its weight packed with its bias.
 #[derive(Debug, Clone)]
 pub(crate) struct Lin {
     pub(crate) w: Packed,
-    pub(crate) b: Vec<f32>,
 }
 
 impl Lin {
     /// `out = a x W^T + b` for `m` rows.
     #[inline(always)]
     fn apply<S: Simd>(&self, s: S, a: &[f32], lda: usize, m: usize, out: &mut [f32], ldo: usize) {
-        fill_rows(out, m, ldo, self.w.np(), &self.b);
-        gemm_acc(s, a, lda, m, &self.w, out, ldo);
+        gemm_bias(s, a, lda, m, &self.w, out, ldo);
     }
 }
 
