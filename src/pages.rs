@@ -29,3 +29,16 @@ pub fn prefer_small_pages() {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// The kernel reports the flag set: this process's later faults get
+    /// small pages.
+    #[test]
+    fn a_backtest_process_is_marked_for_small_pages() {
+        super::prefer_small_pages();
+        // SAFETY: as in `prefer_small_pages`: no pointers, reads a flag.
+        let flag = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(flag, 1);
+    }
+}

@@ -99,6 +99,36 @@ async fn wait_ready(bus: &impl Bus) {
     }
 }
 
+/// Waits until the cluster places a stream on all `n` servers. A quorum
+/// elects the meta leader (and [`wait_ready`] returns) before the last
+/// server has joined; until it has, every stream or bucket with `n`
+/// replicas is refused ("no suitable peers for placement"), and a role
+/// started then exits with that error.
+async fn wait_placement(bus: &impl Bus, n: usize) {
+    use async_nats::jetstream::stream::{Config, StorageType};
+    const PROBE: &str = "READY_PROBE";
+    let js = bus_js(bus).await;
+    let start = Instant::now();
+    loop {
+        let probe = Config {
+            name: PROBE.to_owned(),
+            subjects: vec!["ready.probe".to_owned()],
+            num_replicas: n,
+            storage: StorageType::Memory,
+            ..Config::default()
+        };
+        if js.create_stream(probe).await.is_ok() {
+            let _ = js.delete_stream(PROBE).await;
+            return;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the cluster never placed a stream on all {n} servers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A nats-server with JetStream on a free loopback port, its store in a
 /// temporary directory; killed on drop.
 pub struct NatsServer {
@@ -191,6 +221,7 @@ impl NatsCluster {
                 Ok(nodes) => {
                     let cluster = NatsCluster { nodes };
                     wait_ready(&cluster).await;
+                    wait_placement(&cluster, n).await;
                     return cluster;
                 }
                 Err(why) if attempt < ATTEMPTS => {
