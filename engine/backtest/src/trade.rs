@@ -102,6 +102,28 @@ impl Trade {
     pub fn duration_ms(&self) -> i64 {
         self.exit_time - self.entry_time
     }
+
+    /// For tests of what is computed from bars held: `size` units (signed)
+    /// from `entry_bar` to `exit_bar`, at a price of 1, no fees.
+    #[cfg(test)]
+    pub(crate) fn held(size: f64, entry_bar: usize, exit_bar: usize) -> Trade {
+        Trade {
+            side: if size < 0.0 { Side::Short } else { Side::Long },
+            size,
+            entry_bar,
+            exit_bar,
+            entry_time: 0,
+            exit_time: 0,
+            entry_price: 1.0,
+            exit_price: 1.0,
+            stop_loss: None,
+            take_profit: None,
+            pnl: 0.0,
+            fees: 0.0,
+            return_frac: 0.0,
+            exit_reason: ExitReason::Signal,
+        }
+    }
 }
 
 /// Where and why a position is being closed.

@@ -317,29 +317,6 @@ impl TimeText {
 mod tests {
     use super::*;
 
-    fn trade(size: f64, entry_bar: usize, exit_bar: usize) -> Trade {
-        Trade {
-            side: if size > 0.0 {
-                crate::trade::Side::Long
-            } else {
-                crate::trade::Side::Short
-            },
-            size,
-            entry_bar,
-            exit_bar,
-            entry_time: 0,
-            exit_time: 0,
-            entry_price: 1.0,
-            exit_price: 1.0,
-            stop_loss: None,
-            take_profit: None,
-            pnl: 0.0,
-            fees: 0.0,
-            return_frac: 0.0,
-            exit_reason: crate::trade::ExitReason::Signal,
-        }
-    }
-
     /// Drawdown and exposure come out the same, bit for bit, whatever the
     /// chunk: trades that span chunk boundaries, a peak set in an earlier
     /// chunk, overlapping trades summed in their order.
@@ -355,10 +332,10 @@ mod tests {
             );
         }
         let trades = [
-            trade(3.0, 5, 300),
-            trade(-2.0, 250, 251),
-            trade(1.5, 299, 999),
-            trade(-0.5, 700, 1000),
+            Trade::held(3.0, 5, 300),
+            Trade::held(-2.0, 250, 251),
+            Trade::held(1.5, 299, 999),
+            Trade::held(-0.5, 700, 1000),
         ];
         // Computed directly over the whole run.
         let drawdown: Vec<f64> = curve.drawdown().iter().map(|d| -d * 100.0).collect();

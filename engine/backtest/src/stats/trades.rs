@@ -82,26 +82,6 @@ pub(crate) fn exposure(trades: &[Trade], bars: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trade::{ExitReason, Side};
-
-    fn trade(entry_bar: usize, exit_bar: usize) -> Trade {
-        Trade {
-            side: Side::Long,
-            size: 1.0,
-            entry_bar,
-            exit_bar,
-            entry_time: 0,
-            exit_time: 0,
-            entry_price: 1.0,
-            exit_price: 1.0,
-            stop_loss: None,
-            take_profit: None,
-            pnl: 0.0,
-            fees: 0.0,
-            return_frac: 0.0,
-            exit_reason: ExitReason::Signal,
-        }
-    }
 
     /// Bar by bar: is any trade open on it?
     fn by_bars(trades: &[Trade], bars: usize) -> f64 {
@@ -125,7 +105,7 @@ mod tests {
             &[(0, 9)],
         ];
         for spans in cases {
-            let trades: Vec<Trade> = spans.iter().map(|&(a, b)| trade(a, b)).collect();
+            let trades: Vec<Trade> = spans.iter().map(|&(a, b)| Trade::held(1.0, a, b)).collect();
             assert_eq!(exposure(&trades, 10), by_bars(&trades, 10), "{spans:?}");
         }
         assert!(exposure(&[], 0).is_nan());
