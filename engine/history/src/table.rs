@@ -129,7 +129,7 @@ pub struct TableWriter {
     path: PathBuf,
     partial: PathBuf,
     schema: Arc<Schema>,
-    /// `None` once finished.
+    /// `None` once a write has failed: the file is then never finished.
     writer: Option<ArrowWriter<File>>,
     rows: u64,
 }
@@ -199,11 +199,13 @@ impl TableWriter {
                 source,
             }
         })?;
-        let written = match self.writer.as_mut() {
-            Some(w) => w.write(&batch),
-            None => return Err(self.io_error("the table is already finished".to_owned())),
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(self.failed_earlier());
         };
-        written.map_err(|e| self.parquet_error(e))?;
+        if let Err(e) = writer.write(&batch) {
+            self.writer = None;
+            return Err(self.parquet_error(e));
+        }
         self.rows += rows as u64;
         Ok(())
     }
@@ -213,15 +215,18 @@ impl TableWriter {
     /// # Errors
     /// The file cannot be written or renamed; nothing is left at the path.
     pub fn finish(mut self) -> Result<u64, HistoryError> {
-        if let Some(w) = self.writer.take() {
-            w.close().map_err(|e| self.parquet_error(e))?;
-        }
+        let writer = self.writer.take().ok_or_else(|| self.failed_earlier())?;
+        writer.close().map_err(|e| self.parquet_error(e))?;
         std::fs::rename(&self.partial, &self.path).map_err(|source| HistoryError::Io {
             path: self.path.clone(),
             source,
         })?;
         self.partial = PathBuf::new(); // moved: nothing left to remove
         Ok(self.rows)
+    }
+
+    fn failed_earlier(&self) -> HistoryError {
+        self.io_error("an earlier write to this table failed; it was not written".to_owned())
     }
 
     fn mismatch(&self, name: &str, len: usize, rows: usize) -> HistoryError {
@@ -427,5 +432,42 @@ mod tests {
         let err = write_table_parquet(&path, &columns).unwrap_err();
         assert!(err.to_string().contains("2 values for 3 rows"), "{err}");
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_table_written_in_chunks_checks_each_and_appears_only_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let header = [("time", Kind::Time), ("equity", Kind::Float)];
+        let mut table = TableWriter::create(&path, &header).unwrap();
+        table
+            .write(&[Values::Time(&[1, 2]), Values::Float(&[1.0, 2.0])])
+            .unwrap();
+        let err = table
+            .write(&[Values::Time(&[3]), Values::Int(&[3])])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("column equity is Float64, given Int"),
+            "{err}"
+        );
+        table
+            .write(&[Values::Time(&[3]), Values::Float(&[3.0])])
+            .unwrap();
+        assert!(!path.exists(), "not before finish");
+        assert_eq!(table.finish().unwrap(), 3);
+        let t = read_table_parquet(&path).unwrap();
+        assert_eq!(t.ints("time").unwrap(), &[1, 2, 3]);
+        assert_eq!(t.floats("equity").unwrap(), &[1.0, 2.0, 3.0]);
+
+        // Dropped unfinished: nothing at the path, no partial file left.
+        let other = dir.path().join("u.parquet");
+        let mut table = TableWriter::create(&other, &header).unwrap();
+        table
+            .write(&[Values::Time(&[1]), Values::Float(&[1.0])])
+            .unwrap();
+        drop(table);
+        assert!(!other.exists());
+        assert!(!dir.path().join("u.parquet.partial").exists());
     }
 }
