@@ -753,11 +753,14 @@ async fn three_nodes_with(fault: Fault) {
         }),
     )
     .await;
+    let got = client.signals();
     assert!(
         all.is_ok(),
-        "{fault:?}: the feed sent {} of {} signals\n--- feed:\n{}\n{}",
-        client.signals().len(),
+        "{fault:?}: the feed sent {} of {} signals; missing {:?}; not in the reference {:?}\n--- feed:\n{}\n{}",
+        got.len(),
         want.len(),
+        want.keys().filter(|id| !got.contains_key(*id)).collect::<Vec<_>>(),
+        got.keys().filter(|id| !want.contains_key(*id)).collect::<Vec<_>>(),
         feed.log(),
         logs_of(&engines)
     );
