@@ -337,6 +337,88 @@ async fn kill9_of_a_cluster_engine_loses_no_signal() {
     assert_eq!(have, want_ids, "SIGNALS != the reference's signals");
 }
 
+/// A delivery lost on the way (what a server going down with a pull in
+/// flight does): a second puller takes one candle from the engine's
+/// consumer mid-stream and never acks it. The server sends the engine
+/// newer candles first; the engine sees the jump in the delivery sequence
+/// and consumes the partition again from its ack floor, so its state is
+/// still every candle once, in order, and its signals the reference's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delivery_lost_on_the_way_is_consumed_again_in_order() {
+    use async_nats::jetstream::consumer::PullConsumer;
+    use futures_util::StreamExt;
+    let (n_symbols, steps) = (4, 240);
+    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
+        .await
+        .unwrap();
+    let nats = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let engine = Engine::start(
+        dir.path(),
+        &engine_config(&sim, &nats, &[0, 1, 2, 3], false),
+    );
+    let mut client = Client::connect(engine.addr, TOKEN, true).await;
+    client.ping().await;
+    sim.play_to(500.0, steps / 4);
+    engine
+        .wait_metric_at_least("candles_applied_total", 1)
+        .await;
+
+    // The thief pulls from the consumer of the first symbol's partition
+    // (the engine's, `candlewick-engine-p<P>`) until it gets a candle.
+    let partition = partition_of(&sim.config().symbols[0], PARTITIONS);
+    let js = bus_js(&nats).await;
+    let consumer: PullConsumer = js
+        .get_stream("CANDLES")
+        .await
+        .unwrap()
+        .get_consumer(&format!("candlewick-engine-p{partition}"))
+        .await
+        .unwrap();
+    let thief = tokio::spawn(async move {
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1)
+                .expires(std::time::Duration::from_millis(200))
+                .messages()
+                .await
+                .unwrap();
+            if let Some(Ok(stolen)) = batch.next().await {
+                // Held, never acked, until the test ends.
+                return stolen;
+            }
+        }
+    });
+    sim.play(500.0);
+    let stolen = tokio::time::timeout(PATIENCE, thief).await;
+    assert!(
+        matches!(stolen, Ok(Ok(_))),
+        "the second puller never got a candle:\n{}",
+        engine.log()
+    );
+    let done = tokio::time::timeout(PATIENCE, client.wait_for_symbols_done(&sim)).await;
+    assert!(done.is_ok(), "the engine did not finish:\n{}", engine.log());
+    client.drain_now().await;
+    let gaps = engine
+        .wait_metric_at_least("cluster_candles_delivery_gaps_total", 1)
+        .await;
+    let log = engine.terminate();
+    assert!(
+        log.contains("deliveries lost on the way"),
+        "{gaps} gaps, yet not logged:\n{log}"
+    );
+    assert_state_is_every_candle_once(dir.path(), &sim);
+    let mut got = BTreeMap::new();
+    record_signals(&client, &mut got);
+    assert_eq!(
+        got,
+        reference_signals(&sim),
+        "the engine != the reference replay"
+    );
+}
+
 /// An engine sharing the partitions by leases (TTL 2 s), named `id`.
 fn leased_config(sim: &Simulator, nats: &impl Bus, id: &str) -> String {
     engine_config(sim, nats, &[0], true)

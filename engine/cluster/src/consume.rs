@@ -22,6 +22,15 @@
 //! or before a stream's stored offset are refused by
 //! `StreamState::apply` (counted as duplicates) and acked, so
 //! redelivery is safe.
+//!
+//! # Lost deliveries
+//!
+//! The same holds while running: a server that goes down with a pull in
+//! flight loses deliveries the consumer counts as made, and the server
+//! sends newer candles first. The source sees the jump in the consumer's
+//! delivery sequence ([`DeliveryOrder`]), routes nothing more from that
+//! consumer, and subscribes again: the consumer, which now has that
+//! candle pending, is recreated from its ack floor.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -62,6 +71,9 @@ pub struct ConsumeStats {
     pub malformed: AtomicU64,
     /// Candles of streams this engine does not serve (acked at once).
     pub unknown: AtomicU64,
+    /// Times deliveries were lost on the way and the partition was
+    /// consumed again from its ack floor (see [`DeliveryOrder`]).
+    pub delivery_gaps: AtomicU64,
     /// Microseconds from routing to acknowledgement, summed over `acked`
     /// (the ack latency: mostly the wait for the checkpoint).
     pub ack_latency_us: AtomicU64,
@@ -115,19 +127,26 @@ impl PartitionSource {
     /// [`ClusterError::JetStream`] when the consumer cannot be set up or
     /// its message stream keeps failing (the supervisor restarts it).
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), ClusterError> {
-        let mut consumer = self.consumer().await?;
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| ClusterError::js(format!("consumer {}", self.consumer_name()), e))?;
+        let (mut consumer, mut messages) = self.subscribe().await?;
         let ids = self.stream_ids();
         let mut held: Vec<Held> = Vec::new();
         let mut tick = tokio::time::interval(ACK_TICK);
         let mut sample = tokio::time::interval(LAG_SAMPLE);
         let mut errors = 0u32;
         let mut logged = (false, false);
+        let mut order = DeliveryOrder::default();
+        let mut resubscribe = false;
         tracing::info!(partition = self.partition, consumer = %self.consumer_name(), "consuming candles");
         loop {
+            if std::mem::take(&mut resubscribe) {
+                // What is durable is acked; the rest the new consumer
+                // delivers again (refused as applied, acked when durable).
+                self.ack_durable(&mut held).await;
+                held.clear();
+                drop(messages);
+                (consumer, messages) = self.subscribe().await?;
+                order = DeliveryOrder::default();
+            }
             tokio::select! {
                 () = stopped(&mut stop) => break,
                 _ = tick.tick() => {
@@ -161,6 +180,14 @@ impl PartitionSource {
                             continue;
                         }
                     };
+                    let seq = message.info().map(|i| i.consumer_sequence).ok();
+                    if let Some(expected) = seq.and_then(|s| order.gap(s)) {
+                        // This candle is not routed: it comes again, in order.
+                        self.stats.delivery_gaps.fetch_add(1, Relaxed);
+                        tracing::warn!(partition = self.partition, expected, got = seq, "deliveries lost on the way (a server went down?): consuming the partition again from its last acknowledged candle, in order");
+                        resubscribe = true;
+                        continue;
+                    }
                     let (message, acker) = message.split();
                     match decode_candle(&message.payload) {
                         Err(e) => {
@@ -196,6 +223,17 @@ impl PartitionSource {
         Ok(())
     }
 
+    /// The partition's consumer (see [`PartitionSource::consumer`]) and
+    /// its message stream.
+    async fn subscribe(&self) -> Result<(PullConsumer, pull::Stream), ClusterError> {
+        let consumer = self.consumer().await?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| ClusterError::js(format!("consumer {}", self.consumer_name()), e))?;
+        Ok((consumer, messages))
+    }
+
     /// The engine's streams by key.
     fn stream_ids(&self) -> HashMap<StreamKey, StreamId> {
         let table = self.router.table();
@@ -210,11 +248,20 @@ impl PartitionSource {
         let durability = &self.router.metrics().durability;
         let table = self.router.table();
         let mut offsets: HashMap<StreamId, Option<i64>> = HashMap::new();
-        let mut keep = Vec::with_capacity(held.len());
-        for h in held.drain(..) {
-            let durable = *offsets
+        for h in held.iter() {
+            offsets
                 .entry(h.stream)
                 .or_insert_with(|| durability.offset(table.key(h.stream)));
+        }
+        // Asked after the offsets were read: a checkpoint that skipped the
+        // shared state because the lease had lapsed is then never acked
+        // (a lapse is final: see `crate::lease`).
+        if !self.owned() {
+            return;
+        }
+        let mut keep = Vec::with_capacity(held.len());
+        for h in held.drain(..) {
+            let durable = offsets[&h.stream];
             if durable.is_some_and(|d| d >= h.open_time) {
                 match h.acker.ack().await {
                     Ok(()) => {
@@ -323,7 +370,52 @@ impl PartitionSource {
     }
 }
 
+/// The consumer's delivery sequence as this source sees it.
+///
+/// JetStream numbers every delivery of a consumer, redeliveries included,
+/// and only this engine pulls from the partition's consumer; so a jump
+/// means deliveries were lost on the way (a server went down with a pull
+/// in flight). The server sends those again only after `ack_wait`, and
+/// newer candles first: routed in that order, the older ones would be
+/// refused as already applied, and lost to the indicators.
+#[derive(Debug, Default)]
+struct DeliveryOrder {
+    last: Option<u64>,
+}
+
+impl DeliveryOrder {
+    /// Notes delivery `seq`; returns the sequence expected instead when
+    /// deliveries between the last one and `seq` never arrived.
+    fn gap(&mut self, seq: u64) -> Option<u64> {
+        let expected = self.last.map(|l| l + 1);
+        self.last = Some(seq);
+        expected.filter(|&e| e != seq)
+    }
+}
+
 /// Resolves when the watched flag turns true (or its sender is gone).
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeliveryOrder;
+
+    #[test]
+    fn a_jump_in_the_delivery_sequence_is_a_gap() {
+        let mut order = DeliveryOrder::default();
+        // The first delivery of a subscription may be any number.
+        assert_eq!(order.gap(41), None);
+        assert_eq!(order.gap(42), None);
+        // 43 and 44 never arrived.
+        assert_eq!(order.gap(45), Some(43));
+        assert_eq!(order.gap(46), None);
+        // A number again (a consumer's new leader resending): a gap too,
+        // since what it stands for is not known here.
+        assert_eq!(order.gap(46), Some(47));
+        // A new subscription starts afresh.
+        let mut order = DeliveryOrder::default();
+        assert_eq!(order.gap(1), None);
+    }
 }

@@ -21,7 +21,9 @@
 //! A lease is *valid* only until its last renewal's send time plus the TTL
 //! less a margin ([`Leases::valid`], on the monotonic clock): the server
 //! expires the key no earlier than that, so while a lease is valid here no
-//! other engine can hold it. A lease that stops being valid (the process
+//! other engine can hold it. Validity never comes back: a renewal that
+//! returns after the lease lapsed here does not revive it (what was
+//! skipped meanwhile, such as a shared state write, stays skipped). A lease that stops being valid (the process
 //! was paused, the network cut) or whose renewal is refused is lost for
 //! good: this engine stops routing, acknowledging, writing state and
 //! publishing signals for the partition at once (fencing), and rebuilds
@@ -114,6 +116,24 @@ impl std::fmt::Debug for Leases {
     }
 }
 
+/// [`Leases::extend`] at time `now`.
+fn extend(
+    held: &mut BTreeMap<u32, Held>,
+    p: u32,
+    revision: u64,
+    valid_until: Instant,
+    now: Instant,
+) -> bool {
+    match held.get_mut(&p) {
+        Some(h) if now < h.valid_until => {
+            h.revision = revision;
+            h.valid_until = valid_until;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// The partition's key in the bucket.
 fn partition_key(p: u32) -> String {
     format!("p{p}")
@@ -187,6 +207,15 @@ impl Leases {
         self.lock()
             .get(&p)
             .is_some_and(|h| Instant::now() < h.valid_until)
+    }
+
+    /// Records a renewal of `p` that the bucket accepted, unless the lease
+    /// lapsed here while the renewal was on the way: a lapse is final, so
+    /// that what was skipped while `p` was not [`Leases::valid`] (its
+    /// shared state write, above all) never looks done to a later check.
+    /// False when it lapsed (or was lost meanwhile).
+    fn extend(&self, p: u32, revision: u64, valid_until: Instant) -> bool {
+        extend(&mut self.lock(), p, revision, valid_until, Instant::now())
     }
 
     /// The epoch of the lease on `p`, if held.
@@ -395,9 +424,12 @@ impl Leases {
             {
                 Ok(revision) => {
                     self.stats.renewals.fetch_add(1, Relaxed);
-                    if let Some(held) = self.lock().get_mut(&p) {
-                        held.revision = revision;
-                        held.valid_until = sent + self.validity();
+                    if !self.extend(p, revision, sent + self.validity()) {
+                        self.lose(p, "it lapsed while its renewal was on the way");
+                        let _ = self
+                            .kv
+                            .delete_expect_revision(partition_key(p), Some(revision))
+                            .await;
                     }
                 }
                 Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
@@ -475,6 +507,32 @@ mod tests {
         // More engines than partitions: one each at most.
         let c = census(&["a", "b", "c"], &[(0, "a"), (1, "b")]);
         assert_eq!(c.share("c", 2), 1);
+    }
+
+    #[test]
+    fn a_renewal_that_returns_after_the_lapse_does_not_revive_the_lease() {
+        use super::{extend, Held};
+        use std::collections::BTreeMap;
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut held = BTreeMap::from([(
+            3,
+            Held {
+                epoch: 7,
+                revision: 7,
+                valid_until: t0 + 4 * s,
+            },
+        )]);
+        // Back in time: extended from its send time.
+        assert!(extend(&mut held, 3, 9, t0 + 6 * s, t0 + 2 * s));
+        assert_eq!((held[&3].revision, held[&3].valid_until), (9, t0 + 6 * s));
+        // Back after the lapse (t0 + 6 s): refused, nothing changed.
+        assert!(!extend(&mut held, 3, 11, t0 + 10 * s, t0 + 6 * s));
+        assert_eq!((held[&3].revision, held[&3].valid_until), (9, t0 + 6 * s));
+        // A partition no longer held is not extended either.
+        assert!(!extend(&mut held, 4, 12, t0 + 10 * s, t0));
+        assert_eq!(held.len(), 1);
     }
 
     #[test]

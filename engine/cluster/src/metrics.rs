@@ -27,6 +27,7 @@ impl ConsumeStats {
                 ("acked", &self.acked),
                 ("malformed", &self.malformed),
                 ("not_served", &self.unknown),
+                ("delivery_gaps", &self.delivery_gaps),
             ],
         );
         let us = self.ack_latency_us.load(Relaxed);
