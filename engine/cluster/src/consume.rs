@@ -40,7 +40,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::message::Acker;
 use async_nats::jetstream::{AckKind, Context};
-use candlewick_pipeline::{CandleEvent, Clock, Router, StreamId};
+use candlewick_pipeline::{Backoff, CandleEvent, Clock, Router, StreamId};
 use candlewick_state::StreamKey;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::watch;
@@ -136,6 +136,11 @@ impl PartitionSource {
         let mut logged = (false, false);
         let mut order = DeliveryOrder::default();
         let mut resubscribe = false;
+        // Gaps that keep coming (another puller on this engine's consumer,
+        // say) resubscribe ever more slowly: after the first, each within
+        // `reset_after` of the last one waits as a supervisor's restart.
+        let backoff = Backoff::default();
+        let (mut gaps_in_a_row, mut last_gap) = (0u32, None::<std::time::Instant>);
         tracing::info!(partition = self.partition, consumer = %self.consumer_name(), "consuming candles");
         loop {
             if std::mem::take(&mut resubscribe) {
@@ -144,6 +149,12 @@ impl PartitionSource {
                 self.ack_durable(&mut held).await;
                 held.clear();
                 drop(messages);
+                if gaps_in_a_row > 1 {
+                    tokio::select! {
+                        () = stopped(&mut stop) => return Ok(()),
+                        () = tokio::time::sleep(backoff.wait(gaps_in_a_row - 1)) => {}
+                    }
+                }
                 (consumer, messages) = self.subscribe().await?;
                 order = DeliveryOrder::default();
             }
@@ -183,6 +194,9 @@ impl PartitionSource {
                     let seq = message.info().map(|i| i.consumer_sequence).ok();
                     if let Some(expected) = seq.and_then(|s| order.gap(s)) {
                         // This candle is not routed: it comes again, in order.
+                        let recent = last_gap.is_some_and(|t| t.elapsed() < backoff.reset_after);
+                        gaps_in_a_row = if recent { gaps_in_a_row + 1 } else { 1 };
+                        last_gap = Some(std::time::Instant::now());
                         self.stats.delivery_gaps.fetch_add(1, Relaxed);
                         tracing::warn!(partition = self.partition, expected, got = seq, "deliveries lost on the way (a server went down?): consuming the partition again from its last acknowledged candle, in order");
                         resubscribe = true;
