@@ -285,13 +285,8 @@ async fn kill9_of_a_cluster_engine_loses_no_signal() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(6);
     let (n_symbols, steps) = (4, 40 * (kills + 2));
-    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
-        .await
-        .unwrap();
+    let (sim, nats, dir, _ingest) = one_server_with_ingest(n_symbols, steps).await;
     let names = sim.config().symbols.clone();
-    let nats = NatsServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
     let config = engine_config(&sim, &nats, &[0, 1, 2, 3], true).replace(
         "tail_bars = 64",
         "tail_bars = 64\ncheckpoint_interval_ms = 50",
@@ -348,12 +343,7 @@ async fn a_delivery_lost_on_the_way_is_consumed_again_in_order() {
     use async_nats::jetstream::consumer::PullConsumer;
     use futures_util::StreamExt;
     let (n_symbols, steps) = (4, 240);
-    let sim = Simulator::start(SimConfig::symbols(n_symbols, steps), 0)
-        .await
-        .unwrap();
-    let nats = NatsServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _ingest = Ingest::start(dir.path(), "ingest", &ingest_config(&sim, &nats));
+    let (sim, nats, dir, _ingest) = one_server_with_ingest(n_symbols, steps).await;
     let engine = Engine::start(
         dir.path(),
         &engine_config(&sim, &nats, &[0, 1, 2, 3], false),
