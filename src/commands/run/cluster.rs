@@ -354,6 +354,7 @@ impl Cluster {
             acked = c.acked.load(Relaxed),
             malformed = c.malformed.load(Relaxed),
             not_served = c.unknown.load(Relaxed),
+            delivery_gaps = c.delivery_gaps.load(Relaxed),
             signals_published = p.stored.load(Relaxed),
             signals_already_in_stream = p.duplicates.load(Relaxed),
             signals_fenced = p.fenced.load(Relaxed),
