@@ -23,11 +23,12 @@
 //! expires the key no earlier than that, so while a lease is valid here no
 //! other engine can hold it. Validity never comes back: a renewal that
 //! returns after the lease lapsed here does not revive it (what was
-//! skipped meanwhile, such as a shared state write, stays skipped). A lease that stops being valid (the process
-//! was paused, the network cut) or whose renewal is refused is lost for
-//! good: this engine stops routing, acknowledging, writing state and
-//! publishing signals for the partition at once (fencing), and rebuilds
-//! its partition set ([`Leases::changes`]).
+//! skipped meanwhile, such as a shared state write, stays skipped). A
+//! lease that stops being valid (the process was paused, the network cut)
+//! or whose renewal is refused is lost for good: this engine stops
+//! routing, acknowledging, writing state and publishing signals for the
+//! partition at once (fencing), and rebuilds its partition set
+//! ([`Leases::changes`]).
 //!
 //! The epoch of a lease (the revision that created it) names the
 //! partition's consumer, so an engine that comes back after its partition
@@ -524,10 +525,10 @@ mod tests {
                 valid_until: t0 + 4 * s,
             },
         )]);
-        // Back in time: extended from its send time.
+        // Returned before the lapse: valid until its send time + validity.
         assert!(extend(&mut held, 3, 9, t0 + 6 * s, t0 + 2 * s));
         assert_eq!((held[&3].revision, held[&3].valid_until), (9, t0 + 6 * s));
-        // Back after the lapse (t0 + 6 s): refused, nothing changed.
+        // Returned after the lapse (at t0 + 6 s): refused, nothing changed.
         assert!(!extend(&mut held, 3, 11, t0 + 10 * s, t0 + 6 * s));
         assert_eq!((held[&3].revision, held[&3].valid_until), (9, t0 + 6 * s));
         // A partition no longer held is not extended either.
