@@ -356,14 +356,15 @@ async fn a_delivery_lost_on_the_way_is_consumed_again_in_order() {
         .await;
 
     // The thief pulls from the consumer of the first symbol's partition
-    // (the engine's, `candlewick-engine-p<P>`) until it gets a candle.
+    // (the engine's, `<consumer_prefix>-p<P>`) until it gets a candle.
     let partition = partition_of(&sim.config().symbols[0], PARTITIONS);
+    let prefix = candlewick_cluster::ClusterConfig::default().consumer_prefix;
     let js = bus_js(&nats).await;
     let consumer: PullConsumer = js
         .get_stream("CANDLES")
         .await
         .unwrap()
-        .get_consumer(&format!("candlewick-engine-p{partition}"))
+        .get_consumer(&format!("{prefix}-p{partition}"))
         .await
         .unwrap();
     let thief = tokio::spawn(async move {

@@ -393,6 +393,17 @@ impl Leases {
         let _ = self.kv.delete(member_key(&self.id)).await;
     }
 
+    /// Loses `p` (see [`Leases::lose`]) and deletes its key if it is still
+    /// at `revision`, so another engine can take it without waiting for
+    /// the TTL.
+    async fn lapse(&self, p: u32, revision: u64, why: &str) {
+        self.lose(p, why);
+        let _ = self
+            .kv
+            .delete_expect_revision(partition_key(p), Some(revision))
+            .await;
+    }
+
     /// One renewal round: the heartbeat, each lease renewed (or lost), and
     /// a change announced when the partition set should be rebuilt: a
     /// lease lost, free partitions while under the share, or over it.
@@ -403,14 +414,12 @@ impl Leases {
         let held: Vec<(u32, Held)> = self.lock().iter().map(|(p, h)| (*p, *h)).collect();
         for (p, h) in held {
             if Instant::now() >= h.valid_until {
-                self.lose(
+                self.lapse(
                     p,
+                    h.revision,
                     "not renewed in time (the process was paused or the bus unreachable)",
-                );
-                let _ = self
-                    .kv
-                    .delete_expect_revision(partition_key(p), Some(h.revision))
-                    .await;
+                )
+                .await;
                 continue;
             }
             let sent = Instant::now();
@@ -426,10 +435,7 @@ impl Leases {
                 Ok(revision) => {
                     self.stats.renewals.fetch_add(1, Relaxed);
                     if !self.extend(p, revision, sent + self.validity()) {
-                        self.lose(p, "it lapsed while its renewal was on the way");
-                        let _ = self
-                            .kv
-                            .delete_expect_revision(partition_key(p), Some(revision))
+                        self.lapse(p, revision, "it lapsed while its renewal was on the way")
                             .await;
                     }
                 }
