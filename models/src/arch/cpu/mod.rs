@@ -119,9 +119,33 @@ impl Params<'_> {
     }
 
     fn lin(&self, name: &str, out: usize, inp: usize) -> Result<Lin, ModelError> {
-        let w = self.packed(&format!("{name}.weight"), out, inp)?;
+        self.lin_rows(name, 0..out, out, inp)
+    }
+
+    /// Output rows `keep` of the `(out, inp)` linear layer `name`.
+    fn lin_rows(
+        &self,
+        name: &str,
+        keep: std::ops::Range<usize>,
+        out: usize,
+        inp: usize,
+    ) -> Result<Lin, ModelError> {
+        let w = self.vec(&format!("{name}.weight"))?;
+        let b = self.vec(&format!("{name}.bias"))?;
+        if w.len() != out * inp || b.len() != out || keep.end > out {
+            return Err(ModelError::config(
+                "weights",
+                format!(
+                    "{name} has {} weights and {} biases, expected {out}x{inp}",
+                    w.len(),
+                    b.len()
+                ),
+            ));
+        }
+        let n = keep.len();
+        let packed = Packed::from_out_in(&w[keep.start * inp..keep.end * inp], n, inp);
         Ok(Lin {
-            w: w.with_bias(&self.vec(&format!("{name}.bias"))?),
+            w: packed.with_bias(&b[keep]),
         })
     }
 
@@ -180,7 +204,8 @@ impl CpuNet {
                     .map(|l| {
                         Ok(Block {
                             ln1: p.norm(&format!("tf.{l}.ln1"))?,
-                            qkv: p.lin(&format!("tf.{l}.qkv"), 3 * h, h)?,
+                            q: p.lin_rows(&format!("tf.{l}.qkv"), 0..h, 3 * h, h)?,
+                            kv: p.lin_rows(&format!("tf.{l}.qkv"), h..3 * h, 3 * h, h)?,
                             out: p.lin(&format!("tf.{l}.out"), h, h)?,
                             ln2: p.norm(&format!("tf.{l}.ln2"))?,
                             ff1: p.lin(&format!("tf.{l}.ff1"), cfg.ff, h)?,
