@@ -5,7 +5,7 @@
 use pulp::Simd;
 
 use super::gemm::{gemm_bias, grow, Packed};
-use crate::arch::cell::{sigmoid, tanh};
+use super::vmath::{for_each_vector, load, sigmoid, store, tanh};
 
 /// Which cell, and the gate count of its projections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +80,8 @@ impl Stack {
                     let hw = &buf.hw[r * np..][..np];
                     let hr = &mut buf.h[r * h..(r + 1) * h];
                     match self.cell {
-                        Cell::Lstm => lstm_cell(xw, hw, &mut buf.c[r * h..(r + 1) * h], hr),
-                        Cell::Gru => gru_cell(xw, hw, hr),
+                        Cell::Lstm => lstm_cell(s, xw, hw, &mut buf.c[r * h..(r + 1) * h], hr),
+                        Cell::Gru => gru_cell(s, xw, hw, hr),
                     }
                     if keep {
                         buf.seq[(r * t + step) * h..][..h].copy_from_slice(hr);
@@ -95,32 +95,34 @@ impl Stack {
 
 /// `x`, `y`: the step's input and hidden projections, gates i, f, o, g.
 #[inline(always)]
-fn lstm_cell(x: &[f32], y: &[f32], c: &mut [f32], h: &mut [f32]) {
+fn lstm_cell<S: Simd>(s: S, x: &[f32], y: &[f32], c: &mut [f32], h: &mut [f32]) {
     let n = h.len();
-    let (xi, xf, xo, xg) = (&x[..n], &x[n..2 * n], &x[2 * n..3 * n], &x[3 * n..4 * n]);
-    let (yi, yf, yo, yg) = (&y[..n], &y[n..2 * n], &y[2 * n..3 * n], &y[3 * n..4 * n]);
-    for k in 0..n {
-        let i = sigmoid(xi[k] + yi[k]);
-        let f = sigmoid(xf[k] + yf[k]);
-        let o = sigmoid(xo[k] + yo[k]);
-        let g = tanh(xg[k] + yg[k]);
-        let cn = f * c[k] + i * g;
-        c[k] = cn;
-        h[k] = o * tanh(cn);
-    }
+    for_each_vector::<S>(n, |k, w| {
+        let gate = |g: usize| s.add_f32s(load(s, x, g * n + k, w), load(s, y, g * n + k, w));
+        let i = sigmoid(s, gate(0));
+        let f = sigmoid(s, gate(1));
+        let o = sigmoid(s, gate(2));
+        let g = tanh(s, gate(3));
+        let cn = s.mul_add_e_f32s(f, load(s, c, k, w), s.mul_f32s(i, g));
+        store(s, c, k, w, cn);
+        store(s, h, k, w, s.mul_f32s(o, tanh(s, cn)));
+    });
 }
 
 /// `x`, `y`: input and hidden projections with their biases, gates r, z,
 /// n; `h` is updated in place.
 #[inline(always)]
-fn gru_cell(x: &[f32], y: &[f32], h: &mut [f32]) {
+fn gru_cell<S: Simd>(s: S, x: &[f32], y: &[f32], h: &mut [f32]) {
     let n = h.len();
-    let (xr, xz, xn) = (&x[..n], &x[n..2 * n], &x[2 * n..3 * n]);
-    let (yr, yz, yn) = (&y[..n], &y[n..2 * n], &y[2 * n..3 * n]);
-    for k in 0..n {
-        let r = sigmoid(xr[k] + yr[k]);
-        let z = sigmoid(xz[k] + yz[k]);
-        let nn = tanh(xn[k] + r * yn[k]);
-        h[k] = nn + z * (h[k] - nn);
-    }
+    for_each_vector::<S>(n, |k, w| {
+        let (xg, yg) = (
+            |g: usize| load(s, x, g * n + k, w),
+            |g: usize| load(s, y, g * n + k, w),
+        );
+        let r = sigmoid(s, s.add_f32s(xg(0), yg(0)));
+        let z = sigmoid(s, s.add_f32s(xg(1), yg(1)));
+        let nn = tanh(s, s.mul_add_e_f32s(r, yg(2), xg(2)));
+        let hk = load(s, h, k, w);
+        store(s, h, k, w, s.mul_add_e_f32s(z, s.sub_f32s(hk, nn), nn));
+    });
 }

@@ -6,7 +6,7 @@
 use pulp::Simd;
 
 use super::gemm::{gemm_bias, grow, padded, Packed};
-use crate::arch::cell::exp_approx;
+use super::vmath::exp;
 
 const LN_EPS: f32 = 1e-5;
 
@@ -383,8 +383,9 @@ fn softmax_numerators<S: Simd>(s: S, row: &mut [f32], t: usize) -> f32 {
     row[t..].fill(first);
     let (v, _) = S::as_simd_f32s(row);
     let max = s.reduce_max_f32s(v[1..].iter().fold(v[0], |a, b| s.max_f32s(a, *b)));
-    for sc in row.iter_mut() {
-        *sc = exp_approx(*sc - max);
+    let max = s.splat_f32s(max);
+    for sc in S::as_mut_simd_f32s(row).0 {
+        *sc = exp(s, s.sub_f32s(*sc, max));
     }
     row[t..].fill(0.0);
     let (v, _) = S::as_simd_f32s(row);
