@@ -1,7 +1,8 @@
 //! The pre-norm Transformer encoder on packed weights: the chunk's rows of
-//! every position go through each projection as one product; attention is
-//! one pass per (row, head, query) over the window; the last block works
-//! on the last position only, as the candle path does.
+//! every position go through each projection as one product; attention
+//! runs per (row, head) on the window's keys transposed, four queries at a
+//! time; the last block projects and attends the last query only, as the
+//! candle path does (its keys and values still come from every position).
 
 use pulp::Simd;
 
