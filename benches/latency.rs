@@ -11,6 +11,9 @@
 //! - `burst`: 1,000 symbols, every kline closing at once, one burst per
 //!   100 ms (10,000 candles/s on average);
 //! - `steady`: 10 symbols at 1,000 candles/s each (10,000 candles/s, evenly);
+//! - `steady_lstm`: the same with the shipped LSTM
+//!   (`models/artifacts/eurusd-1h-lstm`) predicting for every stream and
+//!   `model_follow` acting on it beside the three strategies;
 //! - `ceiling`: 1,000 symbols x 200 steps published at once, candles/s
 //!   applied.
 //!
@@ -31,6 +34,7 @@ use std::time::{Duration, Instant};
 // The benches' library also brings the allocator `candlewick` runs with.
 use candlewick_benches::wasm_path;
 use candlewick_feed::{FeedConfig, FeedState, Hub};
+use candlewick_inference::NamedModel;
 use candlewick_ingest::binance::{BinanceConfig, Connection};
 use candlewick_ingest::Allowlist;
 use candlewick_pipeline::{Clock, Engine, Health, Metrics, Pipeline, Stage, Strategy, LIVE_SPIN};
@@ -173,7 +177,16 @@ impl Rig {
     }
 }
 
-async fn rig(symbols: usize, steps: usize) -> Rig {
+/// The shipped model, named as `model_follow` reads it.
+fn shipped_lstm() -> NamedModel {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/artifacts/eurusd-1h-lstm"
+    );
+    NamedModel::load(Some("prediction"), std::path::Path::new(dir)).expect("shipped model")
+}
+
+async fn rig(symbols: usize, steps: usize, model: Option<NamedModel>) -> Rig {
     let sim = Simulator::start(SimConfig::symbols(symbols, steps), 0)
         .await
         .expect("simulator");
@@ -195,7 +208,11 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
     }
     let host = PluginHost::new(config).expect("host");
     // The three example strategies, as the embedded default runs them.
-    let strategies: Vec<Strategy> = ["sma_cross", "rsi_reversion", "bollinger_breakout"]
+    let mut names = vec!["sma_cross", "rsi_reversion", "bollinger_breakout"];
+    if model.is_some() {
+        names.push("model_follow");
+    }
+    let strategies: Vec<Strategy> = names
         .iter()
         .map(|name| Strategy::new(host.load_file(&wasm_path(name)).expect("plugin")))
         .collect();
@@ -216,6 +233,7 @@ async fn rig(symbols: usize, steps: usize) -> Rig {
             c.inline = inline();
         })
         .store(store)
+        .models(model.into_iter().collect())
         .strategies(&host, &strategies)
         .sink(Arc::new(hub.clone()))
         .clock(clock)
@@ -373,10 +391,13 @@ async fn main() {
         line("floor: 1000 frames/100 ms", &shaped);
         burst(&[("as the burst", &shaped), ("1 frame/100 µs", &even)]).await;
     }
-    if wanted("steady") {
-        let shaped = floor(5000, 10, Duration::from_millis(1)).await;
-        line("floor: 10 frames/1 ms", &shaped);
-        steady(&[("as the steady case", &shaped), ("1 frame/100 µs", &even)]).await;
+    for (case, model) in [("steady", false), ("steady_lstm", true)] {
+        if wanted(case) {
+            let shaped = floor(5000, 10, Duration::from_millis(1)).await;
+            line("floor: 10 frames/1 ms", &shaped);
+            let floors = [("as the steady case", &shaped), ("1 frame/100 µs", &even)];
+            steady(&floors, model.then(shipped_lstm)).await;
+        }
     }
     if wanted("ceiling") {
         ceiling().await;
@@ -385,16 +406,21 @@ async fn main() {
 
 async fn burst(floors: &[(&str, &Hist)]) {
     println!("burst: 1000 symbols, 1 burst / 100 ms");
-    let r = rig(1000, 80).await;
+    let r = rig(1000, 80, None).await;
     let (out, _) = drive(&r, 80, Duration::from_millis(100)).await;
     line("burst frame-in->frame-out", &out);
     ratios(&out, floors);
     r.shutdown().await;
 }
 
-async fn steady(floors: &[(&str, &Hist)]) {
-    println!("steady: 10 symbols x 1000 candles/s");
-    let r = rig(10, 6000).await;
+async fn steady(floors: &[(&str, &Hist)], model: Option<NamedModel>) {
+    let with = if model.is_some() {
+        ", shipped LSTM"
+    } else {
+        ""
+    };
+    println!("steady: 10 symbols x 1000 candles/s{with}");
+    let r = rig(10, 6000, model).await;
     let (out, _) = drive(&r, 5000, Duration::from_millis(1)).await;
     line("steady frame-in->frame-out", &out);
     ratios(&out, floors);
@@ -403,7 +429,7 @@ async fn steady(floors: &[(&str, &Hist)]) {
 
 async fn ceiling() {
     println!("ceiling: 1000 symbols x 200 steps at once");
-    let r = rig(1000, 200).await;
+    let r = rig(1000, 200, None).await;
     let (_, wall) = drive(&r, 200, Duration::from_micros(1)).await;
     println!(
         "  {:.0} candles/s end to end (applied, committed, framed, received)",

@@ -145,6 +145,15 @@ impl Predictor {
         self.width
     }
 
+    /// Whether [`Kernel::Cpu`]'s large batches use rayon's pool (the
+    /// default) or stay on the calling thread ([`CpuNet::set_parallel`]);
+    /// candle's forward is unaffected.
+    pub fn set_parallel(&mut self, on: bool) {
+        if let Some((net, _)) = &mut self.cpu {
+            net.set_parallel(on);
+        }
+    }
+
     pub fn kernel(&self) -> Kernel {
         if self.cpu.is_some() {
             Kernel::Cpu

@@ -91,6 +91,11 @@ fn a_rows_answer_does_not_depend_on_its_batch() {
         let b = 70;
         let x = input(b, t, f);
         let all = cpu_logits(&cpu, &x, b, t);
+        // All chunks on the calling thread (as a shard worker runs them):
+        // the same bits as on rayon's pool.
+        let mut alone = cpu.clone();
+        alone.set_parallel(false);
+        assert_eq!(cpu_logits(&alone, &x, b, t), all, "{kind} sequential");
         let mut scratch = CpuScratch::default();
         for r in [0, 33, 69] {
             let mut one = [0f32; 3];

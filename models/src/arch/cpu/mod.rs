@@ -16,7 +16,8 @@
 //! offers; a recurrent net's small chunks stay on AVX2 (see
 //! [`WIDE_FROM`]).
 //! Batches of [`PARALLEL_FROM`] rows or more are split into chunks of at
-//! most [`CHUNK`] rows that run on rayon's pool; a row's result does not
+//! most [`CHUNK`] rows that run on rayon's pool (or all on the calling
+//! thread, [`CpuNet::set_parallel`]); a row's result does not
 //! depend on the chunking (each row is computed by the same kernel
 //! sequence whatever the batch), only the f32 rounding of the
 //! multiply-adds may differ from candle's, which the tests bound.
@@ -60,6 +61,9 @@ pub struct CpuNet {
     /// AVX2 for a recurrent net's chunks of fewer than [`WIDE_FROM`] rows
     /// on a CPU with AVX-512 (see [`WIDE_FROM`]); `None` elsewhere.
     narrow: Narrow,
+    /// Whether batches of [`PARALLEL_FROM`] rows or more use rayon's pool
+    /// (see [`CpuNet::set_parallel`]).
+    parallel: bool,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -231,7 +235,15 @@ impl CpuNet {
             narrow: narrow(&body),
             body,
             arch: Arch::new(),
+            parallel: true,
         })
+    }
+
+    /// Whether large batches run their chunks on rayon's pool (the
+    /// default) or all on the calling thread. A row's result is the same
+    /// either way; only who computes it changes.
+    pub fn set_parallel(&mut self, on: bool) {
+        self.parallel = on;
     }
 
     pub fn config(&self) -> &ArchConfig {
@@ -272,7 +284,9 @@ impl CpuNet {
         if b == 0 {
             return Ok(());
         }
-        let rows = if b < PARALLEL_FROM {
+        let rows = if !self.parallel {
+            b.min(CHUNK)
+        } else if b < PARALLEL_FROM {
             b
         } else {
             b.div_ceil(rayon::current_num_threads()).clamp(1, CHUNK)
@@ -302,6 +316,12 @@ impl CpuNet {
             .zip(scratch.chunks.iter_mut());
         let mut jobs = jobs;
         let first = jobs.next();
+        if chunks == 1 || !self.parallel {
+            // The latency case (fewer than PARALLEL_FROM windows), or no
+            // pool wanted: every chunk on this thread.
+            first.into_iter().chain(jobs).for_each(run);
+            return Ok(());
+        }
         // The calling thread runs the first chunk itself while the pool
         // takes the others: one worker woken fewer, and no wait for a
         // parked caller to wake, which costs a VM tens of microseconds.
