@@ -134,86 +134,79 @@ impl pulp::WithSimd for Product<'_> {
             out,
             ldo,
         } = self;
-        product(s, a, lda, m, w, out, ldo);
-    }
-}
-
-/// [`gemm_bias`], inlined into its caller.
-#[inline(always)]
-fn product<S: Simd>(
-    s: S,
-    a: &[f32],
-    lda: usize,
-    m: usize,
-    w: &Packed,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    let panels = w.panels();
-    let k = w.k();
-    let bias = &w.bias[..];
-    let mut r = 0;
-    if S::F32_LANES == NR {
-        // AVX-512: a panel row is one vector; 8 to 12 accumulators (12
-        // rows x 2 panels, or 4 x 4, measured no faster).
-        while r + 6 <= m {
-            let rows: [&[f32]; 6] = std::array::from_fn(|i| &a[(r + i) * lda..][..k]);
-            rows_by_panels::<S, 6, 2>(s, rows, w, &mut out[r * ldo..], ldo, bias);
-            r += 6;
-        }
-        while r + 2 <= m {
-            let rows: [&[f32]; 2] = [&a[r * lda..][..k], &a[(r + 1) * lda..][..k]];
-            rows_by_panels::<S, 2, 4>(s, rows, w, &mut out[r * ldo..], ldo, bias);
-            r += 2;
-        }
-        if r < m {
-            rows_by_panels::<S, 1, 8>(s, [&a[r * lda..][..k]], w, &mut out[r * ldo..], ldo, bias);
-            r += 1;
-        }
-    }
-    if S::F32_LANES == 8 {
-        // AVX2: a panel row is two vectors; 8 accumulators in registers.
-        while r + 6 <= m {
-            let rows: [&[f32]; 6] = std::array::from_fn(|i| &a[(r + i) * lda..][..k]);
-            for p in 0..panels {
-                rows_x8::<S, 6>(s, rows, w.panel(p), &mut out[r * ldo..], ldo, p * NR, bias);
+        let panels = w.panels();
+        let k = w.k();
+        let bias = &w.bias[..];
+        let mut r = 0;
+        if S::F32_LANES == NR {
+            // AVX-512: a panel row is one vector; 8 to 12 accumulators (12
+            // rows x 2 panels, or 4 x 4, measured no faster).
+            while r + 6 <= m {
+                let rows: [&[f32]; 6] = std::array::from_fn(|i| &a[(r + i) * lda..][..k]);
+                rows_by_panels::<S, 6, 2>(s, rows, w, &mut out[r * ldo..], ldo, bias);
+                r += 6;
             }
-            r += 6;
-        }
-        while r + 2 <= m {
-            let rows: [&[f32]; 2] = [&a[r * lda..][..k], &a[(r + 1) * lda..][..k]];
-            for p in 0..panels {
-                rows_x8::<S, 2>(s, rows, w.panel(p), &mut out[r * ldo..], ldo, p * NR, bias);
+            while r + 2 <= m {
+                let rows: [&[f32]; 2] = [&a[r * lda..][..k], &a[(r + 1) * lda..][..k]];
+                rows_by_panels::<S, 2, 4>(s, rows, w, &mut out[r * ldo..], ldo, bias);
+                r += 2;
             }
-            r += 2;
+            if r < m {
+                rows_by_panels::<S, 1, 8>(
+                    s,
+                    [&a[r * lda..][..k]],
+                    w,
+                    &mut out[r * ldo..],
+                    ldo,
+                    bias,
+                );
+                r += 1;
+            }
+        }
+        if S::F32_LANES == 8 {
+            // AVX2: a panel row is two vectors; 8 accumulators in registers.
+            while r + 6 <= m {
+                let rows: [&[f32]; 6] = std::array::from_fn(|i| &a[(r + i) * lda..][..k]);
+                for p in 0..panels {
+                    rows_x8::<S, 6>(s, rows, w.panel(p), &mut out[r * ldo..], ldo, p * NR, bias);
+                }
+                r += 6;
+            }
+            while r + 2 <= m {
+                let rows: [&[f32]; 2] = [&a[r * lda..][..k], &a[(r + 1) * lda..][..k]];
+                for p in 0..panels {
+                    rows_x8::<S, 2>(s, rows, w.panel(p), &mut out[r * ldo..], ldo, p * NR, bias);
+                }
+                r += 2;
+            }
+            while r < m {
+                let row = &a[r * lda..][..k];
+                let mut p = 0;
+                while p + 4 <= panels {
+                    let ps = [w.panel(p), w.panel(p + 1), w.panel(p + 2), w.panel(p + 3)];
+                    panels4x8(s, row, ps, &mut out[r * ldo..], p * NR, bias);
+                    p += 4;
+                }
+                while p < panels {
+                    generic(s, row, w.panel(p), &mut out[r * ldo..], p * NR, bias);
+                    p += 1;
+                }
+                r += 1;
+            }
         }
         while r < m {
-            let row = &a[r * lda..][..k];
-            let mut p = 0;
-            while p + 4 <= panels {
-                let ps = [w.panel(p), w.panel(p + 1), w.panel(p + 2), w.panel(p + 3)];
-                panels4x8(s, row, ps, &mut out[r * ldo..], p * NR, bias);
-                p += 4;
-            }
-            while p < panels {
-                generic(s, row, w.panel(p), &mut out[r * ldo..], p * NR, bias);
-                p += 1;
+            for p in 0..panels {
+                generic(
+                    s,
+                    &a[r * lda..][..k],
+                    w.panel(p),
+                    &mut out[r * ldo..],
+                    p * NR,
+                    bias,
+                );
             }
             r += 1;
         }
-    }
-    while r < m {
-        for p in 0..panels {
-            generic(
-                s,
-                &a[r * lda..][..k],
-                w.panel(p),
-                &mut out[r * ldo..],
-                p * NR,
-                bias,
-            );
-        }
-        r += 1;
     }
 }
 
