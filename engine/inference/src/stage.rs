@@ -122,9 +122,9 @@ impl InferenceStage {
             let mut predictor = Predictor::with_kernel(a, Device::Cpu, kernel).map_err(err)?;
             // A shard worker runs its forwards on its own thread: the
             // engine's parallelism is its shards. Spread over rayon's pool,
-            // a forward waited for threads that the spinning workers kept
-            // off the cores: 30 windows took 12 ms instead of 0.1 in the
-            // steady latency bench with the shipped LSTM.
+            // a forward waited for the pool's threads to get a core beside
+            // the engine's own: 30 windows took 12 ms instead of about 0.1
+            // in the steady latency bench with the shipped LSTM.
             predictor.set_parallel(false);
             let window = FeatureWindow::new(a.features(), a.window())
                 .map_err(|e| err(candlewick_models::ModelError::Features(e)))?;
