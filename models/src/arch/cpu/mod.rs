@@ -310,11 +310,10 @@ impl CpuNet {
                 _ => self.arch.dispatch(chunk),
             }
         };
-        let jobs = x
+        let mut jobs = x
             .chunks(rows * t * f)
             .zip(logits.chunks_mut(rows * c))
             .zip(scratch.chunks.iter_mut());
-        let mut jobs = jobs;
         let first = jobs.next();
         if chunks == 1 || !self.parallel {
             // The latency case (fewer than PARALLEL_FROM windows), or no
