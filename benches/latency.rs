@@ -147,6 +147,12 @@ fn inline() -> bool {
     std::env::var("CANDLEWICK_INLINE").map_or(true, |v| v != "0")
 }
 
+/// Latency mode's page size: `CANDLEWICK_SMALL_PAGES` (default 1, as
+/// `engine.small_pages`); 0 leaves transparent huge pages on.
+fn small_pages() -> bool {
+    std::env::var("CANDLEWICK_SMALL_PAGES").map_or(true, |v| v != "0")
+}
+
 /// An engine wired as `candlewick run` wires it, over the simulator.
 struct Rig {
     sim: Simulator,
@@ -231,6 +237,7 @@ async fn rig(symbols: usize, steps: usize, model: Option<NamedModel>) -> Rig {
             c.tail_bars = 64;
             c.spin = spin();
             c.inline = inline();
+            c.small_pages = small_pages();
         })
         .store(store)
         .models(model.into_iter().collect())

@@ -68,6 +68,10 @@ pub struct EngineConfig {
     /// (apply, strategies, emit) when its shard is idle, instead of waking
     /// the shard's worker. Needs background checkpoints.
     pub inline: bool,
+    /// Latency mode: the process asks for 4 KiB pages instead of
+    /// transparent huge pages, whose first touch stops a thread for
+    /// milliseconds on a VM.
+    pub small_pages: bool,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +85,7 @@ impl Default for EngineConfig {
             checkpoint_max_candles: 100_000,
             spin_us: 200,
             inline: true,
+            small_pages: true,
         }
     }
 }

@@ -5,7 +5,6 @@
 mod commands;
 mod config;
 mod logging;
-mod pages;
 
 use std::process::ExitCode;
 

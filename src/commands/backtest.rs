@@ -137,7 +137,7 @@ impl EquityFormat {
 }
 
 pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
-    crate::pages::prefer_small_pages();
+    candlewick_pipeline::pages::prefer_small_pages();
     let options = options(&args)?;
     let host = PluginHost::new(backtest_host()).context("starting the plugin host")?;
     let module = host

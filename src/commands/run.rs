@@ -263,6 +263,7 @@ async fn engine(
             c.checkpoint = config.engine.checkpoint();
             c.spin = Duration::from_micros(config.engine.spin_us);
             c.inline = config.engine.inline;
+            c.small_pages = config.engine.small_pages;
         })
         .models(models)
         .outbox(OutboxPolicy {

@@ -56,8 +56,9 @@ impl Engine<'static> {
     /// background ([`LIVE_CHECKPOINT`]), runs a candle to completion on
     /// its source's thread when the shard is idle
     /// ([`PipelineConfig::inline`]; with it off, workers spin
-    /// [`LIVE_SPIN`] before they sleep), and times every candle for
-    /// `/metrics`. Its store is
+    /// [`LIVE_SPIN`] before they sleep), times every candle for
+    /// `/metrics`, and asks for small pages ([`PipelineConfig::small_pages`]).
+    /// Its store is
     /// in memory until [`Engine::store`] gives it a durable one.
     pub fn live(streams: Vec<StreamKey>) -> Self {
         Engine::new(
@@ -67,6 +68,7 @@ impl Engine<'static> {
                 spin: LIVE_SPIN,
                 inline: true,
                 measure_latency: true,
+                small_pages: true,
                 ..PipelineConfig::default()
             },
         )
@@ -173,6 +175,9 @@ impl<'h> Engine<'h> {
     /// # Errors
     /// As [`Pipeline::start`].
     pub fn start(self) -> Result<(Pipeline, Router), PipelineError> {
+        if self.config.small_pages {
+            crate::pages::prefer_small_pages();
+        }
         let table = StreamTable::new(self.streams, self.config.workers);
         Pipeline::start(
             &self.config,

@@ -55,6 +55,12 @@ pub struct PipelineConfig {
     /// `/metrics`). Default on; backtests, which have no frame to time
     /// from, turn it off and save two clock reads per candle.
     pub measure_latency: bool,
+    /// Latency mode: on [`Engine::start`](crate::Engine::start), ask the
+    /// kernel for 4 KiB pages for the whole process (see [`crate::pages`]:
+    /// a fresh transparent huge page stops the thread that first touches
+    /// it for milliseconds on a VM). Default off; the live engine turns it
+    /// on. The flag is the process's and stays set after the engine stops.
+    pub small_pages: bool,
 }
 
 impl Default for PipelineConfig {
@@ -71,6 +77,7 @@ impl Default for PipelineConfig {
             spin: std::time::Duration::ZERO,
             inline: false,
             measure_latency: true,
+            small_pages: false,
         }
     }
 }
