@@ -13,6 +13,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use common::{candlewick, repo, wasm};
 
@@ -184,6 +185,64 @@ fn the_compiled_plugin_is_cached_and_a_damaged_entry_is_recompiled() {
         intact,
         "the entry is replaced"
     );
+}
+
+/// The data's SHA-256 is remembered in `CANDLEWICK_DIGEST_CACHE` under the
+/// file's `stat`; a rerun reads it from there (a doctored entry shows it
+/// is read), and a copy of the file, just written, is hashed and not
+/// remembered until it has settled.
+#[test]
+fn the_data_digest_is_remembered_once_the_file_has_settled() {
+    use candlewick_backtest::fingerprint::{sha256_file, DigestCache};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("digests");
+    let strategy = wasm("sma_cross");
+    let run = |data: &Path, out: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_candlewick"))
+            .args(["backtest", "--data", &data.display().to_string()])
+            .args(["--strategy", &strategy, "--lot-size", "1", "--out", out])
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .env("CANDLEWICK_DIGEST_CACHE", &cache)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(&dir.path().join(out).join("stats.json"))["inputs"]["data_sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let entries = || -> Vec<PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    // A file written a moment ago: hashed, not remembered.
+    let fresh = dir.path().join("fresh.csv");
+    std::fs::copy(eurusd(), &fresh).unwrap();
+    assert_eq!(run(&fresh, "a"), sha256_file(&fresh).unwrap());
+    assert!(entries().is_empty(), "{:?}", entries());
+
+    // The bundled file (older than the settle window, unless the checkout
+    // is brand new): remembered, then read back.
+    let settled = eurusd();
+    let changed = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&settled).unwrap();
+        std::time::UNIX_EPOCH + Duration::new(m.ctime() as u64, m.ctime_nsec() as u32)
+    };
+    if let Ok(young) = (changed + DigestCache::SETTLE).duration_since(std::time::SystemTime::now())
+    {
+        std::thread::sleep(young + Duration::from_millis(50));
+    }
+    let truth = sha256_file(&settled).unwrap();
+    assert_eq!(run(&settled, "b"), truth);
+    let remembered = entries();
+    assert_eq!(remembered.len(), 1, "{remembered:?}");
+    let text = std::fs::read_to_string(&remembered[0]).unwrap();
+    assert!(text.contains(&truth), "{text}");
+    std::fs::write(&remembered[0], text.replace(&truth, &"0".repeat(64))).unwrap();
+    assert_eq!(run(&settled, "c"), "0".repeat(64), "read from the entry");
 }
 
 #[test]

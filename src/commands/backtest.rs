@@ -31,7 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use candlewick_backtest::fingerprint::{fingerprint, sha256_hex, Inputs, PendingSha256};
+use candlewick_backtest::fingerprint::{
+    fingerprint, sha256_hex, DigestCache, Inputs, PendingSha256,
+};
 use candlewick_backtest::report::{summary_table, write_files, PerBarFormat, Report};
 use candlewick_backtest::sweep::{grid, heatmap_svg, sweep, to_csv, ParamRange, Point};
 use candlewick_backtest::{
@@ -245,7 +247,7 @@ fn series(args: &BacktestArgs) -> anyhow::Result<Vec<Series>> {
     let mut all = Vec::new();
     for path in &args.data {
         let names = candlewick_history::symbols(path)?;
-        let digest = Arc::new(PendingSha256::spawn(path));
+        let digest = Arc::new(PendingSha256::spawn(path, DigestCache::user()));
         if names.is_empty() {
             let stem = path.file_stem().map_or_else(
                 || path.display().to_string(),

@@ -13,12 +13,14 @@
 //! - how it fares: [`Metrics`] (with [`Durability`]), [`Health`],
 //!   [`PluginStats`] and [`PluginHealth`], [`supervise`] for async tasks,
 //!   [`LogLimiter`], and the [`prometheus`] text every part's counters
-//!   are written in.
+//!   are written in;
+//! - where caches live: [`cache_dir`].
 //!
 //! `candlewick_pipeline` re-exports all of it; the one-way rule is
 //! `market <- core <- {state, plugins, models, ingest, feed} <- pipeline`.
 #![forbid(unsafe_code)]
 
+pub mod cache_dir;
 mod durability;
 mod event;
 mod health;

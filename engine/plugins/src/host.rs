@@ -94,14 +94,7 @@ fn prune_disk(dir: &Path, keep: usize) {
 /// carry a checksum, so a stale or damaged one is recompiled, never used.
 /// The directory must be as trusted as the binary itself.
 pub fn user_cache_dir() -> Option<PathBuf> {
-    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = std::env::var_os("CANDLEWICK_PLUGIN_CACHE") {
-        return (!dir.is_empty()).then(|| PathBuf::from(dir));
-    }
-    let base = env("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("candlewick").join("plugins"))
+    candlewick_core::cache_dir::user_cache_dir("CANDLEWICK_PLUGIN_CACHE", "plugins")
 }
 
 impl Default for HostConfig {
