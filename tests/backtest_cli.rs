@@ -140,6 +140,35 @@ fn sma_cross_on_eurusd_matches_backtesting_py_and_reruns_identically() {
     );
 }
 
+/// A backtest of `sma_cross` on `data` into `dir/out`, with one of the
+/// caches' variables set; it must succeed.
+fn cached_backtest(dir: &Path, data: &Path, out: &str, cache: (&str, &Path)) -> Output {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_candlewick"))
+        .args(["backtest", "--data", &data.display().to_string()])
+        .args([
+            "--strategy",
+            &wasm("sma_cross"),
+            "--lot-size",
+            "1",
+            "--out",
+            out,
+        ])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env(cache.0, cache.1)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+/// The files in a cache directory (none when it was never made).
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
 /// A backtest keeps the compiled plugin in `CANDLEWICK_PLUGIN_CACHE`; a
 /// rerun loads it from there, and a damaged entry is compiled again and
 /// replaced, never used: the trades are the same all three times.
@@ -147,25 +176,12 @@ fn sma_cross_on_eurusd_matches_backtesting_py_and_reruns_identically() {
 fn the_compiled_plugin_is_cached_and_a_damaged_entry_is_recompiled() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let data = eurusd().display().to_string();
-    let strategy = wasm("sma_cross");
+    let data = eurusd();
     let run = |out: &str| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_candlewick"))
-            .args(["backtest", "--data", &data, "--strategy", &strategy])
-            .args(["--lot-size", "1", "--out", out])
-            .current_dir(dir.path())
-            .env_remove("RUST_LOG")
-            .env("CANDLEWICK_PLUGIN_CACHE", &cache)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
+        let o = cached_backtest(dir.path(), &data, out, ("CANDLEWICK_PLUGIN_CACHE", &cache));
         fingerprint_line(&o)
     };
-    let entries = || -> Vec<PathBuf> {
-        std::fs::read_dir(&cache)
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default()
-    };
+    let entries = || files_in(&cache);
     let first = run("a");
     let cached = entries();
     assert_eq!(cached.len(), 1, "one compiled module: {cached:?}");
@@ -196,27 +212,14 @@ fn the_data_digest_is_remembered_once_the_file_has_settled() {
     use candlewick_backtest::fingerprint::{sha256_file, DigestCache};
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("digests");
-    let strategy = wasm("sma_cross");
     let run = |data: &Path, out: &str| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_candlewick"))
-            .args(["backtest", "--data", &data.display().to_string()])
-            .args(["--strategy", &strategy, "--lot-size", "1", "--out", out])
-            .current_dir(dir.path())
-            .env_remove("RUST_LOG")
-            .env("CANDLEWICK_DIGEST_CACHE", &cache)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
+        cached_backtest(dir.path(), data, out, ("CANDLEWICK_DIGEST_CACHE", &cache));
         json(&dir.path().join(out).join("stats.json"))["inputs"]["data_sha256"]
             .as_str()
             .unwrap()
             .to_owned()
     };
-    let entries = || -> Vec<PathBuf> {
-        std::fs::read_dir(&cache)
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default()
-    };
+    let entries = || files_in(&cache);
     // A file written a moment ago: hashed, not remembered.
     let fresh = dir.path().join("fresh.csv");
     std::fs::copy(eurusd(), &fresh).unwrap();

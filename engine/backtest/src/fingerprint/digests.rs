@@ -202,15 +202,21 @@ mod tests {
         DigestCache::new(dir.join("digests")).with_settle(Duration::ZERO)
     }
 
+    /// A directory holding one small data file, `bars.csv`.
+    fn bars() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("bars.csv");
+        std::fs::write(&data, "time,open\n1,2\n").unwrap();
+        (dir, data)
+    }
+
     fn entries(cache: &Path) -> usize {
         std::fs::read_dir(cache.join("digests")).map_or(0, |d| d.count())
     }
 
     #[test]
     fn a_settled_file_is_hashed_once_and_then_read_from_its_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("bars.csv");
-        std::fs::write(&data, "time,open\n1,2\n").unwrap();
+        let (dir, data) = bars();
         let cache = cache(dir.path());
         let first = cache.sha256(&data).unwrap();
         assert_eq!(first, sha256_file(&data).unwrap());
@@ -226,9 +232,7 @@ mod tests {
 
     #[test]
     fn a_rewritten_file_is_hashed_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("bars.csv");
-        std::fs::write(&data, "time,open\n1,2\n").unwrap();
+        let (dir, data) = bars();
         let cache = cache(dir.path());
         let first = cache.sha256(&data).unwrap();
         // Same size, same name: only the contents (and so ctime) differ.
@@ -242,9 +246,7 @@ mod tests {
 
     #[test]
     fn a_file_changed_within_the_settle_window_is_not_remembered() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("bars.csv");
-        std::fs::write(&data, "time,open\n1,2\n").unwrap();
+        let (dir, data) = bars();
         let cache = cache(dir.path()).with_settle(Duration::from_secs(3600));
         assert_eq!(cache.sha256(&data).unwrap(), sha256_file(&data).unwrap());
         assert_eq!(entries(dir.path()), 0);
@@ -252,9 +254,7 @@ mod tests {
 
     #[test]
     fn a_damaged_or_foreign_entry_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("bars.csv");
-        std::fs::write(&data, "time,open\n1,2\n").unwrap();
+        let (dir, data) = bars();
         let cache = cache(dir.path());
         let truth = sha256_file(&data).unwrap();
         let stamp = Stamp::of(&data).unwrap();
