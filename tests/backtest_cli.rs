@@ -223,8 +223,13 @@ fn the_data_digest_is_remembered_once_the_file_has_settled() {
     // A file written a moment ago: hashed, not remembered.
     let fresh = dir.path().join("fresh.csv");
     std::fs::copy(eurusd(), &fresh).unwrap();
+    let copied = std::time::Instant::now();
     assert_eq!(run(&fresh, "a"), sha256_file(&fresh).unwrap());
-    assert!(entries().is_empty(), "{:?}", entries());
+    // Only a run that hashed within the window proves anything (a machine
+    // loaded enough to take 3 s for it would rightly remember the file).
+    if copied.elapsed() < DigestCache::SETTLE {
+        assert!(entries().is_empty(), "{:?}", entries());
+    }
 
     // The bundled file (older than the settle window, unless the checkout
     // is brand new): remembered, then read back.

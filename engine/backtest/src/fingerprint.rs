@@ -101,10 +101,10 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// A file's SHA-256 (hex), computed on a thread of its own: hashing a
 /// large input (a 40 MB Parquet file of 1M bars takes about 25 ms) then
 /// overlaps the replay instead of preceding it, and with a
-/// [`DigestCache`] a file hashed by an earlier run is not hashed again. [`PendingSha256::wait`]
-/// joins the thread; every caller gets the same answer. A digest nobody
-/// waits for (a run that failed first) is left to finish on its own: it
-/// only reads the file.
+/// [`DigestCache`] a file hashed by an earlier run is not hashed again.
+/// [`PendingSha256::wait`] joins the thread; every caller gets the same
+/// answer. A digest nobody waits for (a run that failed first) is left to
+/// finish on its own: it only reads the file.
 #[derive(Debug)]
 pub struct PendingSha256 {
     thread: Mutex<Option<JoinHandle<std::io::Result<String>>>>,

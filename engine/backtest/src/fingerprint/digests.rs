@@ -102,7 +102,8 @@ impl DigestCache {
         Ok(())
     }
 
-    /// Removes the entries beyond [`DigestCache::KEEP`], oldest first.
+    /// Removes the entries beyond the number kept ([`DigestCache::KEEP`] by
+    /// default), oldest first.
     fn prune(&self) {
         let Ok(dir) = std::fs::read_dir(&self.dir) else {
             return;
