@@ -10,27 +10,41 @@
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
+/// Cephes' `expf`: the reduction `x = n ln2 + r` (ln 2 in two parts, for
+/// precision) and its degree-6 polynomial; shared by the scalar
+/// [`exp_approx`] and the vector `cpu::vmath::exp`, which must agree.
+pub(crate) mod cephes {
+    /// The domain: `x` is clamped to `[MIN_X, MAX_X]`.
+    pub(crate) const MIN_X: f32 = -87.0;
+    pub(crate) const MAX_X: f32 = 88.0;
+    pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
+    pub(crate) const LN2_HI: f32 = 0.693_359_4;
+    pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
+    /// 1.5 * 2^23: adding and subtracting rounds to the nearest integer.
+    pub(crate) const ROUND: f32 = 12_582_912.0;
+    /// The polynomial's coefficients, highest degree first (Horner).
+    pub(crate) const POLY: [f32; 6] = [
+        1.987_569_1e-4,
+        1.398_199_9e-3,
+        8.333_452e-3,
+        4.166_579_6e-2,
+        1.666_666_5e-1,
+        0.5,
+    ];
+}
+
 /// `e^x` to within about 2 ulp for `x` in `[-87, 88]` (clamped outside):
 /// Cephes' `expf` reduction `x = n ln2 + r` and degree-6 polynomial, written
 /// without branches or libm calls so the cell loops vectorise. libm's
 /// `expf`/`tanhf` are scalar calls and were most of the cell's time.
 #[inline(always)]
 pub(crate) fn exp_approx(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5 * 2^23: adding and subtracting rounds to the nearest integer.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
+    use cephes::{LN2_HI, LN2_LO, LOG2E, MAX_X, MIN_X, POLY, ROUND};
+    let x = x.clamp(MIN_X, MAX_X);
     let shifted = x * LOG2E + ROUND;
     let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
+    let p = POLY[1..].iter().fold(POLY[0], |p, &k| p * r + k);
     let e = p * r * r + r + 1.0;
     // 2^n from the integer sitting in `shifted`'s low mantissa bits: an
     // integer subtraction, where `n as i32` (a saturating cast) kept the

@@ -12,30 +12,23 @@
 
 use pulp::Simd;
 
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-/// 1.5 * 2^23: adding and subtracting rounds to the nearest integer.
-const ROUND: f32 = 12_582_912.0;
+use crate::arch::cell::cephes::{LN2_HI, LN2_LO, LOG2E, MAX_X, MIN_X, POLY, ROUND};
 
 /// `e^x`, `x` clamped to `[-87, 88]`.
 #[inline(always)]
 pub(crate) fn exp<S: Simd>(s: S, x: S::f32s) -> S::f32s {
     let c = |v: f32| s.splat_f32s(v);
-    let x = s.min_f32s(s.max_f32s(x, c(-87.0)), c(88.0));
+    let x = s.min_f32s(s.max_f32s(x, c(MIN_X)), c(MAX_X));
     let shifted = s.mul_add_e_f32s(x, c(LOG2E), c(ROUND));
     let n = s.sub_f32s(shifted, c(ROUND));
     let r = s.mul_add_e_f32s(n, c(-LN2_HI), x);
     let r = s.mul_add_e_f32s(n, c(-LN2_LO), r);
-    let mut p = c(1.987_569_1e-4);
-    for k in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ] {
-        p = s.mul_add_e_f32s(p, r, c(k));
+    // A loop, not `fold`: a closure taking vectors is not always inlined
+    // into this target-feature context, and vectors passed across that
+    // boundary lost lanes (`agrees_with_the_scalar_functions...` caught it).
+    let mut p = c(POLY[0]);
+    for k in &POLY[1..] {
+        p = s.mul_add_e_f32s(p, r, c(*k));
     }
     let e = s.mul_add_e_f32s(s.mul_f32s(p, r), r, s.add_f32s(r, c(1.0)));
     // 2^n from the integer in `shifted`'s low mantissa bits.
