@@ -81,14 +81,15 @@ impl DigestCache {
     /// The file cannot be read.
     pub fn sha256(&self, path: &Path) -> std::io::Result<String> {
         let before = Stamp::of(path)?;
-        let entry = self.dir.join(before.entry_name());
-        if let Some(sha) = read_entry(&entry, &before.key()) {
+        let key = before.key();
+        let entry = self.dir.join(entry_name(&key));
+        if let Some(sha) = read_entry(&entry, &key) {
             return Ok(sha);
         }
         let sha = sha256_file(path)?;
         if before.settled(self.settle) && Stamp::of(path)? == before {
             // Not remembering is always safe; the run goes on either way.
-            let _ = self.store(&entry, &before.key(), &sha);
+            let _ = self.store(&entry, &key, &sha);
         }
         Ok(sha)
     }
@@ -124,6 +125,11 @@ impl DigestCache {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The file an entry for `key` lives in.
+fn entry_name(key: &str) -> String {
+    format!("{}.digest", &sha256_hex(key.as_bytes())[..32])
 }
 
 /// The digest in `entry` when the entry is whole and made for `key`.
@@ -182,10 +188,6 @@ impl Stamp {
         )
     }
 
-    fn entry_name(&self) -> String {
-        format!("{}.digest", &sha256_hex(self.key().as_bytes())[..32])
-    }
-
     /// Whether the file's last change is at least `settle` in the past.
     fn settled(&self, settle: Duration) -> bool {
         let now = SystemTime::now()
@@ -223,7 +225,7 @@ mod tests {
         assert_eq!(first, sha256_file(&data).unwrap());
         assert_eq!(entries(dir.path()), 1);
         // The entry is what answers the second time: doctor it and see.
-        let entry = cache.dir.join(Stamp::of(&data).unwrap().entry_name());
+        let entry = cache.dir.join(entry_name(&Stamp::of(&data).unwrap().key()));
         let doctored = std::fs::read_to_string(&entry)
             .unwrap()
             .replace(&first, &"ab".repeat(32));
@@ -259,7 +261,7 @@ mod tests {
         let cache = cache(dir.path());
         let truth = sha256_file(&data).unwrap();
         let stamp = Stamp::of(&data).unwrap();
-        let entry = cache.dir.join(stamp.entry_name());
+        let entry = cache.dir.join(entry_name(&stamp.key()));
         std::fs::create_dir_all(&cache.dir).unwrap();
         for text in [
             String::from("garbage"),
