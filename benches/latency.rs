@@ -141,16 +141,12 @@ fn spin() -> Duration {
         .map_or(LIVE_SPIN, Duration::from_micros)
 }
 
-/// Latency mode's run to completion: `CANDLEWICK_INLINE` (default 1, as
-/// `engine.inline`); 0 queues every candle for its shard's worker.
-fn inline() -> bool {
-    std::env::var("CANDLEWICK_INLINE").map_or(true, |v| v != "0")
-}
-
-/// Latency mode's page size: `CANDLEWICK_SMALL_PAGES` (default 1, as
-/// `engine.small_pages`); 0 leaves transparent huge pages on.
-fn small_pages() -> bool {
-    std::env::var("CANDLEWICK_SMALL_PAGES").map_or(true, |v| v != "0")
+/// A latency-mode switch, on unless its variable is `0`:
+/// `CANDLEWICK_INLINE` (as `engine.inline`; 0 queues every candle for its
+/// shard's worker), `CANDLEWICK_SMALL_PAGES` (as `engine.small_pages`; 0
+/// leaves transparent huge pages on).
+fn switch(var: &str) -> bool {
+    std::env::var(var).map_or(true, |v| v != "0")
 }
 
 /// An engine wired as `candlewick run` wires it, over the simulator.
@@ -236,8 +232,8 @@ async fn rig(symbols: usize, steps: usize, model: Option<NamedModel>) -> Rig {
             c.indicator_spec = "sma(20) rsi(14)".into();
             c.tail_bars = 64;
             c.spin = spin();
-            c.inline = inline();
-            c.small_pages = small_pages();
+            c.inline = switch("CANDLEWICK_INLINE");
+            c.small_pages = switch("CANDLEWICK_SMALL_PAGES");
         })
         .store(store)
         .models(model.into_iter().collect())
